@@ -1,0 +1,9 @@
+//! cache-compat: says, before a deploy, whether the pickled values in a Redis cache survive a change
+//! of Python runtime. It reads every pickle opcode without executing anything and models what each
+//! runtime does with the bytes.
+#![forbid(unsafe_code)]
+
+pub mod pickle;
+pub mod runtime;
+pub mod inspect;
+pub mod security;

@@ -1,0 +1,2231 @@
+//! `load(bytes, runtime, options)`: the unpickler of a given runtime, modelled as an explicit stack
+//! machine over the parsed opcodes. It never executes anything: globals are resolved against the
+//! runtime's tables, and only the reconstructors the models know are "called".
+//!
+//! Semantics follow CPython's C unpickler (`Modules/_pickle.c`) for 3.x and `Modules/cPickle.c` for
+//! 2.7; each rule names the behaviour it mirrors. The corpus tests hold them against the real
+//! interpreters.
+
+use super::codec::{self, Codec, Failure, Handler};
+use super::value::{Global, Heap, Id, Known, Node, Origin};
+use super::{Facts, LoadOptions, MemoMissing, PyError, Runtime};
+use crate::pickle::ops::{self, code};
+use crate::pickle::parse::{self, Arg, Op, ParseErrorKind, Parsed};
+use num_bigint::BigInt;
+use num_traits::{ToPrimitive, Zero};
+use std::collections::{BTreeSet, HashMap};
+
+/// Whether the application's own classes (globals outside the standard library) are importable in
+/// the runtime that loads. This is an assumption the user states, never a guess.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AppClasses {
+    /// Every non-stdlib module and name is importable (the app's code is deployed on both sides).
+    #[default]
+    AllImportable,
+    /// Only these: `module` (every name in it) or `module.Name`.
+    Only(BTreeSet<String>),
+}
+
+impl AppClasses {
+    fn module_exists(&self, module: &str) -> bool {
+        match self {
+            AppClasses::AllImportable => true,
+            AppClasses::Only(set) => set
+                .iter()
+                .any(|s| s == module || s.strip_prefix(module).is_some_and(|r| r.starts_with('.'))),
+        }
+    }
+
+    fn name_exists(&self, module: &str, name: &str) -> bool {
+        match self {
+            AppClasses::AllImportable => true,
+            AppClasses::Only(set) => set.contains(module) || set.contains(&format!("{module}.{name}")),
+        }
+    }
+}
+
+/// Budgets that bound the work and memory a hostile pickle can cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub max_ops: usize,
+    pub max_nodes: usize,
+    pub max_stack: usize,
+    pub max_marks: usize,
+    pub max_memo: usize,
+    /// Bytes of string/bytes payload copied into the value graph.
+    pub max_bytes: usize,
+    /// Digits of a text INT/LONG the models will convert.
+    pub max_digits: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            max_ops: 10_000_000,
+            max_nodes: 5_000_000,
+            max_stack: 1_000_000,
+            max_marks: 1_000_000,
+            max_memo: 1_000_000,
+            max_bytes: 512 << 20,
+            max_digits: 100_000,
+        }
+    }
+}
+
+/// Everything a load depends on besides the bytes.
+#[derive(Debug, Clone, Default)]
+pub struct LoadConfig {
+    pub options: LoadOptions,
+    pub apps: AppClasses,
+    pub budget: Budget,
+}
+
+/// Why the models cannot say what happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unmodelled {
+    /// A budget ran out: the value is too big or too hostile to follow (code `budget`).
+    Budget(&'static str),
+    /// A codec, error handler or reconstructor the models do not know.
+    Feature(String),
+}
+
+/// The outcome of one load.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Loaded { heap: Heap, root: Id },
+    Raised(PyError),
+    Unknown(Unmodelled),
+}
+
+/// A load's outcome and where in the stream it was decided.
+#[derive(Debug, Clone)]
+pub struct LoadResult {
+    pub outcome: Outcome,
+    /// Offset of the opcode that raised (or went unmodelled).
+    pub at: Option<usize>,
+}
+
+enum Fail {
+    Py(PyError),
+    Unknown(Unmodelled),
+}
+
+impl From<PyError> for Fail {
+    fn from(e: PyError) -> Fail {
+        Fail::Py(e)
+    }
+}
+
+type R<T> = Result<T, Fail>;
+
+/// Load a pickle as `runtime` would, parsing it first.
+pub fn load(data: &[u8], runtime: Runtime, cfg: &LoadConfig) -> LoadResult {
+    let parsed = parse::parse(data, cfg.budget.max_ops);
+    load_parsed(data, &parsed, runtime, cfg)
+}
+
+/// Load an already parsed pickle (parse once, judge for many runtimes).
+pub fn load_parsed(data: &[u8], parsed: &Parsed, runtime: Runtime, cfg: &LoadConfig) -> LoadResult {
+    let mut vm = Vm::new(data, runtime, cfg);
+    for op in &parsed.ops {
+        vm.pos = op.pos;
+        match vm.step(op) {
+            Ok(Some(root)) => {
+                return LoadResult {
+                    outcome: Outcome::Loaded {
+                        heap: vm.heap,
+                        root,
+                    },
+                    at: None,
+                };
+            }
+            Ok(None) => {}
+            Err(f) => return vm.fail(f),
+        }
+    }
+    // The stream ended without STOP: the parser's error, as this runtime words it.
+    let err = match parsed.end {
+        Ok(_) => unreachable_end(),
+        Err(e) => e,
+    };
+    vm.pos = err.pos;
+    let f = vm.parse_failure(err.code, err.kind);
+    vm.fail(f)
+}
+
+fn unreachable_end() -> parse::ParseError {
+    // `parse` only returns Ok after pushing STOP, which `step` turns into a result.
+    parse::ParseError {
+        pos: 0,
+        code: None,
+        kind: ParseErrorKind::Eof,
+    }
+}
+
+/// A hashable identity for dict keys and set items, with Python's equality (1 == 1.0 == True;
+/// on py2 an ASCII `str` equals the same `unicode`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    None,
+    Num(BigInt),
+    FloatBits(u64),
+    Text(Vec<u8>),
+    Bytes(Vec<u8>),
+    Tuple(Vec<Key>),
+    Identity(Id),
+}
+
+struct Vm<'a> {
+    data: &'a [u8],
+    rt: Runtime,
+    facts: Facts,
+    cfg: &'a LoadConfig,
+    heap: Heap,
+    stack: Vec<Id>,
+    marks: Vec<usize>,
+    memo: HashMap<u64, Id>,
+    proto: u8,
+    pos: usize,
+    bytes_used: usize,
+    /// Lazily built key indexes of dict-like and set nodes.
+    index: HashMap<Id, HashMap<Key, usize>>,
+}
+
+impl<'a> Vm<'a> {
+    fn new(data: &'a [u8], rt: Runtime, cfg: &'a LoadConfig) -> Vm<'a> {
+        Vm {
+            data,
+            rt,
+            facts: rt.facts(),
+            cfg,
+            heap: Heap::default(),
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: HashMap::new(),
+            proto: 0,
+            pos: 0,
+            bytes_used: 0,
+            index: HashMap::new(),
+        }
+    }
+
+    fn fail(self, f: Fail) -> LoadResult {
+        LoadResult {
+            outcome: match f {
+                Fail::Py(e) => Outcome::Raised(e),
+                Fail::Unknown(u) => Outcome::Unknown(u),
+            },
+            at: Some(self.pos),
+        }
+    }
+
+    // ----- error wording -------------------------------------------------------------------
+
+    fn py2(&self) -> bool {
+        self.rt.is_py2()
+    }
+
+    fn unpickling_error(&self, msg: impl Into<String>) -> Fail {
+        let ty = if self.py2() {
+            if self.rt.pure {
+                "pickle.UnpicklingError"
+            } else {
+                "cPickle.UnpicklingError"
+            }
+        } else {
+            "_pickle.UnpicklingError"
+        };
+        Fail::Py(PyError::new(ty, msg))
+    }
+
+    fn underflow(&self) -> Fail {
+        if self.rt.pure {
+            return Fail::Py(PyError::new("IndexError", "list index out of range"));
+        }
+        // _pickle.c Pdata_stack_underflow: the fence of an open MARK is "unexpected MARK found".
+        if !self.py2() && !self.marks.is_empty() {
+            self.unpickling_error("unexpected MARK found")
+        } else {
+            self.unpickling_error("unpickling stack underflow")
+        }
+    }
+
+    fn truncated(&self) -> Fail {
+        if self.py2() {
+            Fail::Py(PyError::new("EOFError", ""))
+        } else {
+            self.unpickling_error("pickle data was truncated")
+        }
+    }
+
+    fn parse_failure(&self, opcode: Option<u8>, kind: ParseErrorKind) -> Fail {
+        match kind {
+            ParseErrorKind::Eof => {
+                if self.py2() {
+                    Fail::Py(PyError::new("EOFError", ""))
+                } else {
+                    Fail::Py(PyError::new("EOFError", "Ran out of input"))
+                }
+            }
+            ParseErrorKind::UnknownOpcode(b) => self.invalid_load_key(b),
+            ParseErrorKind::OpBudget => Fail::Unknown(Unmodelled::Budget("operations")),
+            ParseErrorKind::NegativeLength(_) => {
+                let name = opcode.and_then(ops::info).map_or("?", |i| i.name);
+                if self.py2() || opcode == Some(code::LONG4) {
+                    let what = if opcode == Some(code::LONG4) {
+                        "LONG pickle has negative byte count".to_string()
+                    } else {
+                        format!("{name} pickle has negative byte count")
+                    };
+                    self.unpickling_error(what)
+                } else {
+                    // 3.x C reads a negative BINSTRING size as "truncated".
+                    self.truncated()
+                }
+            }
+            ParseErrorKind::Truncated | ParseErrorKind::TooLong(_) => {
+                if let (Some(op), false) = (opcode, self.known_opcode(opcode.unwrap_or(0))) {
+                    // This runtime stops at the opcode itself.
+                    return self.invalid_load_key(op);
+                }
+                if let (Some(code::BINUNICODE), ParseErrorKind::TooLong(n)) = (opcode, kind) {
+                    if self.py2() && !self.rt.pure && n >= 1 << 31 {
+                        return self.unpickling_error("BINUNICODE pickle has negative byte count");
+                    }
+                }
+                self.truncated()
+            }
+        }
+    }
+
+    fn known_opcode(&self, b: u8) -> bool {
+        ops::info(b).is_some_and(|i| i.proto <= self.facts.opcode_protocol)
+    }
+
+    fn invalid_load_key(&self, b: u8) -> Fail {
+        if self.rt.pure {
+            // pickle.py: the dispatch table lookup fails.
+            return Fail::Py(PyError::new(
+                "KeyError",
+                if self.py2() {
+                    py2_str_repr(&[b])
+                } else {
+                    b.to_string()
+                },
+            ));
+        }
+        let shown = if !self.py2() && !((0x20..=0x7e).contains(&b) && b != b'\'' && b != b'\\') {
+            format!("\\x{b:02x}")
+        } else if self.py2() && !(0x20..=0x7e).contains(&b) {
+            // cPickle writes the raw byte; the oracle renders it as \xNN.
+            format!("\\x{b:02x}")
+        } else {
+            (b as char).to_string()
+        };
+        self.unpickling_error(format!("invalid load key, '{shown}'."))
+    }
+
+    // ----- stack --------------------------------------------------------------------------
+
+    fn fence(&self) -> usize {
+        if self.py2() {
+            0
+        } else {
+            self.marks.last().copied().unwrap_or(0)
+        }
+    }
+
+    fn push(&mut self, id: Id) -> R<()> {
+        if self.stack.len() >= self.cfg.budget.max_stack {
+            return Err(Fail::Unknown(Unmodelled::Budget("stack")));
+        }
+        self.stack.push(id);
+        Ok(())
+    }
+
+    fn new_node(&mut self, node: Node, opcode: u8) -> R<Id> {
+        if self.heap.len() >= self.cfg.budget.max_nodes {
+            return Err(Fail::Unknown(Unmodelled::Budget("nodes")));
+        }
+        Ok(self.heap.push(
+            node,
+            Origin {
+                opcode,
+                pos: self.pos,
+            },
+        ))
+    }
+
+    fn push_new(&mut self, node: Node, opcode: u8) -> R<()> {
+        let id = self.new_node(node, opcode)?;
+        self.push(id)
+    }
+
+    fn pop(&mut self) -> R<Id> {
+        if self.stack.len() <= self.fence() {
+            return Err(self.underflow());
+        }
+        self.stack.pop().ok_or_else(|| self.underflow())
+    }
+
+    fn top(&self) -> R<Id> {
+        if self.stack.len() <= self.fence() {
+            return Err(self.underflow());
+        }
+        self.stack.last().copied().ok_or_else(|| self.underflow())
+    }
+
+    /// `marker()`: pop the last MARK and return its stack position.
+    fn marker(&mut self) -> R<usize> {
+        match self.marks.pop() {
+            Some(m) => Ok(m),
+            None => Err(if self.rt.pure {
+                Fail::Py(PyError::new("IndexError", "pop from empty list"))
+            } else {
+                self.unpickling_error("could not find MARK")
+            }),
+        }
+    }
+
+    fn charge_bytes(&mut self, n: usize) -> R<()> {
+        self.bytes_used = self.bytes_used.saturating_add(n);
+        if self.bytes_used > self.cfg.budget.max_bytes {
+            return Err(Fail::Unknown(Unmodelled::Budget("bytes")));
+        }
+        Ok(())
+    }
+
+    // ----- the opcodes --------------------------------------------------------------------
+
+    fn slice(&self, r: &std::ops::Range<usize>) -> &'a [u8] {
+        &self.data[r.clone()]
+    }
+
+    fn step(&mut self, op: &Op) -> R<Option<Id>> {
+        let c = op.code;
+        if !self.known_opcode(c) {
+            return Err(self.invalid_load_key(c));
+        }
+        match (c, &op.arg) {
+            (code::PROTO, Arg::Int(p)) => {
+                let p = *p as u8;
+                if p > self.facts.highest_protocol {
+                    return Err(Fail::Py(PyError::new(
+                        "ValueError",
+                        format!("unsupported pickle protocol: {p}"),
+                    )));
+                }
+                self.proto = p;
+            }
+            (code::FRAME, Arg::U64(n)) => {
+                let remaining = (self.data.len() - (self.pos + 9)) as u64;
+                if *n > i64::MAX as u64 {
+                    return Err(Fail::Py(PyError::new(
+                        "OverflowError",
+                        "FRAME length exceeds system's maximum of 9223372036854775807 bytes",
+                    )));
+                }
+                if *n > remaining {
+                    return Err(self.truncated());
+                }
+            }
+            (code::STOP, _) => {
+                let v = self.pop()?;
+                return Ok(Some(v));
+            }
+            (code::MARK, _) => {
+                if self.marks.len() >= self.cfg.budget.max_marks {
+                    return Err(Fail::Unknown(Unmodelled::Budget("marks")));
+                }
+                self.marks.push(self.stack.len());
+            }
+            (code::POP, _) => {
+                if self.stack.len() > self.fence() {
+                    self.stack.pop();
+                } else if !self.py2() && !self.marks.is_empty() {
+                    self.marks.pop();
+                } else {
+                    return Err(self.underflow());
+                }
+            }
+            (code::POP_MARK, _) => {
+                let m = self.marker()?;
+                self.stack.truncate(m);
+            }
+            (code::DUP, _) => {
+                let t = self.top()?;
+                self.push(t)?;
+            }
+            (code::NONE, _) => self.push_new(Node::None, c)?,
+            (code::NEWTRUE, _) => self.push_new(Node::Bool(true), c)?,
+            (code::NEWFALSE, _) => self.push_new(Node::Bool(false), c)?,
+            (code::BININT | code::BININT1 | code::BININT2, Arg::Int(v)) => {
+                self.push_new(Node::Int(BigInt::from(*v)), c)?
+            }
+            (code::INT, Arg::Line(r)) => {
+                let n = self.load_int_line(self.slice(r))?;
+                self.push_new(n, c)?
+            }
+            (code::LONG, Arg::Line(r)) => {
+                let n = self.load_long_line(self.slice(r))?;
+                self.push_new(n, c)?
+            }
+            (code::LONG1 | code::LONG4, Arg::Bytes(r)) => {
+                let b = self.slice(r);
+                if b.len() > self.cfg.budget.max_digits {
+                    return Err(Fail::Unknown(Unmodelled::Budget("digits")));
+                }
+                let v = BigInt::from_signed_bytes_le(b);
+                let node = if self.py2() {
+                    Node::Long(v)
+                } else {
+                    Node::Int(v)
+                };
+                self.push_new(node, c)?
+            }
+            (code::FLOAT, Arg::Line(r)) => {
+                let f = self.load_float_line(self.slice(r))?;
+                self.push_new(Node::Float(f), c)?
+            }
+            (code::BINFLOAT, Arg::Float(f)) => self.push_new(Node::Float(*f), c)?,
+            (code::STRING, Arg::Line(r)) => {
+                let raw = self.load_string_line(self.slice(r))?;
+                let node = self.py2_str(raw)?;
+                self.push_new(node, c)?
+            }
+            (code::BINSTRING | code::SHORT_BINSTRING, Arg::Bytes(r)) => {
+                let raw = self.slice(r).to_vec();
+                self.charge_bytes(raw.len())?;
+                let node = self.py2_str(raw)?;
+                self.push_new(node, c)?
+            }
+            (code::BINBYTES | code::SHORT_BINBYTES | code::BINBYTES8, Arg::Bytes(r)) => {
+                self.charge_bytes(r.len())?;
+                let b = self.slice(r).to_vec();
+                self.push_new(Node::Bytes(b), c)?
+            }
+            (code::BYTEARRAY8, Arg::Bytes(r)) => {
+                self.charge_bytes(r.len())?;
+                let b = self.slice(r).to_vec();
+                self.push_new(Node::ByteArray(b), c)?
+            }
+            (code::UNICODE, Arg::Line(r)) => {
+                let raw = self.slice(r);
+                self.charge_bytes(raw.len() * 2)?;
+                let t = codec::decode_raw_unicode_escape(raw, self.py2())
+                    .map_err(|e| Fail::Py(PyError::new("UnicodeDecodeError", e.message())))?;
+                self.push_new(Node::Text(t), c)?
+            }
+            (code::BINUNICODE | code::SHORT_BINUNICODE | code::BINUNICODE8, Arg::Bytes(r)) => {
+                let raw = self.slice(r);
+                self.charge_bytes(raw.len())?;
+                let name = if self.py2() { "utf8" } else { "utf-8" };
+                let t = match codec::decode_utf8(raw, Handler::SurrogatePass, name) {
+                    Ok(t) => t,
+                    Err(Failure::Decode(e)) => {
+                        return Err(Fail::Py(PyError::new("UnicodeDecodeError", e.message())));
+                    }
+                    Err(Failure::UnknownHandler(h)) => {
+                        return Err(Fail::Unknown(Unmodelled::Feature(h)));
+                    }
+                };
+                self.push_new(Node::Text(t), c)?
+            }
+            (code::EMPTY_LIST, _) => self.push_new(Node::List(Vec::new()), c)?,
+            (code::EMPTY_TUPLE, _) => self.push_new(Node::Tuple(Vec::new()), c)?,
+            (code::EMPTY_DICT, _) => self.push_new(Node::Dict(Vec::new()), c)?,
+            (code::EMPTY_SET, _) => self.push_new(Node::Set(Vec::new()), c)?,
+            (code::LIST, _) => {
+                let m = self.marker()?;
+                let items = self.stack.split_off(m.min(self.stack.len()));
+                self.push_new(Node::List(items), c)?
+            }
+            (code::TUPLE, _) => {
+                let m = self.marker()?;
+                let items = self.stack.split_off(m.min(self.stack.len()));
+                self.push_new(Node::Tuple(items), c)?
+            }
+            (code::TUPLE1 | code::TUPLE2 | code::TUPLE3, _) => {
+                let n = (c - code::TUPLE1 + 1) as usize;
+                if self.stack.len() < self.fence() + n {
+                    return Err(self.underflow());
+                }
+                let items = self.stack.split_off(self.stack.len() - n);
+                self.push_new(Node::Tuple(items), c)?
+            }
+            (code::FROZENSET, _) => {
+                let m = self.marker()?;
+                let items = self.stack.split_off(m.min(self.stack.len()));
+                let set = self.new_node(Node::FrozenSet(Vec::new()), c)?;
+                for it in items {
+                    self.set_add(set, it)?;
+                }
+                self.push(set)?
+            }
+            (code::DICT, _) => {
+                let m = self.marker()?;
+                let items = self.stack.split_off(m.min(self.stack.len()));
+                if items.len() % 2 != 0 && !self.py2() {
+                    return Err(self.unpickling_error("odd number of items for DICT"));
+                }
+                let d = self.new_node(Node::Dict(Vec::new()), c)?;
+                for kv in items.chunks_exact(2) {
+                    self.dict_set(d, kv[0], kv[1])?;
+                }
+                self.push(d)?
+            }
+            (code::APPEND, _) => {
+                let len = self.stack.len();
+                if len < 2 || len - 1 <= self.fence() {
+                    return Err(self.underflow());
+                }
+                let v = self.stack.pop().ok_or_else(|| self.underflow())?;
+                let target = self.top()?;
+                self.extend(target, vec![v])?;
+            }
+            (code::APPENDS, _) => {
+                let m = self.marker()?;
+                if m == 0 || m > self.stack.len() || m <= self.fence() && !self.py2() && m == 0 {
+                    return Err(self.underflow());
+                }
+                let items = self.stack.split_off(m);
+                let target = self.stack[m - 1];
+                self.extend(target, items)?;
+            }
+            (code::SETITEM, _) => {
+                let len = self.stack.len();
+                if len < 3 || len - 2 <= self.fence() {
+                    return Err(self.underflow());
+                }
+                let v = self.stack.pop().ok_or_else(|| self.underflow())?;
+                let k = self.stack.pop().ok_or_else(|| self.underflow())?;
+                let d = self.top()?;
+                self.setitem(d, k, v)?;
+            }
+            (code::SETITEMS, _) => {
+                let m = self.marker()?;
+                if m == 0 || m > self.stack.len() || (!self.py2() && m <= self.fence()) {
+                    return Err(self.underflow());
+                }
+                let items = self.stack.split_off(m);
+                if items.len() % 2 != 0 && !self.py2() {
+                    return Err(self.unpickling_error("odd number of items for SETITEMS"));
+                }
+                let d = self.stack[m - 1];
+                for kv in items.chunks_exact(2) {
+                    self.setitem(d, kv[0], kv[1])?;
+                }
+            }
+            (code::ADDITEMS, _) => {
+                let m = self.marker()?;
+                if m == 0 || m > self.stack.len() {
+                    return Err(self.underflow());
+                }
+                let items = self.stack.split_off(m);
+                let s = self.stack[m - 1];
+                match self.heap.get(s) {
+                    Node::Set(_) => {
+                        for it in items {
+                            self.set_add(s, it)?;
+                        }
+                    }
+                    Node::Opaque { .. } | Node::Instance { .. } => {}
+                    _ => {
+                        let t = self.type_name(s);
+                        return Err(Fail::Py(PyError::new(
+                            "AttributeError",
+                            format!("'{t}' object has no attribute 'add'"),
+                        )));
+                    }
+                }
+            }
+            (code::GET, Arg::Line(r)) => {
+                let idx = self.memo_index_line(self.slice(r))?;
+                self.memo_get(idx)?
+            }
+            (code::BINGET | code::LONG_BINGET, Arg::Int(i)) => self.memo_get(*i)?,
+            (code::PUT, Arg::Line(r)) => {
+                let idx = self.memo_index_line(self.slice(r))?;
+                if idx < 0 {
+                    return Err(Fail::Py(PyError::new("ValueError", "negative PUT argument")));
+                }
+                self.memo_put(idx as u64)?
+            }
+            (code::BINPUT | code::LONG_BINPUT, Arg::Int(i)) => self.memo_put(*i as u64)?,
+            (code::MEMOIZE, _) => {
+                let idx = self.memo.len() as u64;
+                self.memo_put(idx)?
+            }
+            (code::GLOBAL, Arg::Line2(m, n)) => {
+                let (m, n) = (self.slice(m), self.slice(n));
+                let g = self.global_from_lines(m, n)?;
+                self.push_new(Node::Global(g), c)?
+            }
+            (code::STACK_GLOBAL, _) => {
+                let name = self.pop()?;
+                let module = self.pop()?;
+                let (Node::Text(m), Node::Text(n)) = (self.heap.get(module), self.heap.get(name))
+                else {
+                    return Err(self.unpickling_error("STACK_GLOBAL requires str"));
+                };
+                let (m, n) = (text_lossy(m), text_lossy(n));
+                let g = self.find_class(&m, &n)?;
+                self.push_new(Node::Global(g), c)?
+            }
+            (code::INST, Arg::Line2(m, n)) => {
+                let (m, n) = (self.slice(m), self.slice(n));
+                let g = self.global_from_lines(m, n)?;
+                let mk = self.marker()?;
+                let args = self.stack.split_off(mk.min(self.stack.len()));
+                let v = self.instantiate(g, args)?;
+                self.push(v)?
+            }
+            (code::OBJ, _) => {
+                let mk = self.marker()?;
+                if mk >= self.stack.len() {
+                    return Err(self.underflow());
+                }
+                let mut args = self.stack.split_off(mk);
+                let cls = args.remove(0);
+                let Node::Global(g) = self.heap.get(cls).clone() else {
+                    return Err(Fail::Unknown(Unmodelled::Feature(
+                        "OBJ with a class object that is not a global".into(),
+                    )));
+                };
+                let v = self.instantiate(g, args)?;
+                self.push(v)?
+            }
+            (code::REDUCE, _) => {
+                let args = self.pop()?;
+                let f = self.pop()?;
+                let v = self.call(f, args)?;
+                self.push(v)?
+            }
+            (code::NEWOBJ, _) => {
+                let args = self.pop()?;
+                let cls = self.pop()?;
+                let v = self.newobj(cls, args, None)?;
+                self.push(v)?
+            }
+            (code::NEWOBJ_EX, _) => {
+                let kwargs = self.pop()?;
+                let args = self.pop()?;
+                let cls = self.pop()?;
+                let v = self.newobj(cls, args, Some(kwargs))?;
+                self.push(v)?
+            }
+            (code::BUILD, _) => {
+                if self.stack.len() < self.fence() + 2 {
+                    return Err(self.underflow());
+                }
+                let state = self.pop()?;
+                let inst = self.top()?;
+                self.build(inst, state)?;
+            }
+            (code::PERSID | code::BINPERSID, _) => {
+                if c == code::BINPERSID {
+                    self.pop()?;
+                }
+                return Err(self.no_persistent_load());
+            }
+            (code::EXT1 | code::EXT2 | code::EXT4, Arg::Int(i)) => {
+                if *i <= 0 {
+                    return Err(self.unpickling_error("EXT specifies code <= 0"));
+                }
+                return Err(Fail::Py(PyError::new(
+                    "ValueError",
+                    format!("unregistered extension code {i}"),
+                )));
+            }
+            (code::NEXT_BUFFER, _) => {
+                return Err(self.unpickling_error(
+                    "pickle stream refers to out-of-band data but no *buffers* argument was given",
+                ));
+            }
+            (code::READONLY_BUFFER, _) => {
+                let t = self.top()?;
+                match self.heap.get(t) {
+                    Node::Bytes(_) | Node::MemoryView(_) => {}
+                    Node::ByteArray(_) => {
+                        let mv = self.new_node(Node::MemoryView(t), c)?;
+                        self.stack.pop();
+                        self.push(mv)?;
+                    }
+                    _ => {
+                        let tn = self.type_name(t);
+                        return Err(Fail::Py(PyError::new(
+                            "TypeError",
+                            format!("memoryview: a bytes-like object is required, not '{tn}'"),
+                        )));
+                    }
+                }
+            }
+            _ => {
+                return Err(Fail::Unknown(Unmodelled::Feature(format!(
+                    "opcode {:#04x} with an unexpected argument",
+                    c
+                ))));
+            }
+        }
+        Ok(None)
+    }
+
+    fn no_persistent_load(&self) -> Fail {
+        if self.py2() {
+            if self.rt.pure {
+                return Fail::Py(PyError::new(
+                    "AttributeError",
+                    "Unpickler instance has no attribute 'persistent_load'",
+                ));
+            }
+            return self.unpickling_error("A load persistent id instruction was encountered,\nbut no persistent_load function was specified.");
+        }
+        let sep = if self.rt.minor <= 12 { "\n" } else { " " };
+        self.unpickling_error(format!(
+            "A load persistent id instruction was encountered,{sep}but no persistent_load function was specified."
+        ))
+    }
+
+    // ----- memo ---------------------------------------------------------------------------
+
+    fn memo_index_line(&self, line: &[u8]) -> R<i64> {
+        let s = String::from_utf8_lossy(line);
+        match parse_c_long(&s) {
+            Some(v) => Ok(v),
+            None => Err(Fail::Py(PyError::new(
+                "ValueError",
+                format!(
+                    "invalid literal for int() with base 10: {}",
+                    py_str_repr_text(&s)
+                ),
+            ))),
+        }
+    }
+
+    fn memo_get(&mut self, idx: i64) -> R<()> {
+        match self.memo.get(&(idx as u64)) {
+            Some(&id) if idx >= 0 => self.push(id),
+            _ => Err(match self.facts.memo_missing {
+                MemoMissing::NotFound => {
+                    self.unpickling_error(format!("Memo value not found at index {idx}"))
+                }
+                MemoMissing::KeyError => Fail::Py(PyError::new("KeyError", idx.to_string())),
+                MemoMissing::BadPickleGet => {
+                    Fail::Py(PyError::new("cPickle.BadPickleGet", idx.to_string()))
+                }
+            }),
+        }
+    }
+
+    fn memo_put(&mut self, idx: u64) -> R<()> {
+        let t = self.top()?;
+        if self.memo.len() >= self.cfg.budget.max_memo && !self.memo.contains_key(&idx) {
+            return Err(Fail::Unknown(Unmodelled::Budget("memo")));
+        }
+        self.memo.insert(idx, t);
+        Ok(())
+    }
+
+    // ----- scalars ------------------------------------------------------------------------
+
+    fn digits_over_limit(&self, s: &str) -> Option<usize> {
+        let limit = self.facts.int_max_str_digits?;
+        let digits = s.bytes().filter(u8::is_ascii_digit).count();
+        let is_decimal = !s.trim_start_matches(['-', '+', ' ']).starts_with("0x")
+            && !s.trim_start_matches(['-', '+', ' ']).starts_with("0X");
+        (is_decimal && digits > limit).then_some(digits)
+    }
+
+    fn load_int_line(&self, line: &[u8]) -> R<Node> {
+        if line.is_empty() {
+            return Err(self.truncated());
+        }
+        let s = String::from_utf8_lossy(line);
+        if s.len() > self.cfg.budget.max_digits {
+            return Err(Fail::Unknown(Unmodelled::Budget("digits")));
+        }
+        if let Some(v) = strtol0(&s) {
+            if line.len() == 2 && (v == 0 || v == 1) {
+                return Ok(Node::Bool(v == 1));
+            }
+            return Ok(Node::Int(BigInt::from(v)));
+        }
+        // The C loaders fall back to PyLong_FromString and word any failure the same way.
+        if self.digits_over_limit(&s).is_some() {
+            return Err(Fail::Py(PyError::new(
+                "ValueError",
+                "could not convert string to int",
+            )));
+        }
+        match py_int_literal(&s, self.py2()) {
+            Some(v) => Ok(if self.py2() {
+                Node::Long(v)
+            } else {
+                Node::Int(v)
+            }),
+            None => Err(Fail::Py(PyError::new(
+                "ValueError",
+                "could not convert string to int",
+            ))),
+        }
+    }
+
+    fn load_long_line(&self, line: &[u8]) -> R<Node> {
+        if line.is_empty() {
+            return Err(self.truncated());
+        }
+        let s = String::from_utf8_lossy(line);
+        if s.len() > self.cfg.budget.max_digits {
+            return Err(Fail::Unknown(Unmodelled::Budget("digits")));
+        }
+        let body = s.strip_suffix('L').unwrap_or(&s);
+        if let Some(n) = self.digits_over_limit(body) {
+            return Err(Fail::Py(PyError::new(
+                "ValueError",
+                format!(
+                    "Exceeds the limit (4300 digits) for integer string conversion: value has {n} digits; use sys.set_int_max_str_digits() to increase the limit"
+                ),
+            )));
+        }
+        match py_int_literal(body, self.py2()) {
+            Some(v) => Ok(if self.py2() {
+                Node::Long(v)
+            } else {
+                Node::Int(v)
+            }),
+            None => Err(Fail::Py(PyError::new(
+                "ValueError",
+                format!(
+                    "invalid literal for int() with base 0: {}",
+                    py_str_repr_text(&format!("{s}\n"))
+                ),
+            ))),
+        }
+    }
+
+    fn load_float_line(&self, line: &[u8]) -> R<f64> {
+        if line.is_empty() {
+            return Err(self.truncated());
+        }
+        let s = String::from_utf8_lossy(line);
+        let (value, used) = parse_float_prefix(&s);
+        if used == 0 {
+            return Err(Fail::Py(PyError::new(
+                "ValueError",
+                format!("could not convert string to float: '{s}\n'"),
+            )));
+        }
+        let v = value.unwrap_or(0.0);
+        if v.is_infinite() && !s[..used].to_ascii_lowercase().contains("inf") {
+            return Err(Fail::Py(PyError::new(
+                "OverflowError",
+                format!("value too large to convert to float: '{s}\n'"),
+            )));
+        }
+        if used != s.len() {
+            return Err(Fail::Py(PyError::new(
+                "ValueError",
+                "could not convert string to float",
+            )));
+        }
+        Ok(v)
+    }
+
+    /// STRING's argument: the quotes checked, the escapes decoded (`PyBytes_DecodeEscape`).
+    fn load_string_line(&self, line: &[u8]) -> R<Vec<u8>> {
+        let n = line.len();
+        let quoted = n >= 2 && line[0] == line[n - 1] && (line[0] == b'\'' || line[0] == b'"');
+        if !quoted {
+            return Err(if self.py2() {
+                Fail::Py(PyError::new("ValueError", "insecure string pickle"))
+            } else {
+                self.unpickling_error("the STRING opcode argument must be quoted")
+            });
+        }
+        codec::escape_decode(&line[1..n - 1]).map_err(|e| Fail::Py(PyError::new("ValueError", e.0)))
+    }
+
+    /// A py2 `str` payload, as this runtime and its load options see it.
+    fn py2_str(&self, raw: Vec<u8>) -> R<Node> {
+        if self.py2() {
+            return Ok(Node::Bytes(raw));
+        }
+        let o = &self.cfg.options;
+        let codec = match codec::lookup(&o.encoding) {
+            Ok(Codec::Bytes) if self.facts.encoding_bytes => return Ok(Node::Bytes(raw)),
+            Ok(Codec::Bytes) => {
+                return Err(Fail::Py(PyError::new("LookupError", "unknown encoding: bytes")));
+            }
+            Ok(c) => c,
+            Err(true) => {
+                return Err(Fail::Unknown(Unmodelled::Feature(format!(
+                    "encoding {:?}",
+                    o.encoding
+                ))));
+            }
+            Err(false) => {
+                return Err(Fail::Py(PyError::new(
+                    "LookupError",
+                    format!("unknown encoding: {}", o.encoding),
+                )));
+            }
+        };
+        let handler = Handler::parse(&o.errors);
+        let decoded = match (codec, handler) {
+            (Codec::Latin1, _) => Ok(codec::decode_latin1(&raw)),
+            (_, None) => {
+                // The handler is looked up only when an error occurs.
+                let strict = match codec {
+                    Codec::Ascii => codec::decode_ascii(&raw, Handler::Strict),
+                    _ => codec::decode_utf8(&raw, Handler::Strict, "utf-8"),
+                };
+                match strict {
+                    Ok(t) => Ok(t),
+                    Err(_) => {
+                        return Err(Fail::Py(PyError::new(
+                            "LookupError",
+                            format!("unknown error handler name '{}'", o.errors),
+                        )));
+                    }
+                }
+            }
+            (Codec::Ascii, Some(h)) => codec::decode_ascii(&raw, h),
+            (_, Some(h)) => codec::decode_utf8(&raw, h, "utf-8"),
+        };
+        match decoded {
+            Ok(t) => Ok(Node::Text(t)),
+            Err(Failure::Decode(e)) => Err(Fail::Py(PyError::new("UnicodeDecodeError", e.message()))),
+            Err(Failure::UnknownHandler(h)) => Err(Fail::Unknown(Unmodelled::Feature(h))),
+        }
+    }
+
+    // ----- globals ------------------------------------------------------------------------
+
+    fn global_from_lines(&self, m: &[u8], n: &[u8]) -> R<Global> {
+        if m.is_empty() || n.is_empty() {
+            if !self.py2() {
+                return Err(self.truncated());
+            }
+        }
+        let dec = |b: &[u8]| -> R<String> {
+            if self.py2() {
+                return Ok(String::from_utf8_lossy(b).into_owned());
+            }
+            match std::str::from_utf8(b) {
+                Ok(s) => Ok(s.to_string()),
+                Err(_) => match codec::decode_utf8(b, Handler::Strict, "utf-8") {
+                    Err(Failure::Decode(e)) => {
+                        Err(Fail::Py(PyError::new("UnicodeDecodeError", e.message())))
+                    }
+                    _ => Ok(String::from_utf8_lossy(b).into_owned()),
+                },
+            }
+        };
+        let (m, n) = (dec(m)?, dec(n)?);
+        self.find_class(&m, &n)
+    }
+
+    /// `Unpickler.find_class`: the `fix_imports` mapping (3.x, while proto < 3), the module import,
+    /// then the attribute lookup (dotted names only from protocol 4).
+    pub(crate) fn find_class(&self, module: &str, name: &str) -> R<Global> {
+        let (mut module, mut name) = (module.to_string(), name.to_string());
+        if !self.py2() && self.proto < 3 && self.cfg.options.fix_imports {
+            let compat = self.rt.tables_or_nearest().compat;
+            if let Some(c) = compat {
+                if let Some((m2, n2)) = c.name(&module, &name) {
+                    module = m2.to_string();
+                    name = n2.to_string();
+                } else if let Some(m2) = c.import(&module) {
+                    module = m2.to_string();
+                }
+            }
+        }
+        resolve_global(self.rt, &self.cfg.apps, &module, &name, self.proto >= 4).map_err(Fail::Py)
+    }
+
+    // ----- containers ---------------------------------------------------------------------
+
+    fn key_of(&self, id: Id) -> R<Key> {
+        let mut budget = 10_000usize;
+        self.key_of_bounded(id, &mut budget, 0)
+    }
+
+    /// A dict key's identity; deep or huge tuple keys fall back to object identity (the budget
+    /// keeps a hostile key from costing more than a bounded walk).
+    fn key_of_bounded(&self, id: Id, budget: &mut usize, depth: usize) -> R<Key> {
+        if *budget == 0 || depth > 200 {
+            return Ok(Key::Identity(id));
+        }
+        *budget -= 1;
+        Ok(match self.heap.get(id) {
+            Node::None => Key::None,
+            Node::Bool(b) => Key::Num(BigInt::from(*b as u8)),
+            Node::Int(v) | Node::Long(v) => Key::Num(v.clone()),
+            Node::Float(f) => {
+                if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e300 {
+                    Key::Num(BigInt::from(*f as i128))
+                } else if f.is_nan() {
+                    Key::Identity(id)
+                } else {
+                    Key::FloatBits(f.to_bits())
+                }
+            }
+            Node::Text(t) => Key::Text(t.clone()),
+            Node::Bytes(b) => {
+                if self.py2() && b.is_ascii() {
+                    Key::Text(b.clone())
+                } else {
+                    Key::Bytes(b.clone())
+                }
+            }
+            Node::Tuple(items) | Node::FrozenSet(items) => {
+                let mut ks = Vec::with_capacity(items.len());
+                for &i in items {
+                    ks.push(self.key_of_bounded(i, budget, depth + 1)?);
+                }
+                if matches!(self.heap.get(id), Node::FrozenSet(_)) {
+                    ks.sort_by_key(|k| format!("{k:?}"));
+                }
+                Key::Tuple(ks)
+            }
+            Node::List(_)
+            | Node::Dict(_)
+            | Node::Set(_)
+            | Node::ByteArray(_)
+            | Node::OrderedDict(_)
+            | Node::DefaultDict { .. }
+            | Node::Deque { .. } => {
+                let t = self.type_name(id);
+                return Err(Fail::Py(PyError::new(
+                    "TypeError",
+                    format!("unhashable type: '{t}'"),
+                )));
+            }
+            Node::Decimal(s) => Key::Text(format!("decimal:{s}").into_bytes()),
+            _ => Key::Identity(id),
+        })
+    }
+
+    fn index_of(&mut self, container: Id) -> R<&mut HashMap<Key, usize>> {
+        if !self.index.contains_key(&container) {
+            let keys: Vec<Id> = match self.heap.get(container) {
+                Node::Dict(kv) | Node::OrderedDict(kv) | Node::Instance { dict: kv, .. } => {
+                    kv.iter().map(|&(k, _)| k).collect()
+                }
+                Node::DefaultDict { items, .. } => items.iter().map(|&(k, _)| k).collect(),
+                Node::Set(v) | Node::FrozenSet(v) => v.clone(),
+                _ => Vec::new(),
+            };
+            let mut map = HashMap::new();
+            for (i, k) in keys.into_iter().enumerate() {
+                map.insert(self.key_of(k)?, i);
+            }
+            self.index.insert(container, map);
+        }
+        Ok(self.index.get_mut(&container).expect("inserted above"))
+    }
+
+    fn dict_set(&mut self, d: Id, k: Id, v: Id) -> R<()> {
+        let key = self.key_of(k)?;
+        let existing = self.index_of(d)?.get(&key).copied();
+        let items = match self.heap.get_mut(d) {
+            Node::Dict(kv) | Node::OrderedDict(kv) | Node::Instance { dict: kv, .. } => kv,
+            Node::DefaultDict { items, .. } => items,
+            _ => return Ok(()),
+        };
+        match existing {
+            Some(i) => items[i].1 = v,
+            None => {
+                items.push((k, v));
+                let n = items.len() - 1;
+                self.index_of(d)?.insert(key, n);
+            }
+        }
+        Ok(())
+    }
+
+    fn set_add(&mut self, s: Id, item: Id) -> R<()> {
+        let key = self.key_of(item)?;
+        if self.index_of(s)?.contains_key(&key) {
+            return Ok(());
+        }
+        let n = match self.heap.get_mut(s) {
+            Node::Set(v) | Node::FrozenSet(v) => {
+                v.push(item);
+                v.len() - 1
+            }
+            _ => return Ok(()),
+        };
+        self.index_of(s)?.insert(key, n);
+        Ok(())
+    }
+
+    fn setitem(&mut self, d: Id, k: Id, v: Id) -> R<()> {
+        match self.heap.get(d) {
+            Node::Dict(_) | Node::OrderedDict(_) | Node::DefaultDict { .. } => self.dict_set(d, k, v),
+            Node::Opaque { .. } | Node::Instance { .. } => Ok(()),
+            _ => {
+                let t = self.type_name(d);
+                Err(Fail::Py(PyError::new(
+                    "TypeError",
+                    format!("'{t}' object does not support item assignment"),
+                )))
+            }
+        }
+    }
+
+    fn extend(&mut self, target: Id, items: Vec<Id>) -> R<()> {
+        match self.heap.get_mut(target) {
+            Node::List(v) => v.extend(items),
+            Node::Deque { items: v, maxlen } => {
+                v.extend(items);
+                if let Some(m) = maxlen {
+                    let m = (*m).max(0) as usize;
+                    if v.len() > m {
+                        v.drain(..v.len() - m);
+                    }
+                }
+            }
+            Node::Opaque { .. } => {}
+            _ => {
+                let t = self.type_name(target);
+                return Err(Fail::Py(PyError::new(
+                    "AttributeError",
+                    format!("'{t}' object has no attribute 'append'"),
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The Python type name of a node in this runtime (for error messages).
+    fn type_name(&self, id: Id) -> String {
+        type_name(self.heap.get(id), self.py2())
+    }
+
+    // ----- objects ------------------------------------------------------------------------
+
+    fn tuple_items(&self, args: Id) -> R<Vec<Id>> {
+        match self.heap.get(args) {
+            Node::Tuple(items) => Ok(items.clone()),
+            _ => Err(Fail::Py(PyError::new("TypeError", "argument list must be a tuple"))),
+        }
+    }
+
+    fn opaque(&mut self, g: Global) -> R<Id> {
+        self.new_node(Node::Opaque { class: g }, code::REDUCE)
+    }
+
+    fn call(&mut self, f: Id, args: Id) -> R<Id> {
+        let Node::Global(g) = self.heap.get(f).clone() else {
+            if !matches!(self.heap.get(args), Node::Tuple(_)) {
+                return Err(Fail::Py(PyError::new("TypeError", "argument list must be a tuple")));
+            }
+            let t = self.type_name(f);
+            return Err(Fail::Py(PyError::new(
+                "TypeError",
+                format!("'{t}' object is not callable"),
+            )));
+        };
+        let a = self.tuple_items(args)?;
+        self.call_known(g, a)
+    }
+
+    fn call_known(&mut self, g: Global, a: Vec<Id>) -> R<Id> {
+        let r = code::REDUCE;
+        match g.known {
+            Known::Set | Known::FrozenSet => {
+                let node = if g.known == Known::Set {
+                    Node::Set(Vec::new())
+                } else {
+                    Node::FrozenSet(Vec::new())
+                };
+                let s = self.new_node(node, r)?;
+                if let Some(&src) = a.first() {
+                    for it in self.iter_items(src)? {
+                        self.set_add(s, it)?;
+                    }
+                }
+                Ok(s)
+            }
+            Known::Bytes if a.is_empty() => self.new_node(Node::Bytes(Vec::new()), r),
+            Known::ByteArray => {
+                let bytes = match a.as_slice() {
+                    [] => Vec::new(),
+                    [x] => match self.heap.get(*x) {
+                        Node::Bytes(b) | Node::ByteArray(b) => b.clone(),
+                        _ => return self.opaque(g),
+                    },
+                    [t, e] => match (self.heap.get(*t).clone(), self.heap.get(*e).clone()) {
+                        (Node::Text(t), Node::Text(e)) => self.encode(&t, &e)?,
+                        (Node::Bytes(b), Node::Bytes(_)) if self.py2() => b,
+                        (_, Node::Bytes(_)) => {
+                            return Err(Fail::Py(PyError::new(
+                                "TypeError",
+                                self.bytearray_encoding_type_error(),
+                            )));
+                        }
+                        _ => return self.opaque(g),
+                    },
+                    _ => return self.opaque(g),
+                };
+                self.new_node(Node::ByteArray(bytes), r)
+            }
+            Known::CodecsEncode => match a.as_slice() {
+                [t, e] => match (self.heap.get(*t).clone(), self.heap.get(*e).clone()) {
+                    (Node::Text(t), Node::Text(e)) => {
+                        let b = self.encode(&t, &e)?;
+                        self.new_node(Node::Bytes(b), r)
+                    }
+                    (Node::Bytes(t), Node::Text(e)) if self.py2() => {
+                        // py2: encoding a str first decodes it as ASCII.
+                        match codec::decode_ascii(&t, Handler::Strict) {
+                            Ok(text) => {
+                                let b = self.encode(&text, &e)?;
+                                self.new_node(Node::Bytes(b), r)
+                            }
+                            Err(Failure::Decode(d)) => {
+                                Err(Fail::Py(PyError::new("UnicodeDecodeError", d.message())))
+                            }
+                            Err(_) => self.opaque(g),
+                        }
+                    }
+                    _ => self.opaque(g),
+                },
+                _ => self.opaque(g),
+            },
+            Known::Complex => {
+                let mut parts = [0.0f64; 2];
+                for (i, &x) in a.iter().take(2).enumerate() {
+                    parts[i] = match self.heap.get(x) {
+                        Node::Float(f) => *f,
+                        Node::Int(v) | Node::Long(v) => v.to_f64().unwrap_or(f64::INFINITY),
+                        Node::Bool(b) => *b as u8 as f64,
+                        _ => return self.opaque(g),
+                    };
+                }
+                self.new_node(Node::Complex(parts[0], parts[1]), r)
+            }
+            Known::Range => {
+                let mut v = Vec::new();
+                for &x in &a {
+                    match self.heap.get(x) {
+                        Node::Int(i) | Node::Long(i) => v.push(i.clone()),
+                        _ => return self.opaque(g),
+                    }
+                }
+                let (start, stop, step) = match v.len() {
+                    1 => (BigInt::zero(), v[0].clone(), BigInt::from(1)),
+                    2 => (v[0].clone(), v[1].clone(), BigInt::from(1)),
+                    3 => (v[0].clone(), v[1].clone(), v[2].clone()),
+                    _ => return self.opaque(g),
+                };
+                if step.is_zero() {
+                    return self.opaque(g);
+                }
+                self.new_node(Node::Range([start, stop, step]), r)
+            }
+            Known::Reconstructor => {
+                // copyreg._reconstructor(cls, base, state)
+                let [cls, base, _state] = a.as_slice() else {
+                    return self.opaque(g);
+                };
+                let (Node::Global(c), Node::Global(b)) =
+                    (self.heap.get(*cls).clone(), self.heap.get(*base).clone())
+                else {
+                    return self.opaque(g);
+                };
+                if b.known == Known::Object {
+                    self.new_instance(c)
+                } else {
+                    self.opaque(c)
+                }
+            }
+            Known::NewObj => {
+                // copyreg.__newobj__(cls, *args)
+                let Some((&cls, rest)) = a.split_first() else {
+                    return self.opaque(g);
+                };
+                let t = self.new_node(Node::Tuple(rest.to_vec()), r)?;
+                self.newobj(cls, t, None)
+            }
+            Known::Datetime | Known::Date | Known::Time => self.datetime_call(g, a),
+            Known::Timedelta => {
+                let mut v = [0i64; 3];
+                for (i, &x) in a.iter().take(3).enumerate() {
+                    match self.heap.get(x) {
+                        Node::Int(n) | Node::Long(n) => v[i] = n.to_i64().unwrap_or(i64::MAX),
+                        _ => return self.opaque(g),
+                    }
+                }
+                match normalize_timedelta(v) {
+                    Some(t) => self.new_node(Node::Timedelta(t), r),
+                    None => self.opaque(g),
+                }
+            }
+            Known::Timezone => match a.as_slice() {
+                [off] if matches!(self.heap.get(*off), Node::Timedelta(_)) => self.new_node(
+                    Node::Timezone {
+                        offset: *off,
+                        name: None,
+                    },
+                    r,
+                ),
+                [off, name]
+                    if matches!(self.heap.get(*off), Node::Timedelta(_))
+                        && matches!(self.heap.get(*name), Node::Text(_)) =>
+                {
+                    self.new_node(
+                        Node::Timezone {
+                            offset: *off,
+                            name: Some(*name),
+                        },
+                        r,
+                    )
+                }
+                _ => self.opaque(g),
+            },
+            Known::Decimal => match a.as_slice() {
+                [] => self.new_node(Node::Decimal("0".into()), r),
+                [x] => match self.heap.get(*x).clone() {
+                    Node::Text(t) => match decimal_str(&String::from_utf8_lossy(&t)) {
+                        Some(s) => self.new_node(Node::Decimal(s), r),
+                        None => self.opaque(g),
+                    },
+                    Node::Bytes(b) if self.py2() => match decimal_str(&String::from_utf8_lossy(&b)) {
+                        Some(s) => self.new_node(Node::Decimal(s), r),
+                        None => self.opaque(g),
+                    },
+                    Node::Bytes(_) => Err(Fail::Py(PyError::new(
+                        "TypeError",
+                        "conversion from bytes to Decimal is not supported",
+                    ))),
+                    Node::Int(v) | Node::Long(v) => self.new_node(Node::Decimal(v.to_string()), r),
+                    _ => self.opaque(g),
+                },
+                _ => self.opaque(g),
+            },
+            Known::OrderedDict => {
+                let d = self.new_node(Node::OrderedDict(Vec::new()), r)?;
+                if let Some(&src) = a.first() {
+                    for pair in self.iter_items(src)? {
+                        let kv = self.iter_items(pair)?;
+                        if kv.len() != 2 {
+                            return self.opaque(g);
+                        }
+                        self.dict_set(d, kv[0], kv[1])?;
+                    }
+                }
+                Ok(d)
+            }
+            Known::DefaultDict => {
+                let factory = match a.first() {
+                    Some(&f) => f,
+                    None => self.new_node(Node::None, r)?,
+                };
+                self.new_node(
+                    Node::DefaultDict {
+                        factory,
+                        items: Vec::new(),
+                    },
+                    r,
+                )
+            }
+            Known::Deque => {
+                let items = match a.first() {
+                    Some(&src) => self.iter_items(src)?,
+                    None => Vec::new(),
+                };
+                let maxlen = match a.get(1).map(|&m| self.heap.get(m)) {
+                    None | Some(Node::None) => None,
+                    Some(Node::Int(m)) => m.to_i64(),
+                    _ => return self.opaque(g),
+                };
+                let dq = self.new_node(
+                    Node::Deque {
+                        items: Vec::new(),
+                        maxlen,
+                    },
+                    r,
+                )?;
+                self.extend(dq, items)?;
+                Ok(dq)
+            }
+            Known::Exception => {
+                let args = self.new_node(Node::Tuple(a), r)?;
+                self.new_node(Node::Exception { class: g, args }, r)
+            }
+            Known::Object if a.is_empty() => self.new_instance(g),
+            Known::List if a.len() <= 1 => {
+                let items = match a.first() {
+                    Some(&s) => self.iter_items(s)?,
+                    None => Vec::new(),
+                };
+                self.new_node(Node::List(items), r)
+            }
+            Known::Tuple if a.len() <= 1 => {
+                let items = match a.first() {
+                    Some(&s) => self.iter_items(s)?,
+                    None => Vec::new(),
+                };
+                self.new_node(Node::Tuple(items), r)
+            }
+            _ => self.opaque(g),
+        }
+    }
+
+    fn bytearray_encoding_type_error(&self) -> String {
+        if self.rt.minor >= 7 {
+            "bytearray() argument 2 must be str, not bytes".into()
+        } else {
+            "encoding or errors without a string argument".into()
+        }
+    }
+
+    /// The items of a list/tuple/set/frozenset (what iterating it gives).
+    fn iter_items(&self, id: Id) -> R<Vec<Id>> {
+        match self.heap.get(id) {
+            Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => Ok(v.clone()),
+            Node::Deque { items, .. } => Ok(items.clone()),
+            _ => Err(Fail::Unknown(Unmodelled::Feature(format!(
+                "iterating a {}",
+                self.type_name(id)
+            )))),
+        }
+    }
+
+    /// `text.encode(encoding)` for the latin-1 family (what `_codecs.encode` and `bytearray`
+    /// receive from protocol 0-2 pickles of bytes).
+    fn encode(&self, text: &[u8], encoding: &[u8]) -> R<Vec<u8>> {
+        let enc = String::from_utf8_lossy(encoding);
+        match codec::lookup(&enc) {
+            Ok(Codec::Latin1) => {}
+            Ok(Codec::Utf8) => {
+                // Lone surrogates cannot be encoded strictly.
+                let ok: String = codec::code_points(text)
+                    .map(|c| char::from_u32(c).unwrap_or('\u{fffd}'))
+                    .collect();
+                return Ok(ok.into_bytes());
+            }
+            _ => {
+                return Err(Fail::Unknown(Unmodelled::Feature(format!(
+                    "encoding text with {enc:?}"
+                ))));
+            }
+        }
+        let mut out = Vec::with_capacity(text.len());
+        for (i, cp) in codec::code_points(text).enumerate() {
+            if cp > 0xff {
+                let ch = py_char_escape(cp, self.py2());
+                let codec_name = "latin-1";
+                return Err(Fail::Py(PyError::new(
+                    "UnicodeEncodeError",
+                    format!(
+                        "'{codec_name}' codec can't encode character {ch} in position {i}: ordinal not in range(256)"
+                    ),
+                )));
+            }
+            out.push(cp as u8);
+        }
+        Ok(out)
+    }
+
+    fn new_instance(&mut self, g: Global) -> R<Id> {
+        if g.known == Known::AppClass || g.known == Known::Object {
+            self.new_node(
+                Node::Instance {
+                    class: g,
+                    dict: Vec::new(),
+                },
+                code::REDUCE,
+            )
+        } else {
+            self.opaque(g)
+        }
+    }
+
+    /// INST / OBJ: `cls(*args)` (or `cls.__new__(cls)` for classic classes without init args).
+    fn instantiate(&mut self, g: Global, args: Vec<Id>) -> R<Id> {
+        match g.known {
+            Known::AppClass if args.is_empty() => self.new_instance(g),
+            Known::AppClass | Known::Other => self.opaque(g),
+            _ => self.call_known(g, args),
+        }
+    }
+
+    fn newobj(&mut self, cls: Id, args: Id, kwargs: Option<Id>) -> R<Id> {
+        let Node::Global(g) = self.heap.get(cls).clone() else {
+            let t = self.type_name(cls);
+            let op = if kwargs.is_some() { "NEWOBJ_EX" } else { "NEWOBJ" };
+            if self.py2() {
+                return Err(self.unpickling_error("NEWOBJ class argument isn't a type object"));
+            }
+            return Err(self.unpickling_error(format!(
+                "{op} class argument must be a type, not {t}"
+            )));
+        };
+        if !matches!(self.heap.get(args), Node::Tuple(_)) {
+            let t = self.type_name(args);
+            let op = if kwargs.is_some() { "NEWOBJ_EX" } else { "NEWOBJ" };
+            if self.py2() {
+                return Err(self.unpickling_error("NEWOBJ expected an arg tuple."));
+            }
+            return Err(self.unpickling_error(format!(
+                "{op} args argument must be a tuple, not {t}"
+            )));
+        }
+        if let Some(kw) = kwargs {
+            if !matches!(self.heap.get(kw), Node::Dict(_)) {
+                let t = self.type_name(kw);
+                return Err(self.unpickling_error(format!(
+                    "NEWOBJ_EX kwargs argument must be a dict, not {t}"
+                )));
+            }
+        }
+        let a = self.tuple_items(args)?;
+        let r = code::NEWOBJ;
+        match g.known {
+            Known::AppClass | Known::Object => self.new_instance(g),
+            Known::Set => self.new_node(Node::Set(Vec::new()), r),
+            Known::List => self.new_node(Node::List(Vec::new()), r),
+            Known::Dict => self.new_node(Node::Dict(Vec::new()), r),
+            Known::OrderedDict => self.new_node(Node::OrderedDict(Vec::new()), r),
+            Known::Exception => {
+                let args = self.new_node(Node::Tuple(a), r)?;
+                self.new_node(Node::Exception { class: g, args }, r)
+            }
+            Known::Datetime | Known::Date | Known::Time | Known::Timedelta | Known::Decimal
+            | Known::FrozenSet | Known::Complex | Known::Tuple | Known::Bytes => {
+                self.call_known(g, a)
+            }
+            _ => self.opaque(g),
+        }
+    }
+
+    fn datetime_call(&mut self, g: Global, a: Vec<Id>) -> R<Id> {
+        let r = code::REDUCE;
+        let (size, what) = match g.known {
+            Known::Datetime => (10, "datetime"),
+            Known::Date => (4, "date"),
+            _ => (6, "time"),
+        };
+        let Some(&first) = a.first() else {
+            return self.opaque(g);
+        };
+        let state: Option<Vec<u8>> = match self.heap.get(first).clone() {
+            Node::Bytes(b) if b.len() == size => Some(b),
+            Node::Text(t) if codec::char_len(&t) == size => {
+                // _datetime.c: a str state is encoded as latin1 (py2 pickles loaded with latin1).
+                let cps: Vec<u32> = codec::code_points(&t).collect();
+                let month_ok = g.known == Known::Time || (1..=12).contains(&(cps[2] & 0x7f));
+                if !month_ok {
+                    None
+                } else if cps.iter().any(|&c| c > 0xff) {
+                    return Err(Fail::Py(PyError::new(
+                        "ValueError",
+                        format!(
+                            "Failed to encode latin1 string when unpickling a {what} object. pickle.load(data, encoding='latin1') is assumed."
+                        ),
+                    )));
+                } else {
+                    Some(cps.iter().map(|&c| c as u8).collect())
+                }
+            }
+            _ => None,
+        };
+        let tz = match a.get(1) {
+            None => None,
+            Some(&t) => match self.heap.get(t) {
+                Node::None => None,
+                Node::Timezone { .. } | Node::Opaque { .. } | Node::Instance { .. } => Some(t),
+                _ => {
+                    return Err(Fail::Py(PyError::new("TypeError", "bad tzinfo state arg")));
+                }
+            },
+        };
+        let Some(s) = state else {
+            // Field arguments (datetime(y, m, d, ...)), as a datetime subclass would write them.
+            let mut f = Vec::new();
+            for &x in &a {
+                match self.heap.get(x) {
+                    Node::Int(v) | Node::Long(v) => f.push(v.to_i64().unwrap_or(i64::MIN)),
+                    _ => return self.opaque(g),
+                }
+            }
+            return match (g.known, f.len()) {
+                (Known::Date, 3) => self.new_node(Node::Date([f[0], f[1], f[2]]), r),
+                (Known::Datetime, 3..=7) => {
+                    f.resize(7, 0);
+                    let mut fields = [0i64; 7];
+                    fields.copy_from_slice(&f);
+                    self.new_node(
+                        Node::Datetime {
+                            fields,
+                            tz: None,
+                            fold: 0,
+                        },
+                        r,
+                    )
+                }
+                _ => self.opaque(g),
+            };
+        };
+        let node = match g.known {
+            Known::Datetime => {
+                let fold = if self.py2() { 0 } else { (s[2] >> 7) & 1 };
+                Node::Datetime {
+                    fields: [
+                        (s[0] as i64) << 8 | s[1] as i64,
+                        (s[2] & 0x7f) as i64,
+                        s[3] as i64,
+                        s[4] as i64,
+                        s[5] as i64,
+                        s[6] as i64,
+                        (s[7] as i64) << 16 | (s[8] as i64) << 8 | s[9] as i64,
+                    ],
+                    tz,
+                    fold,
+                }
+            }
+            Known::Date => Node::Date([(s[0] as i64) << 8 | s[1] as i64, s[2] as i64, s[3] as i64]),
+            _ => {
+                let fold = if self.py2() { 0 } else { (s[0] >> 7) & 1 };
+                Node::Time {
+                    fields: [
+                        (s[0] & 0x7f) as i64,
+                        s[1] as i64,
+                        s[2] as i64,
+                        (s[3] as i64) << 16 | (s[4] as i64) << 8 | s[5] as i64,
+                    ],
+                    tz,
+                    fold,
+                }
+            }
+        };
+        self.new_node(node, r)
+    }
+
+    fn build(&mut self, inst: Id, state: Id) -> R<()> {
+        let (dict_state, slot_state) = match self.heap.get(state) {
+            Node::Tuple(t) if t.len() == 2 => (t[0], Some(t[1])),
+            _ => (state, None),
+        };
+        match self.heap.get(inst).clone() {
+            Node::Instance { .. } => {
+                for part in [Some(dict_state), slot_state].into_iter().flatten() {
+                    match self.heap.get(part).clone() {
+                        Node::None => {}
+                        Node::Dict(kv) => {
+                            for (k, v) in kv {
+                                if part == slot_state.unwrap_or(usize::MAX)
+                                    && !matches!(self.heap.get(k), Node::Text(_))
+                                    && !(self.py2() && matches!(self.heap.get(k), Node::Bytes(_)))
+                                {
+                                    let t = self.type_name(k);
+                                    return Err(Fail::Py(PyError::new(
+                                        "TypeError",
+                                        format!("attribute name must be string, not '{t}'"),
+                                    )));
+                                }
+                                self.dict_set(inst, k, v)?;
+                            }
+                        }
+                        _ => {
+                            let what = if Some(part) == slot_state {
+                                "slot state is not a dictionary"
+                            } else {
+                                "state is not a dictionary"
+                            };
+                            return Err(self.unpickling_error(what));
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Node::Opaque { .. } | Node::Exception { .. } => Ok(()),
+            _ => {
+                // Built-in values without a __dict__: a None state is a no-op.
+                if matches!(self.heap.get(dict_state), Node::None) && slot_state.is_none() {
+                    return Ok(());
+                }
+                if let Node::Dict(kv) = self.heap.get(dict_state) {
+                    if kv.is_empty() {
+                        return Ok(());
+                    }
+                }
+                let t = self.type_name(inst);
+                Err(Fail::Py(PyError::new(
+                    "AttributeError",
+                    format!("'{t}' object has no attribute '__dict__'"),
+                )))
+            }
+        }
+    }
+}
+
+/// Resolve `module.name` in a runtime (after any `fix_imports` mapping): a missing module or
+/// attribute raises as that runtime's `find_class` would.
+pub fn resolve_global(
+    rt: Runtime,
+    apps: &AppClasses,
+    module: &str,
+    name: &str,
+    dotted: bool,
+) -> Result<Global, PyError> {
+    let tables = rt.tables_or_nearest();
+    let facts = rt.facts();
+    let stdlib = tables.has_module(module)
+        || module.split('.').next().is_some_and(|top| tables.has_module(top) && module.contains('.') && tables.module_attr(module, name).is_some());
+    let missing_module = || {
+        let msg = if rt.is_py2() {
+            format!("No module named {}", module.rsplit('.').next().unwrap_or(module))
+        } else {
+            format!("No module named '{module}'")
+        };
+        PyError::new(facts.module_not_found, msg)
+    };
+    if !stdlib {
+        // Not in the stdlib: an application module (an assumption), unless the top-level name is
+        // a stdlib package that lacks this submodule.
+        let top = module.split('.').next().unwrap_or(module);
+        if module.contains('.') && tables.has_module(top) {
+            return Err(missing_module());
+        }
+        if module.is_empty() || !apps.module_exists(module) {
+            return Err(missing_module());
+        }
+        if !apps.name_exists(module, name) {
+            return Err(missing_attribute(rt, module, name, None));
+        }
+        return Ok(Global {
+            module: module.into(),
+            name: name.into(),
+            known: Known::AppClass,
+        });
+    }
+    let lookup_name = if dotted { name } else { name };
+    let exists = if name.contains('.') && !dotted {
+        Some(false)
+    } else if name.contains('.') {
+        // Dotted names (protocol 4+): check the first part only.
+        tables.module_attr(module, name.split('.').next().unwrap_or(name))
+    } else {
+        tables.module_attr(module, lookup_name)
+    };
+    if exists == Some(false) {
+        return Err(missing_attribute(rt, module, name, tables.module_repr(module)));
+    }
+    Ok(Global {
+        module: module.into(),
+        name: name.into(),
+        known: known_global(rt, module, name),
+    })
+}
+
+fn missing_attribute(rt: Runtime, module: &str, name: &str, repr: Option<&str>) -> PyError {
+    if rt.is_py2() {
+        if rt.pure {
+            return PyError::new(
+                "AttributeError",
+                format!("'module' object has no attribute '{name}'"),
+            );
+        }
+        return PyError::new(
+            "AttributeError",
+            format!("'module' object has no attribute '{name}'"),
+        );
+    }
+    let repr = repr
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("<module '{module}' from '{{path}}'>"));
+    PyError::new(
+        "AttributeError",
+        format!("Can't get attribute '{name}' on {repr}"),
+    )
+}
+
+/// What the models know a resolved global to be.
+fn known_global(rt: Runtime, module: &str, name: &str) -> Known {
+    let builtins = if rt.is_py2() { "__builtin__" } else { "builtins" };
+    if module == builtins {
+        return match name {
+            "set" => Known::Set,
+            "frozenset" => Known::FrozenSet,
+            "bytearray" => Known::ByteArray,
+            "bytes" if !rt.is_py2() => Known::Bytes,
+            "bytes" | "str" if rt.is_py2() => Known::Bytes,
+            "str" => Known::Str,
+            "unicode" => Known::Unicode,
+            "int" => Known::Int,
+            "long" => Known::Long,
+            "float" => Known::Float,
+            "complex" => Known::Complex,
+            "list" => Known::List,
+            "tuple" => Known::Tuple,
+            "dict" => Known::Dict,
+            "object" => Known::Object,
+            "range" if !rt.is_py2() => Known::Range,
+            "xrange" if rt.is_py2() => Known::Range,
+            n if is_exception_name(n) => Known::Exception,
+            _ => Known::Other,
+        };
+    }
+    if rt.is_py2() && module == "exceptions" && is_exception_name(name) {
+        return Known::Exception;
+    }
+    match (module, name) {
+        ("_codecs", "encode") => Known::CodecsEncode,
+        ("copy_reg", "_reconstructor") if rt.is_py2() => Known::Reconstructor,
+        ("copyreg", "_reconstructor") if !rt.is_py2() => Known::Reconstructor,
+        ("copy_reg", "__newobj__") if rt.is_py2() => Known::NewObj,
+        ("copyreg", "__newobj__") if !rt.is_py2() => Known::NewObj,
+        ("datetime", "datetime") => Known::Datetime,
+        ("datetime", "date") => Known::Date,
+        ("datetime", "time") => Known::Time,
+        ("datetime", "timedelta") => Known::Timedelta,
+        ("datetime", "timezone") => Known::Timezone,
+        ("decimal", "Decimal") | ("_decimal", "Decimal") | ("_pydecimal", "Decimal") => Known::Decimal,
+        ("collections", "OrderedDict") => Known::OrderedDict,
+        ("collections", "defaultdict") | ("_collections", "defaultdict") => Known::DefaultDict,
+        ("collections", "deque") | ("_collections", "deque") => Known::Deque,
+        _ => Known::Other,
+    }
+}
+
+fn is_exception_name(n: &str) -> bool {
+    n.ends_with("Error")
+        || n.ends_with("Exception")
+        || n.ends_with("Warning")
+        || matches!(
+            n,
+            "KeyboardInterrupt" | "SystemExit" | "GeneratorExit" | "StopIteration" | "StopAsyncIteration"
+        )
+}
+
+/// The Python type name of a value, as error messages print it.
+pub fn type_name(n: &Node, py2: bool) -> String {
+    match n {
+        Node::None => "NoneType".into(),
+        Node::Bool(_) => "bool".into(),
+        Node::Int(_) => "int".into(),
+        Node::Long(_) => "long".into(),
+        Node::Float(_) => "float".into(),
+        Node::Complex(..) => "complex".into(),
+        Node::Bytes(_) => if py2 { "str" } else { "bytes" }.into(),
+        Node::Text(_) => if py2 { "unicode" } else { "str" }.into(),
+        Node::ByteArray(_) => "bytearray".into(),
+        Node::List(_) => "list".into(),
+        Node::Tuple(_) => "tuple".into(),
+        Node::Dict(_) => "dict".into(),
+        Node::Set(_) => "set".into(),
+        Node::FrozenSet(_) => "frozenset".into(),
+        Node::OrderedDict(_) => "collections.OrderedDict".into(),
+        Node::DefaultDict { .. } => "collections.defaultdict".into(),
+        Node::Deque { .. } => "collections.deque".into(),
+        Node::Datetime { .. } => "datetime.datetime".into(),
+        Node::Date(_) => "datetime.date".into(),
+        Node::Time { .. } => "datetime.time".into(),
+        Node::Timedelta(_) => "datetime.timedelta".into(),
+        Node::Timezone { .. } => "datetime.timezone".into(),
+        Node::Decimal(_) => "decimal.Decimal".into(),
+        Node::Range(_) => if py2 { "xrange" } else { "range" }.into(),
+        Node::Global(_) => "type".into(),
+        Node::Exception { class, .. } | Node::Instance { class, .. } | Node::Opaque { class } => {
+            class.name.clone()
+        }
+        Node::MemoryView(_) => "memoryview".into(),
+    }
+}
+
+fn text_lossy(t: &[u8]) -> String {
+    codec::code_points(t)
+        .map(|c| char::from_u32(c).unwrap_or('\u{fffd}'))
+        .collect()
+}
+
+/// py2 `repr()` of a byte string (for KeyError messages of the pure 2.7 loader).
+fn py2_str_repr(b: &[u8]) -> String {
+    let mut s = String::from("'");
+    for &c in b {
+        match c {
+            b'\\' => s.push_str("\\\\"),
+            b'\'' => s.push_str("\\'"),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b'\t' => s.push_str("\\t"),
+            0x20..=0x7e => s.push(c as char),
+            _ => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s.push('\'');
+    s
+}
+
+/// py3 `repr()` of an ASCII-ish str, enough for error messages.
+fn py_str_repr_text(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let mut out = String::new();
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// How a character appears in `UnicodeEncodeError` messages: `'\u20ac'`.
+fn py_char_escape(cp: u32, py2: bool) -> String {
+    let body = if cp <= 0xff {
+        format!("\\x{cp:02x}")
+    } else if cp <= 0xffff {
+        format!("\\u{cp:04x}")
+    } else {
+        format!("\\U{cp:08x}")
+    };
+    if py2 {
+        format!("u'{body}'")
+    } else {
+        format!("'{body}'")
+    }
+}
+
+/// C `strtol(s, &end, 0)` that must consume the whole line: `Some` when it fits a C long.
+fn strtol0(s: &str) -> Option<i64> {
+    let t = s.trim_start_matches([' ', '\t', '\r', '\x0b', '\x0c']);
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (radix, digits) = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        (16, h)
+    } else if t.len() > 1 && t.starts_with('0') {
+        (8, &t[1..])
+    } else {
+        (10, t)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        // "0x" alone parses as 0 with end at 'x', which is not the end of the line.
+        return None;
+    }
+    let v = i128::from_str_radix(digits, radix).ok()?;
+    let v = if neg { -v } else { v };
+    i64::try_from(v).ok()
+}
+
+/// `int(s, 0)` / `PyLong_FromString(s, NULL, 0)`: underscores between digits (3.6+), 0x/0o/0b
+/// prefixes, no leading zeros on a nonzero decimal; surrounding whitespace allowed. py2 also
+/// accepts a trailing `L` and old-style octal.
+fn py_int_literal(s: &str, py2: bool) -> Option<BigInt> {
+    let t = s.trim_matches(|c: char| c.is_ascii_whitespace());
+    let t = if py2 {
+        t.strip_suffix(['L', 'l']).unwrap_or(t)
+    } else {
+        t
+    };
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let lower = t.to_ascii_lowercase();
+    let (radix, body) = if let Some(b) = lower.strip_prefix("0x") {
+        (16, b.to_string())
+    } else if let Some(b) = lower.strip_prefix("0o") {
+        (8, b.to_string())
+    } else if let Some(b) = lower.strip_prefix("0b") {
+        (2, b.to_string())
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        if py2 {
+            (8, lower[1..].to_string())
+        } else if lower.chars().all(|c| c == '0' || c == '_') {
+            (10, lower.clone())
+        } else {
+            return None;
+        }
+    } else {
+        (10, lower.clone())
+    };
+    let body = if py2 {
+        body
+    } else {
+        // Underscores only between digits (or right after a base prefix).
+        if body.starts_with('_') && radix == 10 || body.ends_with('_') || body.contains("__") {
+            return None;
+        }
+        body.replace('_', "")
+    };
+    if body.is_empty() {
+        return None;
+    }
+    let v = BigInt::parse_bytes(body.as_bytes(), radix)?;
+    Some(if neg { -v } else { v })
+}
+
+/// `PyOS_string_to_double` with an end pointer: the value of the longest float prefix and its length.
+fn parse_float_prefix(s: &str) -> (Option<f64>, usize) {
+    let b = s.as_bytes();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+        i += 1;
+    }
+    let lower = s[i..].to_ascii_lowercase();
+    for word in ["infinity", "inf", "nan"] {
+        if lower.starts_with(word) {
+            let neg = s.starts_with('-');
+            let v = if word == "nan" {
+                f64::NAN
+            } else if neg {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            };
+            return (Some(if word == "nan" && neg { -v } else { v }), i + word.len());
+        }
+    }
+    let digits_start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    let mut mantissa = i > digits_start;
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let f = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        mantissa |= i > f;
+    }
+    if !mantissa {
+        return (None, 0);
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        let mut j = i + 1;
+        if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
+            j += 1;
+        }
+        let e = j;
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j > e {
+            i = j;
+        }
+    }
+    (s[..i].parse::<f64>().ok(), i)
+}
+
+/// `timedelta(days, seconds, microseconds)` normalized as CPython does; `None` out of range.
+fn normalize_timedelta(v: [i64; 3]) -> Option<[i64; 3]> {
+    let total_us = (v[0] as i128) * 86_400_000_000 + (v[1] as i128) * 1_000_000 + v[2] as i128;
+    let days = total_us.div_euclid(86_400_000_000);
+    let rem = total_us.rem_euclid(86_400_000_000);
+    if days.abs() > 999_999_999 {
+        return None;
+    }
+    Some([days as i64, (rem / 1_000_000) as i64, (rem % 1_000_000) as i64])
+}
+
+/// `str(Decimal(s))` for the literals the models accept: `None` for anything else.
+fn decimal_str(s: &str) -> Option<String> {
+    let t = s.trim();
+    let (sign, t) = match t.as_bytes().first() {
+        Some(b'-') => ("-", &t[1..]),
+        Some(b'+') => ("", &t[1..]),
+        _ => ("", t),
+    };
+    let lower = t.to_ascii_lowercase();
+    match lower.as_str() {
+        "inf" | "infinity" => return Some(format!("{sign}Infinity")),
+        "nan" => return Some(format!("{sign}NaN")),
+        "snan" => return Some(format!("{sign}sNaN")),
+        _ => {}
+    }
+    let (mant, exp) = match lower.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i64>().ok()?),
+        None => (lower.as_str(), 0),
+    };
+    let (int_part, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    if int_part.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !int_part.bytes().chain(frac.bytes()).all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let digits_raw = format!("{int_part}{frac}");
+    let exp = exp - frac.len() as i64;
+    let digits = digits_raw.trim_start_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    // Decimal.__str__ (to-sci-string).
+    let n = digits.len() as i64;
+    let adjusted = exp + n - 1;
+    let body = if exp <= 0 && adjusted >= -6 {
+        if exp == 0 {
+            digits.to_string()
+        } else {
+            let point = n + exp;
+            if point > 0 {
+                format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+            } else {
+                format!("0.{}{}", "0".repeat((-point) as usize), digits)
+            }
+        }
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let mant = if rest.is_empty() {
+            first.to_string()
+        } else {
+            format!("{first}.{rest}")
+        };
+        format!("{mant}E{}{}", if adjusted >= 0 { "+" } else { "" }, adjusted)
+    };
+    Some(format!("{sign}{body}"))
+}
+
+/// C `long` parse of a memo index line (`GET`/`PUT`), as `int(line)`.
+fn parse_c_long(s: &str) -> Option<i64> {
+    s.trim().parse::<i64>().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(data: &[u8], rt: &str) -> String {
+        let r = load(data, Runtime::parse(rt).unwrap(), &LoadConfig::default());
+        match r.outcome {
+            Outcome::Loaded { heap, root } => super::super::render::render(&heap, root, Runtime::parse(rt).unwrap()),
+            Outcome::Raised(e) => e.to_string(),
+            Outcome::Unknown(u) => format!("unknown: {u:?}"),
+        }
+    }
+
+    #[test]
+    fn the_incident_both_ways() {
+        // py2 cPickle protocol 0 of 'caf\xc3\xa9', read by 3.8 with the defaults.
+        assert_eq!(
+            outcome(b"S'caf\\xc3\\xa9'\np1\n.", "3.8"),
+            "UnicodeDecodeError: 'ascii' codec can't decode byte 0xc3 in position 3: ordinal not in range(128)"
+        );
+        assert_eq!(outcome(b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00N.", "2.7"), "ValueError: unsupported pickle protocol: 4");
+    }
+
+    #[test]
+    fn decimal_strings() {
+        assert_eq!(decimal_str("1.10").as_deref(), Some("1.10"));
+        assert_eq!(decimal_str("1e2").as_deref(), Some("1E+2"));
+        assert_eq!(decimal_str("0.0000001").as_deref(), Some("1E-7"));
+        assert_eq!(decimal_str("-0").as_deref(), Some("-0"));
+    }
+}

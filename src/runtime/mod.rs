@@ -1,0 +1,302 @@
+//! Runtime models: what each Python runtime does with a pickle, without running Python.
+//!
+//! Every fact about a Python version lives in [`Facts`] (one table per runtime family) or in the
+//! tables `generated.rs` holds, which `tools/gen_runtime_tables.py` wrote from the real interpreters.
+//! `tests/runtime_tables.rs` and the corpus tests hold both against the real interpreters.
+
+pub mod codec;
+pub mod generated;
+pub mod load;
+pub mod render;
+pub mod value;
+
+use std::fmt;
+
+/// A Python runtime, as cli.md names them: `2.7` (cPickle), `2.7-pickle`, `3.0` ... `3.14`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Runtime {
+    pub major: u8,
+    pub minor: u8,
+    /// The pure-Python `pickle` module of 2.7 (`2.7-pickle`) rather than cPickle.
+    pub pure: bool,
+}
+
+impl Runtime {
+    pub const fn new(major: u8, minor: u8) -> Runtime {
+        Runtime {
+            major,
+            minor,
+            pure: false,
+        }
+    }
+
+    /// Every runtime the models know, oldest first.
+    pub fn all() -> Vec<Runtime> {
+        let mut v = vec![
+            Runtime::new(2, 7),
+            Runtime {
+                major: 2,
+                minor: 7,
+                pure: true,
+            },
+        ];
+        v.extend((0..=14).map(|m| Runtime::new(3, m)));
+        v
+    }
+
+    /// Parse `2.7`, `2.7-pickle`, `3.8`, `py3.8`, `python3.8`.
+    pub fn parse(s: &str) -> Option<Runtime> {
+        let s = s.trim();
+        let s = s
+            .strip_prefix("python")
+            .or_else(|| s.strip_prefix("py"))
+            .unwrap_or(s);
+        let (s, pure) = match s.strip_suffix("-pickle") {
+            Some(rest) => (rest, true),
+            None => (s.strip_suffix("-cpickle").unwrap_or(s), false),
+        };
+        let (a, b) = s.split_once('.')?;
+        let rt = Runtime {
+            major: a.parse().ok()?,
+            minor: b.parse().ok()?,
+            pure,
+        };
+        Runtime::all().contains(&rt).then_some(rt)
+    }
+
+    pub fn is_py2(&self) -> bool {
+        self.major == 2
+    }
+
+    /// The facts table of this runtime.
+    pub fn facts(&self) -> Facts {
+        facts(*self)
+    }
+
+    /// The name of the generated table set that describes this runtime, if one was generated
+    /// (the interpreters present when it was: 2.7 and 3.6-3.13).
+    pub fn tables(&self) -> Option<&'static generated::RuntimeTables> {
+        let name = if self.is_py2() {
+            "2.7".to_string()
+        } else {
+            format!("3.{}", self.minor)
+        };
+        generated::tables(&name)
+    }
+
+    /// The nearest runtime with generated tables (3.0-3.5 use 3.6's, 3.14 uses 3.13's), for facts
+    /// that are stated as assumptions for runtimes no interpreter here runs.
+    pub fn tables_or_nearest(&self) -> &'static generated::RuntimeTables {
+        if let Some(t) = self.tables() {
+            return t;
+        }
+        let name = if self.is_py2() {
+            "2.7"
+        } else if self.minor < 6 {
+            "3.6"
+        } else {
+            "3.13"
+        };
+        generated::tables(name).expect("generated tables cover 2.7, 3.6 and 3.13")
+    }
+}
+
+impl fmt::Display for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)?;
+        if self.pure {
+            f.write_str("-pickle")?;
+        }
+        Ok(())
+    }
+}
+
+/// How a runtime reports a GET of a memo index that was never PUT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoMissing {
+    /// `cPickle.BadPickleGet: N` (2.7 cPickle).
+    BadPickleGet,
+    /// `KeyError: N` (2.7 pickle, 3.x up to 3.8).
+    KeyError,
+    /// `_pickle.UnpicklingError: Memo value not found at index N` (3.9+).
+    NotFound,
+}
+
+/// The facts of one runtime that the load and dump models consult.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    /// `pickle.HIGHEST_PROTOCOL`. pickle-semantics.md §1.1 [V] for 2.7, 3.6-3.13, [S] for the rest;
+    /// `tests/runtime_tables.rs` checks it against the generated tables.
+    pub highest_protocol: u8,
+    /// What `dumps()` writes with no protocol argument (2.7: 0; 3.0-3.7: 3; 3.8-3.13: 4; 3.14: 5).
+    pub default_protocol: u8,
+    /// Opcodes introduced by protocols above this are unknown to the loader (`invalid load key`).
+    pub opcode_protocol: u8,
+    /// `encoding='bytes'` exists (3.4+, bpo-6784).
+    pub encoding_bytes: bool,
+    pub memo_missing: MemoMissing,
+    /// The exception a missing module raises: `ImportError` (2.7-3.5) or `ModuleNotFoundError`.
+    pub module_not_found: &'static str,
+    /// INT/LONG text with more than 4,300 digits raises ValueError (3.11+ and the 3.7.14+,
+    /// 3.8.14+, 3.9.14+, 3.10.7+ security releases; the local 3.7.16-3.10.13 have it, 3.6.15 not).
+    pub int_max_str_digits: Option<usize>,
+    /// The pickler writes small ints at protocol 0 as LONG (`L5L`): 3.0-3.6. 3.7+ writes `I5`.
+    pub p0_int_as_long: bool,
+    /// 3.7+ pre-escapes `\0`, `\r`, `\x1a` in protocol-0 UNICODE (3.6 only `\` and `\n`).
+    pub p0_unicode_escapes_ctrl: bool,
+    /// 3.7+ leaves out frames shorter than 4 bytes; 3.4-3.6 frame everything at protocol 4.
+    pub frames_min_4: bool,
+    /// 3.8+ pickles `bytearray` at protocol < 3 through `_codecs.encode` (3.6/3.7: `(text, 'latin-1')`).
+    pub bytearray_via_codecs: bool,
+}
+
+fn facts(rt: Runtime) -> Facts {
+    let (maj, min) = (rt.major, rt.minor);
+    if maj == 2 {
+        return Facts {
+            highest_protocol: 2,
+            default_protocol: 0,
+            opcode_protocol: 2,
+            encoding_bytes: false,
+            memo_missing: if rt.pure {
+                MemoMissing::KeyError
+            } else {
+                MemoMissing::BadPickleGet
+            },
+            module_not_found: "ImportError",
+            int_max_str_digits: None,
+            p0_int_as_long: false,
+            p0_unicode_escapes_ctrl: false,
+            frames_min_4: false,
+            bytearray_via_codecs: false,
+        };
+    }
+    let highest = match min {
+        0..=3 => 3,
+        4..=7 => 4,
+        _ => 5,
+    };
+    Facts {
+        highest_protocol: highest,
+        default_protocol: match min {
+            0..=7 => 3,
+            8..=13 => 4,
+            _ => 5,
+        },
+        opcode_protocol: highest,
+        encoding_bytes: min >= 4,
+        memo_missing: if min <= 8 {
+            MemoMissing::KeyError
+        } else {
+            MemoMissing::NotFound
+        },
+        module_not_found: if min >= 6 {
+            "ModuleNotFoundError"
+        } else {
+            "ImportError"
+        },
+        int_max_str_digits: if min >= 7 { Some(4300) } else { None },
+        p0_int_as_long: min <= 6,
+        p0_unicode_escapes_ctrl: min >= 7,
+        frames_min_4: min >= 7,
+        bytearray_via_codecs: min >= 8,
+    }
+}
+
+/// The load options an application passes to `pickle.loads` (3.x only; 2.7 takes none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadOptions {
+    pub encoding: String,
+    pub errors: String,
+    pub fix_imports: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            encoding: "ASCII".into(),
+            errors: "strict".into(),
+            fix_imports: true,
+        }
+    }
+}
+
+impl LoadOptions {
+    /// Parse `encoding=latin1,errors=strict,fix_imports=false` (any subset, any order).
+    pub fn parse(s: &str) -> Result<LoadOptions, String> {
+        let mut o = LoadOptions::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("expected key=value, got {part:?}"))?;
+            match k.trim() {
+                "encoding" => o.encoding = v.trim().to_string(),
+                "errors" => o.errors = v.trim().to_string(),
+                "fix_imports" => {
+                    o.fix_imports = match v.trim().to_ascii_lowercase().as_str() {
+                        "true" | "1" | "yes" => true,
+                        "false" | "0" | "no" => false,
+                        other => return Err(format!("fix_imports must be true or false, not {other:?}")),
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "unknown load option {other:?} (known: encoding, errors, fix_imports)"
+                    ));
+                }
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// An exception as Python prints the last line of its traceback: `Type: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PyError {
+    /// The class name, module-qualified unless builtin (`_pickle.UnpicklingError`, `ValueError`).
+    pub ty: String,
+    pub msg: String,
+}
+
+impl PyError {
+    pub fn new(ty: impl Into<String>, msg: impl Into<String>) -> PyError {
+        PyError {
+            ty: ty.into(),
+            msg: msg.into(),
+        }
+    }
+}
+
+impl fmt::Display for PyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.msg.is_empty() {
+            f.write_str(&self.ty)
+        } else {
+            write!(f, "{}: {}", self.ty, self.msg)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_names_round_trip() {
+        for rt in Runtime::all() {
+            assert_eq!(Runtime::parse(&rt.to_string()), Some(rt));
+        }
+        assert_eq!(Runtime::parse("python3.8"), Some(Runtime::new(3, 8)));
+        assert_eq!(Runtime::parse("py2.7"), Some(Runtime::new(2, 7)));
+        assert_eq!(Runtime::parse("3.15"), None);
+        assert_eq!(Runtime::parse("2.6"), None);
+    }
+
+    #[test]
+    fn load_options_parse() {
+        let o = LoadOptions::parse("encoding=latin1, fix_imports=false").unwrap();
+        assert_eq!(o.encoding, "latin1");
+        assert!(!o.fix_imports);
+        assert!(LoadOptions::parse("buffers=1").is_err());
+    }
+}

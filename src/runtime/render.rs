@@ -1,0 +1,397 @@
+//! The canonical rendering of a loaded value (corpora/README.md, "The canonical rendering R"):
+//! one ASCII string that names every type the runtime really produced. The oracle harness
+//! (`corpora/gen/oracle.py`) computes the same string inside the real interpreters, so comparing
+//! the two compares the models with reality. Iterative: deep values do not use the call stack.
+
+use super::Runtime;
+use super::codec;
+use super::value::{Global, Heap, Id, Node};
+use std::collections::HashMap;
+use std::fmt::Write;
+
+/// The longest rendering produced; longer ones end in `!render-too-large` (a doubling bomb of
+/// shared tuples renders exponentially).
+pub const MAX_RENDER: usize = 8 << 20;
+
+enum Task {
+    Str(&'static str),
+    Owned(String),
+    Node(Id),
+}
+
+/// Render `root` with labels for shared and recursive mutable objects.
+pub fn render(heap: &Heap, root: Id, rt: Runtime) -> String {
+    let counts = ref_counts(heap, root);
+    Renderer {
+        heap,
+        py2: rt.is_py2(),
+        counts: Some(counts),
+        labels: HashMap::new(),
+    }
+    .run(root)
+}
+
+/// Whether the value holds an object the models could not reconstruct (its rendering would be a
+/// guess): such values are reported as "loads; value not modelled".
+pub fn has_opaque(heap: &Heap, root: Id) -> bool {
+    let mut seen = vec![false; heap.len()];
+    let mut todo = vec![root];
+    while let Some(id) = todo.pop() {
+        if std::mem::replace(&mut seen[id], true) {
+            continue;
+        }
+        if matches!(heap.get(id), Node::Opaque { .. } | Node::MemoryView(_)) {
+            return true;
+        }
+        todo.extend(heap.children(id));
+    }
+    false
+}
+
+/// References to each mutable node reachable from root (the root counts once). Immutable nodes
+/// (tuples, frozensets) are walked each time they are reached, as the oracle does, so a list
+/// inside a shared tuple counts once per path; the walk is capped for doubling bombs.
+fn ref_counts(heap: &Heap, root: Id) -> HashMap<Id, u32> {
+    let mut counts: HashMap<Id, u32> = HashMap::new();
+    let mut todo = vec![root];
+    let mut budget = 2_000_000usize;
+    while let Some(id) = todo.pop() {
+        if heap.is_mutable(id) {
+            let c = counts.entry(id).or_insert(0);
+            *c += 1;
+            if *c > 1 {
+                continue;
+            }
+        }
+        if budget == 0 {
+            break;
+        }
+        budget -= 1;
+        todo.extend(heap.children(id));
+    }
+    counts
+}
+
+struct Renderer<'a> {
+    heap: &'a Heap,
+    py2: bool,
+    /// `None`: plain mode (sort keys), no labels.
+    counts: Option<HashMap<Id, u32>>,
+    labels: HashMap<Id, usize>,
+}
+
+fn qualified(g: &Global) -> String {
+    format!("{}.{}", g.module, g.name)
+}
+
+fn class_module(g: &Global) -> &str {
+    // The `__module__` of the class, where it differs from where it is imported from.
+    match (g.module.as_str(), g.name.as_str()) {
+        ("_collections", "deque" | "defaultdict" | "OrderedDict") => "collections",
+        ("_decimal" | "_pydecimal", "Decimal") => "decimal",
+        ("copy_reg", _) => "copy_reg",
+        (m, _) => m,
+    }
+}
+
+impl<'a> Renderer<'a> {
+    fn plain(&self, id: Id) -> String {
+        Renderer {
+            heap: self.heap,
+            py2: self.py2,
+            counts: None,
+            labels: HashMap::new(),
+        }
+        .run(id)
+    }
+
+    fn run(mut self, root: Id) -> String {
+        let mut out = String::new();
+        let mut tasks = vec![Task::Node(root)];
+        while let Some(t) = tasks.pop() {
+            if out.len() > MAX_RENDER {
+                out.truncate(MAX_RENDER);
+                out.push_str("!render-too-large");
+                break;
+            }
+            match t {
+                Task::Str(s) => out.push_str(s),
+                Task::Owned(s) => out.push_str(&s),
+                Task::Node(id) => self.node(id, &mut out, &mut tasks),
+            }
+        }
+        out
+    }
+
+    /// Push `items` separated by ", " (in order) onto the task stack.
+    fn seq(tasks: &mut Vec<Task>, open: &'static str, items: &[Id], close: &'static str) {
+        tasks.push(Task::Str(close));
+        for (i, &it) in items.iter().enumerate().rev() {
+            tasks.push(Task::Node(it));
+            if i > 0 {
+                tasks.push(Task::Str(", "));
+            }
+        }
+        tasks.push(Task::Str(open));
+    }
+
+    fn sorted(&self, items: &[Id]) -> Vec<Id> {
+        let mut keyed: Vec<(String, Id)> = items.iter().map(|&i| (self.plain(i), i)).collect();
+        keyed.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        keyed.into_iter().map(|(_, i)| i).collect()
+    }
+
+    fn sorted_pairs(&self, kv: &[(Id, Id)]) -> Vec<(Id, Id)> {
+        let mut keyed: Vec<(String, (Id, Id))> = kv.iter().map(|&p| (self.plain(p.0), p)).collect();
+        keyed.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        keyed.into_iter().map(|(_, p)| p).collect()
+    }
+
+    fn dict(tasks: &mut Vec<Task>, kv: &[(Id, Id)]) {
+        tasks.push(Task::Str("}"));
+        for (i, &(k, v)) in kv.iter().enumerate().rev() {
+            tasks.push(Task::Node(v));
+            tasks.push(Task::Str(": "));
+            tasks.push(Task::Node(k));
+            if i > 0 {
+                tasks.push(Task::Str(", "));
+            }
+        }
+        tasks.push(Task::Str("{"));
+    }
+
+    fn node(&mut self, id: Id, out: &mut String, tasks: &mut Vec<Task>) {
+        let heap = self.heap;
+        let n = heap.get(id);
+        if let Some(counts) = &self.counts {
+            if heap.is_mutable(id) && counts.get(&id).copied().unwrap_or(0) >= 2 {
+                if let Some(l) = self.labels.get(&id) {
+                    let _ = write!(out, "#{l}#");
+                    return;
+                }
+                let l = self.labels.len() + 1;
+                self.labels.insert(id, l);
+                let _ = write!(out, "#{l}=");
+            }
+        } else if let Node::Instance { class, .. } = n {
+            // Plain mode: instances by class only (keys never recurse through them).
+            let _ = write!(out, "<{}.{}>", class_module(class), class.name);
+            return;
+        }
+        match n {
+            Node::None => out.push_str("None"),
+            Node::Bool(b) => out.push_str(if *b { "True" } else { "False" }),
+            Node::Int(v) => {
+                let _ = write!(out, "{v}");
+            }
+            Node::Long(v) => {
+                let _ = write!(out, "{v}L");
+            }
+            Node::Float(f) => float(out, *f),
+            Node::Complex(r, i) => {
+                out.push_str("complex(");
+                float(out, *r);
+                out.push_str(", ");
+                float(out, *i);
+                out.push(')');
+            }
+            Node::Text(t) => text(out, t),
+            Node::Bytes(b) => bytes(out, b),
+            Node::ByteArray(b) => {
+                out.push_str("bytearray(");
+                bytes(out, b);
+                out.push(')');
+            }
+            Node::List(v) => Self::seq(tasks, "[", v, "]"),
+            Node::Tuple(v) => {
+                if v.len() == 1 {
+                    tasks.push(Task::Str(",)"));
+                    tasks.push(Task::Node(v[0]));
+                    tasks.push(Task::Str("("));
+                } else {
+                    Self::seq(tasks, "(", v, ")");
+                }
+            }
+            Node::Set(v) => {
+                let s = self.sorted(v);
+                Self::seq(tasks, "set([", &s, "])");
+            }
+            Node::FrozenSet(v) => {
+                let s = self.sorted(v);
+                Self::seq(tasks, "frozenset([", &s, "])");
+            }
+            Node::Dict(kv) => {
+                let s = self.sorted_pairs(kv);
+                Self::dict(tasks, &s);
+            }
+            Node::OrderedDict(kv) => {
+                tasks.push(Task::Str("])"));
+                for (i, &(k, v)) in kv.iter().enumerate().rev() {
+                    tasks.push(Task::Str(")"));
+                    tasks.push(Task::Node(v));
+                    tasks.push(Task::Str(", "));
+                    tasks.push(Task::Node(k));
+                    tasks.push(Task::Str(if i > 0 { ", (" } else { "(" }));
+                }
+                tasks.push(Task::Str("collections.OrderedDict(["));
+            }
+            Node::DefaultDict { factory, items } => {
+                let s = self.sorted_pairs(items);
+                tasks.push(Task::Str(")"));
+                Self::dict(tasks, &s);
+                tasks.push(Task::Str(", "));
+                tasks.push(Task::Node(*factory));
+                tasks.push(Task::Str("collections.defaultdict("));
+            }
+            Node::Deque { items, maxlen } => {
+                let tail = match maxlen {
+                    Some(m) => format!("], maxlen={m})"),
+                    None => "], maxlen=None)".to_string(),
+                };
+                tasks.push(Task::Owned(tail));
+                Self::seq(tasks, "collections.deque([", items, "");
+            }
+            Node::Datetime { fields: f, tz, fold } => {
+                let _ = write!(
+                    out,
+                    "datetime.datetime({}, {}, {}, {}, {}, {}, {}, tz=",
+                    f[0], f[1], f[2], f[3], f[4], f[5], f[6]
+                );
+                tasks.push(Task::Owned(format!(", fold={fold})")));
+                self.tz(*tz, out, tasks);
+            }
+            Node::Date(f) => {
+                let _ = write!(out, "datetime.date({}, {}, {})", f[0], f[1], f[2]);
+            }
+            Node::Time { fields: f, tz, fold } => {
+                let _ = write!(out, "datetime.time({}, {}, {}, {}, tz=", f[0], f[1], f[2], f[3]);
+                tasks.push(Task::Owned(format!(", fold={fold})")));
+                self.tz(*tz, out, tasks);
+            }
+            Node::Timedelta(f) => {
+                let _ = write!(out, "datetime.timedelta({}, {}, {})", f[0], f[1], f[2]);
+            }
+            Node::Timezone { offset, name } => {
+                out.push_str("<datetime.timezone>repr=");
+                let repr = timezone_repr(heap, *offset, *name);
+                text(out, repr.as_bytes());
+            }
+            Node::Decimal(s) => {
+                let _ = write!(out, "decimal.Decimal('{s}')");
+            }
+            Node::Range([start, stop, step]) => {
+                let one = num_bigint::BigInt::from(1);
+                let zero = num_bigint::BigInt::from(0);
+                let (cls, repr) = if self.py2 {
+                    let r = if *step != one {
+                        format!("xrange({start}, {stop}, {step})")
+                    } else if *start == zero {
+                        format!("xrange({stop})")
+                    } else {
+                        format!("xrange({start}, {stop})")
+                    };
+                    ("__builtin__.xrange", r)
+                } else {
+                    let r = if *step != one {
+                        format!("range({start}, {stop}, {step})")
+                    } else {
+                        format!("range({start}, {stop})")
+                    };
+                    ("builtins.range", r)
+                };
+                let _ = write!(out, "<{cls}>repr=");
+                text(out, repr.as_bytes());
+            }
+            Node::Global(g) => {
+                let _ = write!(out, "global({})", qualified(g));
+            }
+            Node::Exception { class, args } => {
+                let m = class_module(class);
+                if matches!(m, "builtins" | "exceptions" | "__builtin__") {
+                    let _ = write!(out, "<{}>", class.name);
+                } else {
+                    let _ = write!(out, "<{m}.{}>", class.name);
+                }
+                tasks.push(Task::Node(*args));
+            }
+            Node::Instance { class, dict } => {
+                let _ = write!(out, "<{}.{}>", class_module(class), class.name);
+                if !dict.is_empty() {
+                    let s = self.sorted_pairs(dict);
+                    Self::dict(tasks, &s);
+                }
+            }
+            Node::Opaque { class } => {
+                let _ = write!(out, "<{}.{}>?", class_module(class), class.name);
+            }
+            Node::MemoryView(_) => out.push_str("<builtins.memoryview>?"),
+        }
+    }
+
+    fn tz(&mut self, tz: Option<Id>, out: &mut String, tasks: &mut Vec<Task>) {
+        match tz {
+            None => out.push_str("None"),
+            Some(t) => tasks.push(Task::Node(t)),
+        }
+    }
+}
+
+fn timezone_repr(heap: &Heap, offset: Id, name: Option<Id>) -> String {
+    let off = match heap.get(offset) {
+        Node::Timedelta(f) => *f,
+        _ => [0, 0, 0],
+    };
+    if off == [0, 0, 0] && name.is_none() {
+        return "datetime.timezone.utc".into();
+    }
+    let mut parts = Vec::new();
+    if off[0] != 0 {
+        parts.push(format!("days={}", off[0]));
+    }
+    if off[1] != 0 {
+        parts.push(format!("seconds={}", off[1]));
+    }
+    if off[2] != 0 {
+        parts.push(format!("microseconds={}", off[2]));
+    }
+    let td = format!("datetime.timedelta({})", parts.join(", "));
+    match name.map(|n| heap.get(n)) {
+        Some(Node::Text(t)) => {
+            let s: String = codec::code_points(t)
+                .map(|c| char::from_u32(c).unwrap_or('?'))
+                .collect();
+            format!("datetime.timezone({td}, '{s}')")
+        }
+        _ => format!("datetime.timezone({td})"),
+    }
+}
+
+fn float(out: &mut String, f: f64) {
+    let _ = write!(out, "float(0x{:016x})", f.to_bits());
+}
+
+/// `u'...'`: printable ASCII but `\` and `'` as itself, everything else `\u{hex}`.
+pub fn text(out: &mut String, t: &[u8]) {
+    out.push_str("u'");
+    for cp in codec::code_points(t) {
+        if (0x20..=0x7e).contains(&cp) && cp != b'\\' as u32 && cp != b'\'' as u32 {
+            out.push(cp as u8 as char);
+        } else {
+            let _ = write!(out, "\\u{{{cp:x}}}");
+        }
+    }
+    out.push('\'');
+}
+
+/// `b'...'`: printable ASCII but `\` and `'` as itself, everything else `\xNN`.
+pub fn bytes(out: &mut String, b: &[u8]) {
+    out.push_str("b'");
+    for &c in b {
+        if (0x20..=0x7e).contains(&c) && c != b'\\' && c != b'\'' {
+            out.push(c as char);
+        } else {
+            let _ = write!(out, "\\x{c:02x}");
+        }
+    }
+    out.push('\'');
+}

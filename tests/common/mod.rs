@@ -1,0 +1,80 @@
+//! Shared helpers of the integration tests: the corpora and the real interpreters.
+#![allow(dead_code)]
+
+use cache_compat::runtime::LoadOptions;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect()
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn read_jsonl(path: &Path) -> Vec<Value> {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    BufReader::new(f)
+        .lines()
+        .map(|l| serde_json::from_str(&l.expect("line")).expect("json"))
+        .collect()
+}
+
+/// The corpus pickles by id.
+pub fn pickles() -> HashMap<String, Vec<u8>> {
+    read_jsonl(&root().join("corpora/pickles.jsonl"))
+        .into_iter()
+        .map(|v| {
+            (
+                v["id"].as_str().expect("id").to_string(),
+                unhex(v["pickle"].as_str().expect("pickle")),
+            )
+        })
+        .collect()
+}
+
+/// The load options of a named option set (corpora/README.md).
+pub fn optset(name: &str) -> LoadOptions {
+    let s = match name {
+        "default" => "",
+        "latin1" => "encoding=latin1",
+        "bytes" => "encoding=bytes",
+        "utf8" => "encoding=utf-8",
+        "utf8-surrogateescape" => "encoding=utf-8,errors=surrogateescape",
+        "no-fix-imports" => "fix_imports=false",
+        other => panic!("unknown option set {other}"),
+    };
+    LoadOptions::parse(s).expect("options")
+}
+
+/// The directory of a pyenv interpreter version like "3.8" (the newest patch release present).
+pub fn interpreter(version: &str) -> PathBuf {
+    let root = std::env::var("PYENV_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".pyenv"));
+    let versions = root.join("versions");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&versions)
+        .unwrap_or_else(|e| panic!("no pyenv interpreters at {}: {e}", versions.display()))
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{version}.")))
+        })
+        .collect();
+    found.sort();
+    let dir = found
+        .pop()
+        .unwrap_or_else(|| panic!("Python {version} is not installed under {}", versions.display()));
+    dir.join("bin/python")
+}

@@ -1,0 +1,118 @@
+//! The corpora against the models: every pickle written by a real interpreter, every real reader
+//! (2.7 cPickle, 2.7 pickle, 3.6-3.13) and every load-option set: what the model predicts must be
+//! what the real reader did (corpora/outcomes/*.jsonl, recorded by corpora/regen.py), exact
+//! exception text included. Oracle: the recorded behaviour of the real interpreters.
+
+mod common;
+
+use cache_compat::pickle::parse;
+use cache_compat::runtime::load::{self, AppClasses, LoadConfig, Outcome};
+use cache_compat::runtime::{Runtime, render};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+#[derive(Default)]
+struct Tally {
+    compared: usize,
+    agree: usize,
+    unmodelled_value: usize,
+    unknown: usize,
+    disagree: Vec<String>,
+}
+
+#[test]
+fn corpus_loads_agree_with_real_interpreters() {
+    let pickles = common::pickles();
+    let readers = [
+        "2.7", "2.7-pickle", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13",
+    ];
+    let mut by_reader: BTreeMap<&str, Tally> = BTreeMap::new();
+    let apps = AppClasses::Only(["appmod".to_string()].into_iter().collect());
+    for reader in readers {
+        let rt = Runtime::parse(reader).expect("runtime");
+        let tally = by_reader.entry(reader).or_default();
+        let outcomes = common::read_jsonl(&common::root().join(format!("corpora/outcomes/{reader}.jsonl")));
+        let mut parsed_cache: Option<(String, parse::Parsed)> = None;
+        for o in outcomes {
+            let id = o["id"].as_str().expect("id").to_string();
+            let data = &pickles[&id];
+            let cfg = LoadConfig {
+                options: common::optset(o["opts"].as_str().expect("opts")),
+                apps: apps.clone(),
+                ..LoadConfig::default()
+            };
+            if parsed_cache.as_ref().map(|(i, _)| i != &id).unwrap_or(true) {
+                parsed_cache = Some((id.clone(), parse::parse(data, cfg.budget.max_ops)));
+            }
+            let parsed = &parsed_cache.as_ref().expect("cached").1;
+            let r = load::load_parsed(data, parsed, rt, &cfg);
+            tally.compared += 1;
+            let real_ok = o["ok"].as_bool().expect("ok");
+            let (ours_ok, ours_text, opaque) = match &r.outcome {
+                Outcome::Loaded { heap, root } => (true, render::render(heap, *root, rt), render::has_opaque(heap, *root)),
+                Outcome::Raised(e) => (false, e.to_string(), false),
+                Outcome::Unknown(u) => {
+                    tally.unknown += 1;
+                    let _ = u;
+                    continue;
+                }
+            };
+            let real_text = if real_ok {
+                o["render"].as_str().unwrap_or("").to_string()
+            } else {
+                o["error"].as_str().unwrap_or("").to_string()
+            };
+            let same = ours_ok == real_ok && (opaque || ours_text == real_text);
+            if same {
+                if opaque {
+                    tally.unmodelled_value += 1;
+                } else {
+                    tally.agree += 1;
+                }
+            } else {
+                tally.disagree.push(format!(
+                    "{reader} [{}] {id}\n    real: {} {}\n    ours: {} {}",
+                    o["opts"].as_str().unwrap_or(""),
+                    if real_ok { "ok" } else { "raises" },
+                    trunc(&real_text),
+                    if ours_ok { "ok" } else { "raises" },
+                    trunc(&ours_text)
+                ));
+            }
+        }
+    }
+    let mut report = String::new();
+    let mut total_dis = 0;
+    for (reader, t) in &by_reader {
+        total_dis += t.disagree.len();
+        let _ = writeln!(
+            report,
+            "{reader:<11} compared {:>6}  agree {:>6}  loads-value-unmodelled {:>5}  unknown {:>4}  disagree {:>5}",
+            t.compared, t.agree, t.unmodelled_value, t.unknown, t.disagree.len()
+        );
+    }
+    let mut details = String::new();
+    for t in by_reader.values() {
+        for d in &t.disagree {
+            let _ = writeln!(details, "{d}");
+        }
+    }
+    let out = common::root().join("target/corpus-disagreements.txt");
+    let _ = std::fs::write(&out, format!("{report}\n{details}"));
+    println!("{report}");
+    assert_eq!(
+        total_dis,
+        0,
+        "{total_dis} disagreements with the real interpreters (all in {}):\n{}",
+        out.display(),
+        details.lines().take(60).collect::<Vec<_>>().join("\n")
+    );
+}
+
+fn trunc(s: &str) -> String {
+    if s.len() > 300 {
+        format!("{}...", &s[..300])
+    } else {
+        s.to_string()
+    }
+}
