@@ -48,6 +48,10 @@ enum Command {
         /// runtimes. Default: every module outside the standard library is assumed importable.
         #[arg(long = "app-class")]
         app_classes: Vec<String>,
+        /// Application classes (module.Name, repeatable) that are classic (old-style) classes on
+        /// Python 2. Default: none (every app class is new-style).
+        #[arg(long = "py2-classic")]
+        py2_classic: Vec<String>,
         /// Strip a cache library's envelope first: `!` (Werkzeug/cachelib/Flask-Caching).
         #[arg(long)]
         strip_bang: bool,
@@ -94,6 +98,7 @@ fn run() -> Result<u8> {
             runtimes,
             load,
             app_classes,
+            py2_classic,
             strip_bang,
             format,
         } => {
@@ -113,10 +118,9 @@ fn run() -> Result<u8> {
             let options = LoadOptions::parse(&load).map_err(|e| anyhow::anyhow!("--load: {e}"))?;
             let cfg = LoadConfig {
                 options,
-                apps: if app_classes.is_empty() {
-                    AppClasses::AllImportable
-                } else {
-                    AppClasses::Only(app_classes.into_iter().collect())
+                apps: AppClasses {
+                    importable: (!app_classes.is_empty()).then(|| app_classes.into_iter().collect()),
+                    py2_classic: py2_classic.into_iter().collect(),
                 },
                 ..LoadConfig::default()
             };

@@ -15,32 +15,45 @@ use num_bigint::BigInt;
 use num_traits::{ToPrimitive, Zero};
 use std::collections::{BTreeSet, HashMap};
 
-/// Whether the application's own classes (globals outside the standard library) are importable in
-/// the runtime that loads. This is an assumption the user states, never a guess.
+/// What the application's own classes (globals outside the standard library) are like in the
+/// runtimes that load. These are assumptions the user states, never guesses.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum AppClasses {
-    /// Every non-stdlib module and name is importable (the app's code is deployed on both sides).
-    #[default]
-    AllImportable,
-    /// Only these: `module` (every name in it) or `module.Name`.
-    Only(BTreeSet<String>),
+pub struct AppClasses {
+    /// `None`: every non-stdlib module and name is importable (the app's code is deployed on both
+    /// sides). `Some(set)`: only these, each `module` (every name in it) or `module.Name`.
+    pub importable: Option<BTreeSet<String>>,
+    /// `module.Name` of classes that are classic (old-style) on Python 2: py2 cannot build them
+    /// through `copy_reg._reconstructor` or NEWOBJ, which is how py3 pickles every instance.
+    pub py2_classic: BTreeSet<String>,
 }
 
 impl AppClasses {
+    /// Only these modules or classes are importable.
+    pub fn only<I: IntoIterator<Item = String>>(names: I) -> AppClasses {
+        AppClasses {
+            importable: Some(names.into_iter().collect()),
+            py2_classic: BTreeSet::new(),
+        }
+    }
+
     fn module_exists(&self, module: &str) -> bool {
-        match self {
-            AppClasses::AllImportable => true,
-            AppClasses::Only(set) => set
+        match &self.importable {
+            None => true,
+            Some(set) => set
                 .iter()
                 .any(|s| s == module || s.strip_prefix(module).is_some_and(|r| r.starts_with('.'))),
         }
     }
 
     fn name_exists(&self, module: &str, name: &str) -> bool {
-        match self {
-            AppClasses::AllImportable => true,
-            AppClasses::Only(set) => set.contains(module) || set.contains(&format!("{module}.{name}")),
+        match &self.importable {
+            None => true,
+            Some(set) => set.contains(module) || set.contains(&format!("{module}.{name}")),
         }
+    }
+
+    fn is_classic(&self, g: &Global) -> bool {
+        self.py2_classic.contains(&format!("{}.{}", g.module, g.name))
     }
 }
 
@@ -149,6 +162,13 @@ pub fn load_parsed(data: &[u8], parsed: &Parsed, runtime: Runtime, cfg: &LoadCon
         Err(e) => e,
     };
     vm.pos = err.pos;
+    if let (Some(c), ParseErrorKind::Truncated) = (err.code, err.kind) {
+        if runtime.is_py2() && !runtime.pure {
+            if let Some(f) = vm.py2_partial_line(c) {
+                return vm.fail(f);
+            }
+        }
+    }
     let f = vm.parse_failure(err.code, err.kind);
     vm.fail(f)
 }
@@ -184,6 +204,8 @@ struct Vm<'a> {
     stack: Vec<Id>,
     marks: Vec<usize>,
     memo: HashMap<u64, Id>,
+    /// cPickle keys text PUT/GET by the line's text, apart from BINPUT/BINGET's ints.
+    text_memo: HashMap<Vec<u8>, Id>,
     proto: u8,
     pos: usize,
     bytes_used: usize,
@@ -202,6 +224,7 @@ impl<'a> Vm<'a> {
             stack: Vec::new(),
             marks: Vec::new(),
             memo: HashMap::new(),
+            text_memo: HashMap::new(),
             proto: 0,
             pos: 0,
             bytes_used: 0,
@@ -251,7 +274,7 @@ impl<'a> Vm<'a> {
     }
 
     fn truncated(&self) -> Fail {
-        if self.py2() {
+        if self.rt.pure {
             Fail::Py(PyError::new("EOFError", ""))
         } else {
             self.unpickling_error("pickle data was truncated")
@@ -288,6 +311,13 @@ impl<'a> Vm<'a> {
                     // This runtime stops at the opcode itself.
                     return self.invalid_load_key(op);
                 }
+                // cPickle: a short binary read is EOFError; a cut-off line, "truncated".
+                let line_op = opcode
+                    .and_then(ops::info)
+                    .is_some_and(|i| matches!(i.arg, ops::ArgKind::Line | ops::ArgKind::Line2));
+                if self.py2() && !self.rt.pure && !line_op && !matches!(kind, ParseErrorKind::TooLong(n) if n >= 1 << 31) {
+                    return Fail::Py(PyError::new("EOFError", ""));
+                }
                 if let (Some(code::BINUNICODE), ParseErrorKind::TooLong(n)) = (opcode, kind) {
                     if self.py2() && !self.rt.pure && n >= 1 << 31 {
                         return self.unpickling_error("BINUNICODE pickle has negative byte count");
@@ -298,11 +328,66 @@ impl<'a> Vm<'a> {
         }
     }
 
+    /// cPickle's readline at the end of a cStringIO returns the rest without a newline, and the
+    /// loaders then drop its last byte as if it were the newline (`garyp` is a GET of `ary`).
+    /// Returns the failure of an opcode whose last line is cut off, where cPickle gets that far.
+    fn py2_partial_line(&mut self, c: u8) -> Option<Fail> {
+        let info = ops::info(c)?;
+        let start = self.pos + 1;
+        let rest = self.data.get(start..)?;
+        let cut = |b: &[u8]| -> Option<std::ops::Range<usize>> { (b.len() >= 2).then(|| 0..b.len() - 1) };
+        let eof = Fail::Py(PyError::new("EOFError", ""));
+        match info.arg {
+            ops::ArgKind::Line => {
+                let Some(r) = cut(rest) else {
+                    return Some(self.unpickling_error("pickle data was truncated"));
+                };
+                let r = start + r.start..start + r.end;
+                if c == code::FLOAT {
+                    return Some(Fail::Py(PyError::new("ValueError", "could not convert string to float")));
+                }
+                if c == code::STRING {
+                    // Observed (pickletester truncations): cPickle ends a cut STRING with EOFError.
+                    return Some(eof);
+                }
+                let op = Op { pos: self.pos, code: c, arg: Arg::Line(r) };
+                Some(match self.step(&op) {
+                    Err(f) => f,
+                    Ok(_) => eof,
+                })
+            }
+            ops::ArgKind::Line2 => {
+                let (first, second) = match rest.iter().position(|&b| b == b'\n') {
+                    Some(n) => (start..start + n, &rest[n + 1..]),
+                    None => return Some(self.unpickling_error("pickle data was truncated")),
+                };
+                let second_start = first.end + 1;
+                let Some(r2) = cut(second) else {
+                    return Some(self.unpickling_error("pickle data was truncated"));
+                };
+                let op = Op {
+                    pos: self.pos,
+                    code: c,
+                    arg: Arg::Line2(first, second_start + r2.start..second_start + r2.end),
+                };
+                Some(match self.step(&op) {
+                    Err(f) => f,
+                    Ok(_) => eof,
+                })
+            }
+            _ => None,
+        }
+    }
+
     fn known_opcode(&self, b: u8) -> bool {
         ops::info(b).is_some_and(|i| i.proto <= self.facts.opcode_protocol)
     }
 
     fn invalid_load_key(&self, b: u8) -> Fail {
+        if b == 0 && self.py2() && !self.rt.pure {
+            // cPickle's opcode switch ends the stream at a NUL byte.
+            return Fail::Py(PyError::new("EOFError", ""));
+        }
         if self.rt.pure {
             // pickle.py: the dispatch table lookup fails.
             return Fail::Py(PyError::new(
@@ -316,9 +401,9 @@ impl<'a> Vm<'a> {
         }
         let shown = if !self.py2() && !((0x20..=0x7e).contains(&b) && b != b'\'' && b != b'\\') {
             format!("\\x{b:02x}")
-        } else if self.py2() && !(0x20..=0x7e).contains(&b) {
-            // cPickle writes the raw byte; the oracle renders it as \xNN.
-            format!("\\x{b:02x}")
+        } else if self.py2() {
+            // cPickle writes the raw byte into a py2 str message; shown as that code point.
+            char::from(b).to_string()
         } else {
             (b as char).to_string()
         };
@@ -366,6 +451,14 @@ impl<'a> Vm<'a> {
             return Err(self.underflow());
         }
         self.stack.pop().ok_or_else(|| self.underflow())
+    }
+
+    /// cPickle's PDATA_POP (STOP, REDUCE, NEWOBJ) says "bad pickle data" on an empty stack.
+    fn pop_or_bad(&mut self) -> R<Id> {
+        if self.py2() && !self.rt.pure && self.stack.is_empty() {
+            return Err(self.unpickling_error("bad pickle data"));
+        }
+        self.pop()
     }
 
     fn top(&self) -> R<Id> {
@@ -430,7 +523,7 @@ impl<'a> Vm<'a> {
                 }
             }
             (code::STOP, _) => {
-                let v = self.pop()?;
+                let v = self.pop_or_bad()?;
                 return Ok(Some(v));
             }
             (code::MARK, _) => {
@@ -440,7 +533,10 @@ impl<'a> Vm<'a> {
                 self.marks.push(self.stack.len());
             }
             (code::POP, _) => {
-                if self.stack.len() > self.fence() {
+                // _pickle.c load_pop / cPickle.c load_pop: at an open MARK, POP discards the mark.
+                if self.marks.last() == Some(&self.stack.len()) {
+                    self.marks.pop();
+                } else if self.stack.len() > self.fence() {
                     self.stack.pop();
                 } else if !self.py2() && !self.marks.is_empty() {
                     self.marks.pop();
@@ -585,7 +681,7 @@ impl<'a> Vm<'a> {
             }
             (code::APPENDS, _) => {
                 let m = self.marker()?;
-                if m == 0 || m > self.stack.len() || m <= self.fence() && !self.py2() && m == 0 {
+                if m == 0 || m > self.stack.len() || (!self.py2() && m <= self.fence()) {
                     return Err(self.underflow());
                 }
                 let items = self.stack.split_off(m);
@@ -608,7 +704,7 @@ impl<'a> Vm<'a> {
                     return Err(self.underflow());
                 }
                 let items = self.stack.split_off(m);
-                if items.len() % 2 != 0 && !self.py2() {
+                if items.len() % 2 != 0 && !self.rt.pure {
                     return Err(self.unpickling_error("odd number of items for SETITEMS"));
                 }
                 let d = self.stack[m - 1];
@@ -618,7 +714,7 @@ impl<'a> Vm<'a> {
             }
             (code::ADDITEMS, _) => {
                 let m = self.marker()?;
-                if m == 0 || m > self.stack.len() {
+                if m == 0 || m > self.stack.len() || (!self.py2() && m <= self.fence()) {
                     return Err(self.underflow());
                 }
                 let items = self.stack.split_off(m);
@@ -638,6 +734,20 @@ impl<'a> Vm<'a> {
                         )));
                     }
                 }
+            }
+            (code::GET, Arg::Line(r)) if self.py2() && !self.rt.pure => {
+                let key = self.slice(r).to_vec();
+                match self.text_memo.get(&key) {
+                    Some(&id) => self.push(id)?,
+                    None => {
+                        let shown: String = key.iter().map(|&b| char::from(b)).collect();
+                        return Err(Fail::Py(PyError::new("cPickle.BadPickleGet", shown)));
+                    }
+                }
+            }
+            (code::PUT, Arg::Line(r)) if self.py2() && !self.rt.pure => {
+                let t = self.top()?;
+                self.text_memo.insert(self.slice(r).to_vec(), t);
             }
             (code::GET, Arg::Line(r)) => {
                 let idx = self.memo_index_line(self.slice(r))?;
@@ -662,20 +772,29 @@ impl<'a> Vm<'a> {
                 self.push_new(Node::Global(g), c)?
             }
             (code::STACK_GLOBAL, _) => {
-                let name = self.pop()?;
-                let module = self.pop()?;
-                let (Node::Text(m), Node::Text(n)) = (self.heap.get(module), self.heap.get(name))
+                // _pickle.c: an underflow here is reported as "requires str" too.
+                let (name, module) = if self.facts.stack_global_reports_underflow {
+                    (Some(self.pop()?), Some(self.pop()?))
+                } else {
+                    (self.pop().ok(), self.pop().ok())
+                };
+                let (Some(Node::Text(m)), Some(Node::Text(n))) =
+                    (module.map(|m| self.heap.get(m)), name.map(|n| self.heap.get(n)))
                 else {
                     return Err(self.unpickling_error("STACK_GLOBAL requires str"));
                 };
+                if m.is_empty() {
+                    return Err(Fail::Py(PyError::new("ValueError", "Empty module name")));
+                }
                 let (m, n) = (text_lossy(m), text_lossy(n));
                 let g = self.find_class(&m, &n)?;
                 self.push_new(Node::Global(g), c)?
             }
             (code::INST, Arg::Line2(m, n)) => {
+                // load_inst looks for the MARK before it reads the class name.
+                let mk = self.marker()?;
                 let (m, n) = (self.slice(m), self.slice(n));
                 let g = self.global_from_lines(m, n)?;
-                let mk = self.marker()?;
                 let args = self.stack.split_off(mk.min(self.stack.len()));
                 let v = self.instantiate(g, args)?;
                 self.push(v)?
@@ -696,14 +815,14 @@ impl<'a> Vm<'a> {
                 self.push(v)?
             }
             (code::REDUCE, _) => {
-                let args = self.pop()?;
-                let f = self.pop()?;
+                let args = self.pop_or_bad()?;
+                let f = self.pop_or_bad()?;
                 let v = self.call(f, args)?;
                 self.push(v)?
             }
             (code::NEWOBJ, _) => {
-                let args = self.pop()?;
-                let cls = self.pop()?;
+                let args = self.pop_or_bad()?;
+                let cls = self.pop_or_bad()?;
                 let v = self.newobj(cls, args, None)?;
                 self.push(v)?
             }
@@ -722,9 +841,16 @@ impl<'a> Vm<'a> {
                 let inst = self.top()?;
                 self.build(inst, state)?;
             }
-            (code::PERSID | code::BINPERSID, _) => {
+            (code::PERSID | code::BINPERSID, arg) => {
                 if c == code::BINPERSID {
                     self.pop()?;
+                }
+                if let (true, Arg::Line(r)) = (self.facts.persid_ascii_check, arg) {
+                    if !self.slice(r).is_ascii() {
+                        return Err(self.unpickling_error(
+                            "persistent IDs in protocol 0 must be ASCII strings",
+                        ));
+                    }
                 }
                 return Err(self.no_persistent_load());
             }
@@ -780,7 +906,7 @@ impl<'a> Vm<'a> {
             }
             return self.unpickling_error("A load persistent id instruction was encountered,\nbut no persistent_load function was specified.");
         }
-        let sep = if self.rt.minor <= 12 { "\n" } else { " " };
+        let sep = if self.facts.persid_msg_space { " " } else { "\n" };
         self.unpickling_error(format!(
             "A load persistent id instruction was encountered,{sep}but no persistent_load function was specified."
         ))
@@ -795,8 +921,9 @@ impl<'a> Vm<'a> {
             None => Err(Fail::Py(PyError::new(
                 "ValueError",
                 format!(
-                    "invalid literal for int() with base 10: {}",
-                    py_str_repr_text(&s)
+                    "invalid literal for {}() with base 10: {}",
+                    if self.py2() { "long" } else { "int" },
+                    py_str_repr_text(&format!("{s}\n"))
                 ),
             ))),
         }
@@ -878,12 +1005,16 @@ impl<'a> Vm<'a> {
         if s.len() > self.cfg.budget.max_digits {
             return Err(Fail::Unknown(Unmodelled::Budget("digits")));
         }
-        let body = s.strip_suffix('L').unwrap_or(&s);
+        // load_long: a trailing 'L' is cut off (a NUL in its place) before PyLong_FromString.
+        let cut = s.strip_suffix('L');
+        // py2 hands the whole line (its L included) to PyLong_FromString.
+        let body = if self.py2() { &s } else { cut.unwrap_or(&s) };
         if let Some(n) = self.digits_over_limit(body) {
             return Err(Fail::Py(PyError::new(
                 "ValueError",
                 format!(
-                    "Exceeds the limit (4300 digits) for integer string conversion: value has {n} digits; use sys.set_int_max_str_digits() to increase the limit"
+                    "Exceeds the limit ({}) for integer string conversion: value has {n} digits; use sys.set_int_max_str_digits() to increase the limit",
+                    if self.facts.int_limit_says_digits { "4300 digits" } else { "4300" }
                 ),
             )));
         }
@@ -896,8 +1027,11 @@ impl<'a> Vm<'a> {
             None => Err(Fail::Py(PyError::new(
                 "ValueError",
                 format!(
-                    "invalid literal for int() with base 0: {}",
-                    py_str_repr_text(&format!("{s}\n"))
+                    "invalid literal for int() with base 10: {}",
+                    py_str_repr_text(&match (cut, self.py2()) {
+                        (Some(b), false) => b.to_string(),
+                        _ => format!("{s}\n"),
+                    })
                 ),
             ))),
         }
@@ -908,18 +1042,23 @@ impl<'a> Vm<'a> {
             return Err(self.truncated());
         }
         let s = String::from_utf8_lossy(line);
-        let (value, used) = parse_float_prefix(&s);
+        let (value, used) = parse_float_prefix(&s, self.py2());
+        let shown = if self.facts.float_error_quoted {
+            format!("'{s}\n'")
+        } else {
+            format!("{s}\n")
+        };
         if used == 0 {
             return Err(Fail::Py(PyError::new(
                 "ValueError",
-                format!("could not convert string to float: '{s}\n'"),
+                format!("could not convert string to float: {shown}"),
             )));
         }
         let v = value.unwrap_or(0.0);
         if v.is_infinite() && !s[..used].to_ascii_lowercase().contains("inf") {
             return Err(Fail::Py(PyError::new(
                 "OverflowError",
-                format!("value too large to convert to float: '{s}\n'"),
+                format!("value too large to convert to float: {shown}"),
             )));
         }
         if used != s.len() {
@@ -933,7 +1072,16 @@ impl<'a> Vm<'a> {
 
     /// STRING's argument: the quotes checked, the escapes decoded (`PyBytes_DecodeEscape`).
     fn load_string_line(&self, line: &[u8]) -> R<Vec<u8>> {
-        let n = line.len();
+        if line.is_empty() && self.py2() && !self.rt.pure {
+            return Err(self.truncated());
+        }
+        // cPickle strips trailing bytes <= ' ' before looking for the quotes.
+        let mut n = line.len();
+        if self.py2() {
+            while n > 0 && line[n - 1] <= b' ' {
+                n -= 1;
+            }
+        }
         let quoted = n >= 2 && line[0] == line[n - 1] && (line[0] == b'\'' || line[0] == b'"');
         if !quoted {
             return Err(if self.py2() {
@@ -942,7 +1090,15 @@ impl<'a> Vm<'a> {
                 self.unpickling_error("the STRING opcode argument must be quoted")
             });
         }
-        codec::escape_decode(&line[1..n - 1]).map_err(|e| Fail::Py(PyError::new("ValueError", e.0)))
+        codec::escape_decode(&line[1..n - 1]).map_err(|e| {
+            // py2's PyString_DecodeEscape does not give the position.
+            let msg = if self.py2() && e.0.starts_with("invalid \\x escape") {
+                "invalid \\x escape".to_string()
+            } else {
+                e.0
+            };
+            Fail::Py(PyError::new("ValueError", msg))
+        })
     }
 
     /// A py2 `str` payload, as this runtime and its load options see it.
@@ -1002,14 +1158,13 @@ impl<'a> Vm<'a> {
     // ----- globals ------------------------------------------------------------------------
 
     fn global_from_lines(&self, m: &[u8], n: &[u8]) -> R<Global> {
-        if m.is_empty() || n.is_empty() {
-            if !self.py2() {
-                return Err(self.truncated());
-            }
+        if (m.is_empty() || n.is_empty()) && !self.rt.pure {
+            return Err(self.truncated());
         }
         let dec = |b: &[u8]| -> R<String> {
             if self.py2() {
-                return Ok(String::from_utf8_lossy(b).into_owned());
+                // py2 names are byte strings; messages show each byte as that code point.
+                return Ok(b.iter().map(|&c| char::from(c)).collect());
             }
             match std::str::from_utf8(b) {
                 Ok(s) => Ok(s.to_string()),
@@ -1258,6 +1413,7 @@ impl<'a> Vm<'a> {
                     },
                     [t, e] => match (self.heap.get(*t).clone(), self.heap.get(*e).clone()) {
                         (Node::Text(t), Node::Text(e)) => self.encode(&t, &e)?,
+                        (Node::Text(t), Node::Bytes(e)) if self.py2() => self.encode(&t, &e)?,
                         (Node::Bytes(b), Node::Bytes(_)) if self.py2() => b,
                         (_, Node::Bytes(_)) => {
                             return Err(Fail::Py(PyError::new(
@@ -1336,6 +1492,12 @@ impl<'a> Vm<'a> {
                     return self.opaque(g);
                 };
                 if b.known == Known::Object {
+                    if self.py2() && self.cfg.apps.is_classic(&c) {
+                        return Err(Fail::Py(PyError::new(
+                            "TypeError",
+                            "object.__new__(X): X is not a type object (classobj)",
+                        )));
+                    }
                     self.new_instance(c)
                 } else {
                     self.opaque(c)
@@ -1475,10 +1637,10 @@ impl<'a> Vm<'a> {
     }
 
     fn bytearray_encoding_type_error(&self) -> String {
-        if self.rt.minor >= 7 {
-            "bytearray() argument 2 must be str, not bytes".into()
+        if self.facts.clinic_names_args {
+            "bytearray() argument 'encoding' must be str, not bytes".into()
         } else {
-            "encoding or errors without a string argument".into()
+            "bytearray() argument 2 must be str, not bytes".into()
         }
     }
 
@@ -1554,7 +1716,20 @@ impl<'a> Vm<'a> {
     }
 
     fn newobj(&mut self, cls: Id, args: Id, kwargs: Option<Id>) -> R<Id> {
-        let Node::Global(g) = self.heap.get(cls).clone() else {
+        let class = match self.heap.get(cls) {
+            Node::Global(g) if is_type(g) => Some(g.clone()),
+            _ => None,
+        };
+        let detailed = kwargs.is_some() || self.facts.newobj_detailed_errors;
+        if !self.py2() && !detailed {
+            if class.is_none() {
+                return Err(self.unpickling_error("NEWOBJ class argument isn't a type object"));
+            }
+            if !matches!(self.heap.get(args), Node::Tuple(_)) {
+                return Err(self.unpickling_error("NEWOBJ expected an arg tuple."));
+            }
+        }
+        let Some(g) = class else {
             let t = self.type_name(cls);
             let op = if kwargs.is_some() { "NEWOBJ_EX" } else { "NEWOBJ" };
             if self.py2() {
@@ -1582,6 +1757,16 @@ impl<'a> Vm<'a> {
                 )));
             }
         }
+        if self.py2() && self.cfg.apps.is_classic(&g) {
+            if self.rt.pure {
+                // pickle.py load_newobj calls cls.__new__, which classic classes lack.
+                return Err(Fail::Py(PyError::new(
+                    "AttributeError",
+                    format!("class {} has no attribute '__new__'", g.name),
+                )));
+            }
+            return Err(self.unpickling_error("NEWOBJ class argument isn't a type object"));
+        }
         let a = self.tuple_items(args)?;
         let r = code::NEWOBJ;
         match g.known {
@@ -1598,6 +1783,12 @@ impl<'a> Vm<'a> {
             | Known::FrozenSet | Known::Complex | Known::Tuple | Known::Bytes => {
                 self.call_known(g, a)
             }
+            // `int.__new__(int)` and friends with no arguments: the zero value.
+            Known::Int if a.is_empty() => self.new_node(Node::Int(BigInt::zero()), r),
+            Known::Long if a.is_empty() => self.new_node(Node::Long(BigInt::zero()), r),
+            Known::Float if a.is_empty() => self.new_node(Node::Float(0.0), r),
+            Known::Str if a.is_empty() => self.new_node(Node::Text(Vec::new()), r),
+            Known::Unicode if a.is_empty() => self.new_node(Node::Text(Vec::new()), r),
             _ => self.opaque(g),
         }
     }
@@ -1744,14 +1935,10 @@ impl<'a> Vm<'a> {
             }
             Node::Opaque { .. } | Node::Exception { .. } => Ok(()),
             _ => {
-                // Built-in values without a __dict__: a None state is a no-op.
+                // Built-in values without a __dict__: a None state is a no-op; any other state
+                // looks up `__dict__` first (load_build), which fails.
                 if matches!(self.heap.get(dict_state), Node::None) && slot_state.is_none() {
                     return Ok(());
-                }
-                if let Node::Dict(kv) = self.heap.get(dict_state) {
-                    if kv.is_empty() {
-                        return Ok(());
-                    }
                 }
                 let t = self.type_name(inst);
                 Err(Fail::Py(PyError::new(
@@ -1774,7 +1961,9 @@ pub fn resolve_global(
 ) -> Result<Global, PyError> {
     let tables = rt.tables_or_nearest();
     let facts = rt.facts();
-    let stdlib = tables.has_module(module)
+    // `os.path` is an alias of posixpath (ntpath on Windows) that `import os.path` finds.
+    let stdlib = module == "os.path"
+        || tables.has_module(module)
         || module.split('.').next().is_some_and(|top| tables.has_module(top) && module.contains('.') && tables.module_attr(module, name).is_some());
     let missing_module = || {
         let msg = if rt.is_py2() {
@@ -1803,8 +1992,11 @@ pub fn resolve_global(
             known: Known::AppClass,
         });
     }
-    let lookup_name = if dotted { name } else { name };
-    let exists = if name.contains('.') && !dotted {
+    let lookup_name = name;
+    // An empty name never exists; nor, on py2, a non-ASCII one (not an identifier there).
+    let exists = if name.is_empty() || (rt.is_py2() && !name.is_ascii()) {
+        Some(false)
+    } else if name.contains('.') && !dotted {
         Some(false)
     } else if name.contains('.') {
         // Dotted names (protocol 4+): check the first part only.
@@ -1892,6 +2084,30 @@ fn known_global(rt: Runtime, module: &str, name: &str) -> Known {
     }
 }
 
+/// Whether a resolved global is a class (NEWOBJ accepts only types). For names the models do not
+/// know, builtins' lowercase names are functions and other names starting with a capital letter
+/// are classes (the PEP 8 convention; application classes are assumed to be classes).
+pub fn is_type(g: &Global) -> bool {
+    match g.known {
+        Known::CodecsEncode | Known::Reconstructor | Known::NewObj => false,
+        Known::Other => {
+            if g.module == "builtins" || g.module == "__builtin__" {
+                BUILTIN_TYPES.contains(&g.name.as_str())
+            } else {
+                g.name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+            }
+        }
+        _ => true,
+    }
+}
+
+const BUILTIN_TYPES: &[&str] = &[
+    "bool", "bytearray", "bytes", "classmethod", "complex", "dict", "enumerate", "filter",
+    "float", "frozenset", "int", "list", "map", "memoryview", "object", "property", "range",
+    "reversed", "set", "slice", "staticmethod", "str", "super", "tuple", "type", "zip",
+    "basestring", "buffer", "file", "long", "unicode", "xrange",
+];
+
 fn is_exception_name(n: &str) -> bool {
     n.ends_with("Error")
         || n.ends_with("Exception")
@@ -1929,7 +2145,7 @@ pub fn type_name(n: &Node, py2: bool) -> String {
         Node::Timezone { .. } => "datetime.timezone".into(),
         Node::Decimal(_) => "decimal.Decimal".into(),
         Node::Range(_) => if py2 { "xrange" } else { "range" }.into(),
-        Node::Global(_) => "type".into(),
+        Node::Global(g) => if is_type(g) { "type" } else { "builtin_function_or_method" }.into(),
         Node::Exception { class, .. } | Node::Instance { class, .. } | Node::Opaque { class } => {
             class.name.clone()
         }
@@ -2028,11 +2244,12 @@ fn strtol0(s: &str) -> Option<i64> {
 /// prefixes, no leading zeros on a nonzero decimal; surrounding whitespace allowed. py2 also
 /// accepts a trailing `L` and old-style octal.
 fn py_int_literal(s: &str, py2: bool) -> Option<BigInt> {
-    let t = s.trim_matches(|c: char| c.is_ascii_whitespace());
+    // py2's PyLong_FromString takes a trailing L only right after the digits.
     let t = if py2 {
-        t.strip_suffix(['L', 'l']).unwrap_or(t)
+        let t = s.trim_end_matches(|c: char| c.is_ascii_whitespace());
+        t.strip_suffix(['L', 'l']).unwrap_or(t).trim_start()
     } else {
-        t
+        s.trim_matches(|c: char| c.is_ascii_whitespace())
     };
     let (neg, t) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),
@@ -2058,6 +2275,9 @@ fn py_int_literal(s: &str, py2: bool) -> Option<BigInt> {
         (10, lower.clone())
     };
     let body = if py2 {
+        if body.contains('_') {
+            return None;
+        }
         body
     } else {
         // Underscores only between digits (or right after a base prefix).
@@ -2074,7 +2294,7 @@ fn py_int_literal(s: &str, py2: bool) -> Option<BigInt> {
 }
 
 /// `PyOS_string_to_double` with an end pointer: the value of the longest float prefix and its length.
-fn parse_float_prefix(s: &str) -> (Option<f64>, usize) {
+fn parse_float_prefix(s: &str, py2: bool) -> (Option<f64>, usize) {
     let b = s.as_bytes();
     let mut i = 0;
     if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
@@ -2084,8 +2304,15 @@ fn parse_float_prefix(s: &str) -> (Option<f64>, usize) {
     for word in ["infinity", "inf", "nan"] {
         if lower.starts_with(word) {
             let neg = s.starts_with('-');
+            // py2's Py_NAN is `HUGE_VAL * 0.`, which on x86 has the sign bit set; py3 builds a
+            // positive NaN (`_Py_dg_stdnan`). Corpus: float_nan at protocol 0 read by 2.7.
+            let nan = if py2 {
+                f64::from_bits(0xfff8_0000_0000_0000)
+            } else {
+                f64::from_bits(0x7ff8_0000_0000_0000)
+            };
             let v = if word == "nan" {
-                f64::NAN
+                nan
             } else if neg {
                 f64::NEG_INFINITY
             } else {

@@ -148,6 +148,24 @@ pub struct Facts {
     pub frames_min_4: bool,
     /// 3.8+ pickles `bytearray` at protocol < 3 through `_codecs.encode` (3.6/3.7: `(text, 'latin-1')`).
     pub bytearray_via_codecs: bool,
+    /// The digit-limit message says `(4300 digits)` (3.11+) rather than `(4300)` (the 3.7-3.10
+    /// security backports). Corpus: `int_digits_4301`.
+    pub int_limit_says_digits: bool,
+    /// Float parse errors quote the text (`'1e400\n'`): 3.8+. Corpus: `hostile_small/float_text`.
+    pub float_error_quoted: bool,
+    /// The persistent-id error joins its two sentences with a space (3.12+) or a newline.
+    pub persid_msg_space: bool,
+    /// PERSID arguments must be ASCII (3.13+: `persistent IDs in protocol 0 must be ASCII strings`).
+    pub persid_ascii_check: bool,
+    /// NEWOBJ's errors name the offending type (3.10+: `NEWOBJ args argument must be a tuple, not
+    /// NoneType`); before: `NEWOBJ expected an arg tuple.`
+    pub newobj_detailed_errors: bool,
+    /// Argument Clinic names keyword arguments in TypeErrors (3.10+: `bytearray() argument
+    /// 'encoding' must be str, not bytes`; before: `argument 2`). Corpus: bytearray_ab, bytes mode.
+    pub clinic_names_args: bool,
+    /// STACK_GLOBAL on a short stack reports the underflow (3.11+); before, `STACK_GLOBAL
+    /// requires str`. Corpus: pickletester/test_bad_stack.
+    pub stack_global_reports_underflow: bool,
 }
 
 fn facts(rt: Runtime) -> Facts {
@@ -169,6 +187,13 @@ fn facts(rt: Runtime) -> Facts {
             p0_unicode_escapes_ctrl: false,
             frames_min_4: false,
             bytearray_via_codecs: false,
+            int_limit_says_digits: false,
+            float_error_quoted: false,
+            persid_msg_space: false,
+            persid_ascii_check: false,
+            newobj_detailed_errors: false,
+            clinic_names_args: false,
+            stack_global_reports_underflow: false,
         };
     }
     let highest = match min {
@@ -200,6 +225,13 @@ fn facts(rt: Runtime) -> Facts {
         p0_unicode_escapes_ctrl: min >= 7,
         frames_min_4: min >= 7,
         bytearray_via_codecs: min >= 8,
+        int_limit_says_digits: min >= 11,
+        float_error_quoted: min >= 8,
+        persid_msg_space: min >= 12,
+        persid_ascii_check: min >= 13,
+        newobj_detailed_errors: min >= 10,
+        clinic_names_args: min >= 10,
+        stack_global_reports_underflow: min >= 11,
     }
 }
 

@@ -40,8 +40,10 @@ pub fn has_opaque(heap: &Heap, root: Id) -> bool {
         if std::mem::replace(&mut seen[id], true) {
             continue;
         }
-        if matches!(heap.get(id), Node::Opaque { .. } | Node::MemoryView(_)) {
-            return true;
+        match heap.get(id) {
+            Node::Opaque { .. } | Node::MemoryView(_) => return true,
+            Node::Global(g) if !global_predictable(g) => return true,
+            _ => {}
         }
         todo.extend(heap.children(id));
     }
@@ -81,7 +83,14 @@ struct Renderer<'a> {
 }
 
 fn qualified(g: &Global) -> String {
-    format!("{}.{}", g.module, g.name)
+    let module = if g.module == "os.path" { "posixpath" } else { &g.module };
+    format!("{module}.{}", g.name)
+}
+
+/// Whether `global(module.name)` is what the real object's `__module__` and `__name__` say: not
+/// for dunder attributes (`__class__` is the `module` type) nor dotted names (methods).
+fn global_predictable(g: &Global) -> bool {
+    g.known != super::value::Known::Other || !(g.name.starts_with("__") || g.name.contains('.'))
 }
 
 fn class_module(g: &Global) -> &str {
@@ -304,6 +313,9 @@ impl<'a> Renderer<'a> {
             }
             Node::Global(g) => {
                 let _ = write!(out, "global({})", qualified(g));
+                if !global_predictable(g) {
+                    out.push('?');
+                }
             }
             Node::Exception { class, args } => {
                 let m = class_module(class);
