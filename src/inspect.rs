@@ -174,12 +174,13 @@ impl Report {
     /// the same verdict grouped).
     pub fn to_text(&self, data: &[u8]) -> String {
         let mut out = String::new();
-        let fails: BTreeMap<usize, Vec<String>> = self.verdicts.iter().fold(BTreeMap::new(), |mut m, (rt, v)| {
-            if let (Some(at), "fails") = (v.at, v.outcome) {
-                m.entry(at).or_insert_with(Vec::new).push(rt.clone());
+        let mut fails: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        for rt in &self.order {
+            let key = rt.to_string();
+            if let Some(Verdict { at: Some(at), outcome: "fails", .. }) = self.verdicts.get(&key) {
+                fails.entry(*at).or_default().push(key);
             }
-            m
-        });
+        }
         let _ = writeln!(out, "disassembly ({} bytes, {} opcodes):", self.size, self.opcodes);
         if let Some(p) = &self.parsed {
             let mut depth = 0usize;
@@ -194,12 +195,22 @@ impl Report {
                     Arg::Int(i) => i.to_string(),
                     Arg::U64(u) => u.to_string(),
                     Arg::Float(f) => format!("{f:?}"),
+                    Arg::Line(r) if op.code == code::STRING => {
+                        let line = &data[r.clone()];
+                        let inner = if line.len() >= 2 { &line[1..line.len() - 1] } else { line };
+                        match crate::runtime::codec::escape_decode(inner) {
+                            Ok(b) => {
+                                let mark = match b.iter().position(|c| !c.is_ascii()) {
+                                    Some(i) => format!("  non-ASCII byte 0x{:02x} at {i}", b[i]),
+                                    None => String::new(),
+                                };
+                                format!("{} (py2 str){mark}", show_bytes(&b, 60))
+                            }
+                            Err(_) => format!("{} (py2 str, bad escape)", show_bytes(line, 60)),
+                        }
+                    }
                     Arg::Line(r) => {
-                        let what = match op.code {
-                            code::STRING => "  (py2 str)",
-                            code::UNICODE => "  (unicode, raw-unicode-escape)",
-                            _ => "",
-                        };
+                        let what = if op.code == code::UNICODE { "  (unicode, raw-unicode-escape)" } else { "" };
                         format!("{}{what}", show_bytes(&data[r.clone()], 80))
                     }
                     Arg::Line2(a, b) => format!(
