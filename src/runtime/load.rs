@@ -1195,7 +1195,12 @@ impl<'a> Vm<'a> {
                 }
             }
         }
-        resolve_global(self.rt, &self.cfg.apps, &module, &name, self.proto >= 4).map_err(Fail::Py)
+        let mut g = resolve_global(self.rt, &self.cfg.apps, &module, &name, self.proto >= 4)
+            .map_err(Fail::Py)?;
+        if self.py2() && g.known == Known::AppClass && self.cfg.apps.is_classic(&g) {
+            g.known = Known::ClassicClass;
+        }
+        Ok(g)
     }
 
     // ----- containers ---------------------------------------------------------------------
@@ -1492,7 +1497,7 @@ impl<'a> Vm<'a> {
                     return self.opaque(g);
                 };
                 if b.known == Known::Object {
-                    if self.py2() && self.cfg.apps.is_classic(&c) {
+                    if c.known == Known::ClassicClass {
                         return Err(Fail::Py(PyError::new(
                             "TypeError",
                             "object.__new__(X): X is not a type object (classobj)",
@@ -1693,7 +1698,7 @@ impl<'a> Vm<'a> {
     }
 
     fn new_instance(&mut self, g: Global) -> R<Id> {
-        if g.known == Known::AppClass || g.known == Known::Object {
+        if matches!(g.known, Known::AppClass | Known::ClassicClass | Known::Object) {
             self.new_node(
                 Node::Instance {
                     class: g,
@@ -1709,8 +1714,8 @@ impl<'a> Vm<'a> {
     /// INST / OBJ: `cls(*args)` (or `cls.__new__(cls)` for classic classes without init args).
     fn instantiate(&mut self, g: Global, args: Vec<Id>) -> R<Id> {
         match g.known {
-            Known::AppClass if args.is_empty() => self.new_instance(g),
-            Known::AppClass | Known::Other => self.opaque(g),
+            Known::AppClass | Known::ClassicClass if args.is_empty() => self.new_instance(g),
+            Known::AppClass | Known::ClassicClass | Known::Other => self.opaque(g),
             _ => self.call_known(g, args),
         }
     }
@@ -1757,7 +1762,7 @@ impl<'a> Vm<'a> {
                 )));
             }
         }
-        if self.py2() && self.cfg.apps.is_classic(&g) {
+        if g.known == Known::ClassicClass {
             if self.rt.pure {
                 // pickle.py load_newobj calls cls.__new__, which classic classes lack.
                 return Err(Fail::Py(PyError::new(

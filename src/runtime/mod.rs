@@ -5,6 +5,7 @@
 //! `tests/runtime_tables.rs` and the corpus tests hold both against the real interpreters.
 
 pub mod codec;
+pub mod dump;
 pub mod generated;
 pub mod load;
 pub mod render;

@@ -52,6 +52,9 @@ pub enum Known {
     /// An application class (its module is not in the standard library), assumed importable and
     /// plain: instances get a `__dict__`.
     AppClass,
+    /// An application class that is classic (old-style) in this py2 runtime (a stated
+    /// assumption): built by INST/OBJ, pickled by cPickle's `save_inst`.
+    ClassicClass,
     /// A name that exists but whose behaviour is not modelled.
     Other,
 }

@@ -1,0 +1,1155 @@
+//! `dump(value, runtime, protocol)`: the bytes a runtime's pickler writes for a value it loaded,
+//! which is what a cache layer writes back. Models CPython 3's C pickler (`Modules/_pickle.c`:
+//! memo, framing, `__reduce_ex__` of the built-in types) and 2.7's cPickle (whose memo depends on
+//! reference counts: see `Py2Refs`).
+//!
+//! The corpus test compares these bytes with what the real interpreters wrote when they re-pickled
+//! the values they had loaded (`corpora/outcomes/*.jsonl`, `dumps`).
+
+use super::codec;
+use super::value::{Global, Heap, Id, Known, Node};
+use super::{PyError, Runtime};
+use crate::pickle::ops::code;
+use num_bigint::BigInt;
+use num_traits::{Signed, ToPrimitive, Zero};
+use std::collections::HashMap;
+
+/// Why a value cannot be dumped by the models.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DumpError {
+    /// The real pickler raises this.
+    Py(PyError),
+    /// A type whose pickling is not modelled.
+    Unmodelled(String),
+}
+
+type D<T> = Result<T, DumpError>;
+
+const FRAME_SIZE_TARGET: usize = 64 * 1024;
+const BATCHSIZE: usize = 1000;
+
+/// Dump the value at `root` as `rt`'s pickler would at `protocol`.
+pub fn dump(heap: &Heap, root: Id, rt: Runtime, protocol: u8) -> D<Vec<u8>> {
+    let facts = rt.facts();
+    if protocol > facts.highest_protocol {
+        return Err(DumpError::Py(PyError::new(
+            "ValueError",
+            format!("pickle protocol must be <= {}", facts.highest_protocol),
+        )));
+    }
+    let mut p = Pickler {
+        heap,
+        rt,
+        proto: protocol,
+        out: Vec::new(),
+        memo: HashMap::new(),
+        frame_start: None,
+        framing: false,
+        refs: if rt.is_py2() {
+            Some(Py2Refs::count(heap, root))
+        } else {
+            None
+        },
+        depth: 0,
+    };
+    if protocol >= 2 {
+        p.out.extend_from_slice(&[code::PROTO, protocol]);
+        if protocol >= 4 {
+            p.framing = true;
+        }
+    }
+    p.save(root, 1)?;
+    p.write(&[code::STOP]);
+    p.commit_frame();
+    Ok(p.out)
+}
+
+/// Reference counts of a loaded py2 value, for cPickle's `put()`, which skips objects whose
+/// refcount is below 2: each container slot counts one; the root counts one more (the caller's
+/// variable).
+struct Py2Refs {
+    counts: HashMap<Id, u32>,
+}
+
+impl Py2Refs {
+    fn count(heap: &Heap, root: Id) -> Py2Refs {
+        let mut counts: HashMap<Id, u32> = HashMap::new();
+        *counts.entry(root).or_insert(0) += 1;
+        let mut seen = vec![false; heap.len()];
+        let mut todo = vec![root];
+        while let Some(id) = todo.pop() {
+            if std::mem::replace(&mut seen[id], true) {
+                continue;
+            }
+            for c in heap.children(id) {
+                *counts.entry(c).or_insert(0) += 1;
+                todo.push(c);
+            }
+        }
+        Py2Refs { counts }
+    }
+}
+
+/// What the memo is keyed by: object identity, with the objects CPython shares (cached
+/// one-character and empty strings and bytes, a class looked up twice) keyed by value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Ident {
+    Node(Id),
+    SmallText(Vec<u8>),
+    SmallBytes(Vec<u8>),
+    Global(String, String),
+    /// A string the pickler itself makes (module and class names, 'latin1').
+    Interned(String),
+}
+
+struct Pickler<'a> {
+    heap: &'a Heap,
+    rt: Runtime,
+    proto: u8,
+    out: Vec<u8>,
+    memo: HashMap<Ident, u32>,
+    frame_start: Option<usize>,
+    framing: bool,
+    refs: Option<Py2Refs>,
+    depth: usize,
+}
+
+/// A value the pickler writes that is not a node of the heap (the pieces of a `__reduce__`).
+enum V<'b> {
+    Node(Id),
+    Text(&'b str),
+    /// Text the pickler interns (module names, 'latin1'): memoized by value.
+    Interned(&'b str),
+    Bytes(Vec<u8>),
+    Int(BigInt),
+    Float(f64),
+    Tuple(Vec<V<'b>>),
+    List(Vec<V<'b>>),
+}
+
+impl<'a> Pickler<'a> {
+    fn py2(&self) -> bool {
+        self.rt.is_py2()
+    }
+
+    // ----- output and framing -------------------------------------------------------------
+
+    fn write(&mut self, b: &[u8]) {
+        if self.framing && self.frame_start.is_none() {
+            self.frame_start = Some(self.out.len());
+            self.out.extend_from_slice(&[0u8; 9]);
+        }
+        self.out.extend_from_slice(b);
+    }
+
+    /// `_Pickler_CommitFrame`: write the FRAME header, or drop the reserved bytes of a frame
+    /// shorter than 4 bytes (3.7+; 3.4-3.6 frame everything).
+    fn commit_frame(&mut self) {
+        let Some(start) = self.frame_start.take() else {
+            return;
+        };
+        let len = self.out.len() - start - 9;
+        if len >= 4 || !self.rt.facts().frames_min_4 {
+            self.out[start] = code::FRAME;
+            self.out[start + 1..start + 9].copy_from_slice(&(len as u64).to_le_bytes());
+        } else {
+            self.out.drain(start..start + 9);
+        }
+    }
+
+    /// Commit the frame once it has grown past the target (checked before each object).
+    fn boundary(&mut self) {
+        if let Some(start) = self.frame_start {
+            if self.out.len() - start - 9 >= FRAME_SIZE_TARGET {
+                self.commit_frame();
+            }
+        }
+    }
+
+    /// A header and a payload; 3.7+ write payloads of 64 KiB and more outside any frame.
+    fn write_payload(&mut self, header: &[u8], data: &[u8]) {
+        if self.framing && data.len() >= FRAME_SIZE_TARGET && self.rt.facts().frames_min_4 {
+            self.commit_frame();
+            self.out.extend_from_slice(header);
+            self.out.extend_from_slice(data);
+        } else {
+            self.write(header);
+            self.write(data);
+        }
+    }
+
+    // ----- memo ---------------------------------------------------------------------------
+
+    fn memo_get_op(&self, i: u32) -> Vec<u8> {
+        if self.proto == 0 {
+            format!("g{i}\n").into_bytes()
+        } else if i < 256 {
+            vec![code::BINGET, i as u8]
+        } else {
+            let mut v = vec![code::LONG_BINGET];
+            v.extend_from_slice(&i.to_le_bytes());
+            v
+        }
+    }
+
+    fn memo_put(&mut self, ident: Ident) {
+        // cPickle numbers memo entries from 1, the C pickler of 3.x from 0.
+        let i = self.memo.len() as u32 + if self.py2() { 1 } else { 0 };
+        self.memo.insert(ident, i);
+        let op = if self.proto >= 4 && !self.py2() {
+            vec![code::MEMOIZE]
+        } else if self.proto == 0 {
+            format!("p{i}\n").into_bytes()
+        } else if i < 256 {
+            vec![code::BINPUT, i as u8]
+        } else {
+            let mut v = vec![code::LONG_BINPUT];
+            v.extend_from_slice(&i.to_le_bytes());
+            v
+        };
+        self.write(&op);
+    }
+
+    /// cPickle's `put()`: only objects with a refcount of 2 or more. `extra` is the reference
+    /// the saving code itself holds (an iterator's).
+    fn py2_put(&mut self, id: Id, extra: u32) {
+        let rc = self.refs.as_ref().map_or(0, |r| r.counts.get(&id).copied().unwrap_or(0)) + extra;
+        if rc >= 2 {
+            let ident = self.ident(id);
+            self.memo_put(ident);
+        }
+    }
+
+    fn ident(&self, id: Id) -> Ident {
+        match self.heap.get(id) {
+            Node::Text(t) if codec::char_len(t) <= 1 && codec::code_points(t).all(|c| c < 256) => {
+                Ident::SmallText(t.clone())
+            }
+            Node::Bytes(b) if b.len() <= 1 => Ident::SmallBytes(b.clone()),
+            Node::Global(g) => Ident::Global(g.module.clone(), g.name.clone()),
+            _ => Ident::Node(id),
+        }
+    }
+
+    // ----- save ---------------------------------------------------------------------------
+
+    /// `extra`: references the caller holds while saving (cPickle's iterators), for py2's memo.
+    fn save(&mut self, id: Id, extra: u32) -> D<()> {
+        self.depth += 1;
+        if self.depth > 900 {
+            // Both picklers recurse; deep values raise RecursionError (the limit is ~1000 frames).
+            return Err(DumpError::Unmodelled("nesting deeper than the pickler's recursion limit".into()));
+        }
+        let r = self.save_inner(id, extra);
+        self.depth -= 1;
+        r
+    }
+
+    fn save_inner(&mut self, id: Id, extra: u32) -> D<()> {
+        if !self.py2() {
+            self.boundary();
+        }
+        let node = self.heap.get(id);
+        match node {
+            Node::None => {
+                self.write(b"N");
+                return Ok(());
+            }
+            Node::Bool(b) => {
+                self.save_bool(*b);
+                return Ok(());
+            }
+            Node::Int(v) => return self.save_int(v, false),
+            Node::Long(v) => return self.save_int(v, true),
+            Node::Float(f) => {
+                self.save_float(*f);
+                return Ok(());
+            }
+            _ => {}
+        }
+        let ident = self.ident(id);
+        if let Some(&i) = self.memo.get(&ident) {
+            let op = self.memo_get_op(i);
+            self.write(&op);
+            return Ok(());
+        }
+        match node.clone() {
+            Node::Bytes(b) => {
+                if self.py2() {
+                    self.save_py2_str(&b);
+                    if b.len() > 1 {
+                        self.py2_put(id, extra);
+                    }
+                    Ok(())
+                } else {
+                    self.save_bytes(&b, Some(ident))
+                }
+            }
+            Node::Text(t) => {
+                self.save_text(&t);
+                if self.py2() {
+                    if codec::char_len(&t) > 1 {
+                        self.py2_put(id, extra);
+                    }
+                } else {
+                    self.memo_put(ident);
+                }
+                Ok(())
+            }
+            Node::List(items) => {
+                if self.proto >= 1 {
+                    self.write(&[code::EMPTY_LIST]);
+                } else {
+                    self.write(b"(l");
+                }
+                self.put_container(id, ident, extra);
+                self.batch_appends(&items)
+            }
+            Node::Dict(kv) => {
+                if self.proto >= 1 {
+                    self.write(&[code::EMPTY_DICT]);
+                } else {
+                    self.write(b"(d");
+                }
+                self.put_container(id, ident, extra);
+                self.batch_setitems(&kv, self.py2() && self.proto == 0)
+            }
+            Node::Tuple(items) => self.save_tuple(id, &items, extra),
+            Node::Set(items) if self.proto >= 4 => {
+                self.write(&[code::EMPTY_SET]);
+                self.memo_put(ident);
+                for chunk in items.chunks(BATCHSIZE) {
+                    self.write(&[code::MARK]);
+                    for &it in chunk {
+                        self.save(it, 0)?;
+                    }
+                    self.write(&[code::ADDITEMS]);
+                }
+                Ok(())
+            }
+            Node::FrozenSet(items) if self.proto >= 4 => {
+                self.write(&[code::MARK]);
+                for &it in &items {
+                    self.save(it, 0)?;
+                }
+                if let Some(&i) = self.memo.get(&ident) {
+                    // Recursive: pop what was written, fetch the memoized one.
+                    self.write(&[code::POP_MARK]);
+                    let op = self.memo_get_op(i);
+                    self.write(&op);
+                    return Ok(());
+                }
+                self.write(&[code::FROZENSET]);
+                self.memo_put(ident);
+                Ok(())
+            }
+            Node::Set(items) | Node::FrozenSet(items) => {
+                let g = if matches!(node, Node::Set(_)) { "set" } else { "frozenset" };
+                let list = V::List(items.iter().map(|&i| V::Node(i)).collect());
+                self.save_reduce(id, ("builtins", g), V::Tuple(vec![list]), None, extra)
+            }
+            Node::ByteArray(b) => self.save_bytearray(id, &b, extra),
+            Node::Global(g) => self.save_global(&g.module, &g.name, Some(ident)),
+            Node::Datetime { fields: f, tz, fold } => {
+                let fold = if self.proto > 3 { fold } else { 0 };
+                let mut st = vec![
+                    (f[0] >> 8) as u8,
+                    f[0] as u8,
+                    f[1] as u8 | (fold << 7),
+                    f[2] as u8,
+                    f[3] as u8,
+                    f[4] as u8,
+                    f[5] as u8,
+                ];
+                st.extend_from_slice(&[(f[6] >> 16) as u8, (f[6] >> 8) as u8, f[6] as u8]);
+                let mut args = vec![V::Bytes(st)];
+                if let Some(t) = tz {
+                    args.push(V::Node(t));
+                }
+                self.save_reduce(id, ("datetime", "datetime"), V::Tuple(args), None, extra)
+            }
+            Node::Date(f) => {
+                let st = vec![(f[0] >> 8) as u8, f[0] as u8, f[1] as u8, f[2] as u8];
+                self.save_reduce(id, ("datetime", "date"), V::Tuple(vec![V::Bytes(st)]), None, extra)
+            }
+            Node::Time { fields: f, tz, fold } => {
+                let fold = if self.proto > 3 { fold } else { 0 };
+                let st = vec![
+                    f[0] as u8 | (fold << 7),
+                    f[1] as u8,
+                    f[2] as u8,
+                    (f[3] >> 16) as u8,
+                    (f[3] >> 8) as u8,
+                    f[3] as u8,
+                ];
+                let mut args = vec![V::Bytes(st)];
+                if let Some(t) = tz {
+                    args.push(V::Node(t));
+                }
+                self.save_reduce(id, ("datetime", "time"), V::Tuple(args), None, extra)
+            }
+            Node::Timedelta(f) => {
+                let args = V::Tuple(f.iter().map(|&x| V::Int(BigInt::from(x))).collect());
+                self.save_reduce(id, ("datetime", "timedelta"), args, None, extra)
+            }
+            Node::Timezone { offset, name } => {
+                let mut args = vec![V::Node(offset)];
+                if let Some(n) = name {
+                    args.push(V::Node(n));
+                }
+                self.save_reduce(id, ("datetime", "timezone"), V::Tuple(args), None, extra)
+            }
+            Node::Decimal(s) => {
+                let arg = if self.py2() { V::Bytes(s.clone().into_bytes()) } else { V::Text(&s) };
+                let args = V::Tuple(vec![arg]);
+                self.save_reduce(id, ("decimal", "Decimal"), args, None, extra)
+            }
+            Node::Complex(re, im) => {
+                let args = V::Tuple(vec![V::Float(re), V::Float(im)]);
+                self.save_reduce(id, ("builtins", "complex"), args, None, extra)
+            }
+            Node::OrderedDict(kv) if !self.py2() => {
+                self.save_reduce_with_items(id, ("collections", "OrderedDict"), V::Tuple(vec![]), Items::Dict(&kv), extra)
+            }
+            Node::DefaultDict { factory, items } if !self.py2() => {
+                let args = V::Tuple(vec![V::Node(factory)]);
+                self.save_reduce_with_items(id, ("collections", "defaultdict"), args, Items::Dict(&items), extra)
+            }
+            Node::Deque { items, maxlen } if !self.py2() => {
+                let args = match maxlen {
+                    Some(m) => V::Tuple(vec![V::Tuple(vec![]), V::Int(BigInt::from(m))]),
+                    None => V::Tuple(vec![]),
+                };
+                self.save_reduce_with_items(id, ("collections", "deque"), args, Items::List(&items), extra)
+            }
+            Node::Exception { class, args } => {
+                // BaseException.__reduce__ returns (type, self.args): the args tuple is shared
+                // with the exception (refcount 2 on py2), and py2's `message` attribute holds a
+                // second reference to a single argument.
+                let (m, n) = (class.module.clone(), class.name.clone());
+                self.save_global(&m, &n, None)?;
+                let items = match self.heap.get(args) {
+                    Node::Tuple(v) => v.clone(),
+                    _ => Vec::new(),
+                };
+                if self.py2() && items.len() == 1 {
+                    if self.proto < 2 {
+                        self.write(&[code::MARK]);
+                    }
+                    self.save(items[0], 1)?;
+                    self.write(&[if self.proto >= 2 { code::TUPLE1 } else { code::TUPLE }]);
+                    self.py2_put(args, 1);
+                } else {
+                    self.save(args, 1)?;
+                }
+                self.write(&[code::REDUCE]);
+                let ident = self.ident(id);
+                if self.py2() {
+                    self.py2_put(id, extra);
+                } else {
+                    self.memo_put(ident);
+                }
+                Ok(())
+            }
+            Node::Instance { class, dict } => self.save_instance(id, &class, &dict, extra),
+            other => Err(DumpError::Unmodelled(format!(
+                "pickling {} is not modelled",
+                super::load::type_name(&other, self.py2())
+            ))),
+        }
+    }
+
+    fn put_container(&mut self, id: Id, ident: Ident, extra: u32) {
+        if self.py2() {
+            self.py2_put(id, extra);
+        } else {
+            self.memo_put(ident);
+        }
+    }
+
+    fn save_bool(&mut self, b: bool) {
+        if self.proto >= 2 {
+            self.write(&[if b { code::NEWTRUE } else { code::NEWFALSE }]);
+        } else {
+            self.write(if b { b"I01\n" } else { b"I00\n" });
+        }
+    }
+
+    fn save_int(&mut self, v: &BigInt, long: bool) -> D<()> {
+        let fits32 = v.to_i32().is_some();
+        if self.proto >= 1 && fits32 && !long {
+            let x = v.to_i32().unwrap_or(0);
+            if (0..=0xff).contains(&x) {
+                self.write(&[code::BININT1, x as u8]);
+            } else if (0..=0xffff).contains(&x) {
+                let b = (x as u16).to_le_bytes();
+                self.write(&[code::BININT2, b[0], b[1]]);
+            } else {
+                let b = x.to_le_bytes();
+                self.write(&[code::BININT, b[0], b[1], b[2], b[3]]);
+            }
+            return Ok(());
+        }
+        if self.py2() && !long && v.to_i64().is_some() {
+            // A py2 int (C long) that does not fit 32 bits: text INT at every protocol.
+            self.write(format!("I{v}\n").as_bytes());
+            return Ok(());
+        }
+        if self.proto >= 2 {
+            let bytes = if v.is_zero() { Vec::new() } else { v.to_signed_bytes_le() };
+            if bytes.len() < 256 {
+                self.write(&[code::LONG1, bytes.len() as u8]);
+            } else {
+                self.write(&[code::LONG4]);
+                self.write(&(bytes.len() as u32).to_le_bytes());
+            }
+            self.write(&bytes);
+            return Ok(());
+        }
+        let digits = v.abs().to_string().len();
+        if let Some(limit) = self.rt.facts().int_max_str_digits {
+            if digits > limit {
+                return Err(DumpError::Py(PyError::new(
+                    "ValueError",
+                    "Exceeds the limit (4300 digits) for integer string conversion; use sys.set_int_max_str_digits() to increase the limit",
+                )));
+            }
+        }
+        let small = v.to_i32().is_some();
+        if !self.py2() && self.proto == 0 && small && !self.rt.facts().p0_int_as_long {
+            self.write(format!("I{v}\n").as_bytes());
+        } else if self.py2() && !long {
+            self.write(format!("I{v}\n").as_bytes());
+        } else {
+            self.write(format!("L{v}L\n").as_bytes());
+        }
+        Ok(())
+    }
+
+    fn save_float(&mut self, f: f64) {
+        if self.proto >= 1 {
+            self.write(&[code::BINFLOAT]);
+            self.write(&f.to_be_bytes());
+        } else {
+            let text = if self.py2() { format_g17(f) } else { float_repr(f, false) };
+            self.write(format!("F{text}\n").as_bytes());
+        }
+    }
+
+    fn save_py2_str(&mut self, b: &[u8]) {
+        if self.proto == 0 {
+            let mut s = b"S".to_vec();
+            s.extend_from_slice(py2_repr(b).as_bytes());
+            s.push(b'\n');
+            self.write(&s);
+        } else if b.len() < 256 {
+            self.write(&[code::SHORT_BINSTRING, b.len() as u8]);
+            self.write(b);
+        } else {
+            self.write(&[code::BINSTRING]);
+            self.write(&(b.len() as u32).to_le_bytes());
+            self.write(b);
+        }
+    }
+
+    fn save_text(&mut self, t: &[u8]) {
+        let joined;
+        let t = if self.py2() && self.proto >= 1 {
+            // py2's UTF-8 encoder joins a high and a low surrogate into one 4-byte sequence.
+            joined = join_surrogate_pairs(t);
+            &joined[..]
+        } else {
+            t
+        };
+        if self.proto == 0 {
+            let mut s = b"V".to_vec();
+            s.extend_from_slice(&raw_unicode_escape(t, self.py2(), self.rt.facts().p0_unicode_escapes_ctrl));
+            s.push(b'\n');
+            self.write(&s);
+            return;
+        }
+        if self.proto >= 4 && t.len() < 256 && !self.py2() {
+            self.write(&[code::SHORT_BINUNICODE, t.len() as u8]);
+            self.write(t);
+        } else if t.len() <= u32::MAX as usize {
+            let mut h = vec![code::BINUNICODE];
+            h.extend_from_slice(&(t.len() as u32).to_le_bytes());
+            self.write_payload(&h, t);
+        } else {
+            let mut h = vec![code::BINUNICODE8];
+            h.extend_from_slice(&(t.len() as u64).to_le_bytes());
+            self.write_payload(&h, t);
+        }
+    }
+
+    fn save_bytes(&mut self, b: &[u8], ident: Option<Ident>) -> D<()> {
+        if self.proto < 3 {
+            // save_bytes: `bytes()` or `_codecs.encode(text, 'latin1')` through save_reduce.
+            if b.is_empty() {
+                self.save_global("builtins", "bytes", None)?;
+                self.save_v(&V::Tuple(vec![]), 0)?;
+            } else {
+                self.save_global("_codecs", "encode", None)?;
+                let text = codec::decode_latin1(b);
+                self.save_tuple_v(&[V::Text(std::str::from_utf8(&text).unwrap_or("")), V::Interned("latin1")], 0)?;
+            }
+            self.write(&[code::REDUCE]);
+        } else if b.len() < 256 {
+            self.write(&[code::SHORT_BINBYTES, b.len() as u8]);
+            self.write(b);
+        } else {
+            let mut h = if b.len() <= u32::MAX as usize {
+                vec![code::BINBYTES]
+            } else {
+                vec![code::BINBYTES8]
+            };
+            if h[0] == code::BINBYTES {
+                h.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            } else {
+                h.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            }
+            self.write_payload(&h, b);
+        }
+        if let Some(i) = ident {
+            self.memo_put(i);
+        }
+        Ok(())
+    }
+
+    fn save_bytearray(&mut self, id: Id, b: &[u8], extra: u32) -> D<()> {
+        let facts = self.rt.facts();
+        if self.proto >= 5 {
+            self.write(&[code::BYTEARRAY8]);
+            self.write(&(b.len() as u64).to_le_bytes());
+            self.write(b);
+            let ident = self.ident(id);
+            self.memo_put(ident);
+            return Ok(());
+        }
+        let text;
+        let args = if self.py2() || (self.proto < 3 && !facts.bytearray_via_codecs) {
+            text = String::from_utf8(codec::decode_latin1(b)).unwrap_or_default();
+            let enc = if self.py2() { V::Bytes(b"latin-1".to_vec()) } else { V::Interned("latin-1") };
+            V::Tuple(vec![V::Text(&text), enc])
+        } else {
+            V::Tuple(vec![V::Bytes(b.to_vec())])
+        };
+        self.save_reduce(id, ("builtins", "bytearray"), args, None, extra)
+    }
+
+    /// The module and name a global is written under (`fix_imports` at protocols 0-2).
+    fn global_name(&self, module: &str, name: &str) -> (String, String) {
+        let module = match (module, self.py2()) {
+            ("builtins", true) => "__builtin__",
+            ("copyreg", true) => "copy_reg",
+            (m, _) => m,
+        };
+        if !self.py2() && self.proto < 3 {
+            if let Some(c) = self.rt.tables_or_nearest().compat {
+                if let Some((m, n)) = c.reverse_name(module, name) {
+                    return (m.into(), n.into());
+                }
+                if let Some(m) = c.reverse_import(module) {
+                    return (m.into(), name.into());
+                }
+            }
+        }
+        (module.into(), name.into())
+    }
+
+    fn save_global(&mut self, module: &str, name: &str, ident: Option<Ident>) -> D<()> {
+        let module = if module == "os.path" { "posixpath" } else { module };
+        let key = Ident::Global(module.to_string(), name.to_string());
+        if let Some(&i) = self.memo.get(&key) {
+            let op = self.memo_get_op(i);
+            self.write(&op);
+            return Ok(());
+        }
+        if self.proto >= 4 && !self.py2() {
+            // The module name is interned (one object however often it is written); the
+            // qualified name of a C type is a fresh string each time.
+            self.save_v(&V::Interned(module), 0)?;
+            self.save_v(&V::Text(name), 0)?;
+            self.write(&[code::STACK_GLOBAL]);
+        } else {
+            let (m, n) = self.global_name(module, name);
+            self.write(format!("c{m}\n{n}\n").as_bytes());
+        }
+        let _ = ident;
+        self.memo_put(key);
+        Ok(())
+    }
+
+    fn save_tuple(&mut self, id: Id, items: &[Id], extra: u32) -> D<()> {
+        if items.is_empty() {
+            self.write(if self.proto >= 1 { b")" } else { b"(t" });
+            return Ok(());
+        }
+        let ident = self.ident(id);
+        let n = items.len();
+        if n <= 3 && self.proto >= 2 {
+            for &it in items {
+                self.save(it, 0)?;
+            }
+            if let Some(&i) = self.memo.get(&ident) {
+                for _ in 0..n {
+                    self.write(&[code::POP]);
+                }
+                let op = self.memo_get_op(i);
+                self.write(&op);
+                return Ok(());
+            }
+            self.write(&[code::TUPLE1 + n as u8 - 1]);
+        } else {
+            self.write(&[code::MARK]);
+            for &it in items {
+                self.save(it, 0)?;
+            }
+            if let Some(&i) = self.memo.get(&ident) {
+                if self.proto >= 1 {
+                    self.write(&[code::POP_MARK]);
+                } else {
+                    for _ in 0..=n {
+                        self.write(&[code::POP]);
+                    }
+                }
+                let op = self.memo_get_op(i);
+                self.write(&op);
+                return Ok(());
+            }
+            self.write(&[code::TUPLE]);
+        }
+        if self.py2() {
+            self.py2_put(id, extra);
+        } else {
+            self.memo_put(ident);
+        }
+        Ok(())
+    }
+
+    fn batch_appends(&mut self, items: &[Id]) -> D<()> {
+        self.batch_appends_mode(items, !self.py2())
+    }
+
+    /// `exact`: the 3.x C pickler's path for an exact list (every batch under MARK); otherwise
+    /// the generic iterator path, whose last batch of a single item is a plain APPEND.
+    fn batch_appends_mode(&mut self, items: &[Id], exact: bool) -> D<()> {
+        if self.proto == 0 {
+            for &it in items {
+                self.save(it, 1)?;
+                self.write(&[code::APPEND]);
+            }
+            return Ok(());
+        }
+        if items.len() == 1 {
+            self.save(items[0], 1)?;
+            self.write(&[code::APPEND]);
+            return Ok(());
+        }
+        for chunk in items.chunks(BATCHSIZE) {
+            if chunk.len() == 1 && !exact {
+                self.save(chunk[0], 1)?;
+                self.write(&[code::APPEND]);
+                continue;
+            }
+            self.write(&[code::MARK]);
+            for &it in chunk {
+                self.save(it, 1)?;
+            }
+            self.write(&[code::APPENDS]);
+        }
+        Ok(())
+    }
+
+    /// `iter_refs`: py2 protocol 0 walks `iteritems()`, whose tuples hold a reference to each key
+    /// and value; the binary protocols use PyDict_Next (borrowed).
+    fn batch_setitems(&mut self, kv: &[(Id, Id)], iter_refs: bool) -> D<()> {
+        self.batch_setitems_mode(kv, iter_refs, !self.py2())
+    }
+
+    fn batch_setitems_mode(&mut self, kv: &[(Id, Id)], iter_refs: bool, exact: bool) -> D<()> {
+        let extra = u32::from(iter_refs);
+        if self.proto == 0 {
+            for &(k, v) in kv {
+                self.save(k, extra)?;
+                self.save(v, extra)?;
+                self.write(&[code::SETITEM]);
+            }
+            return Ok(());
+        }
+        if kv.len() == 1 {
+            self.save(kv[0].0, extra)?;
+            self.save(kv[0].1, extra)?;
+            self.write(&[code::SETITEM]);
+            return Ok(());
+        }
+        for chunk in kv.chunks(BATCHSIZE) {
+            if chunk.len() == 1 && !exact {
+                self.save(chunk[0].0, extra)?;
+                self.save(chunk[0].1, extra)?;
+                self.write(&[code::SETITEM]);
+                continue;
+            }
+            self.write(&[code::MARK]);
+            for &(k, v) in chunk {
+                self.save(k, extra)?;
+                self.save(v, extra)?;
+            }
+            self.write(&[code::SETITEMS]);
+        }
+        Ok(())
+    }
+
+    fn save_instance(&mut self, id: Id, class: &Global, dict: &[(Id, Id)], extra: u32) -> D<()> {
+        if !matches!(class.known, Known::AppClass | Known::ClassicClass | Known::Object) {
+            return Err(DumpError::Unmodelled(format!("instances of {}.{}", class.module, class.name)));
+        }
+        let ident = self.ident(id);
+        if class.known == Known::ClassicClass {
+            // cPickle save_inst: INST at protocol 0, the class then OBJ from protocol 1; the
+            // state is `__dict__` (refcount 2: the instance and getattr's reference).
+            self.write(&[code::MARK]);
+            if self.proto == 0 {
+                let (m, n) = self.global_name(&class.module, &class.name);
+                self.write(format!("i{m}\n{n}\n").as_bytes());
+            } else {
+                self.save_global(&class.module, &class.name, None)?;
+                self.write(&[code::OBJ]);
+            }
+            self.py2_put(id, extra);
+            if self.proto >= 1 {
+                self.write(&[code::EMPTY_DICT]);
+            } else {
+                self.write(b"(d");
+            }
+            self.memo_put(Ident::Interned(format!("dict#{id}")));
+            self.batch_setitems(dict, self.proto == 0)?;
+            self.write(&[code::BUILD]);
+            return Ok(());
+        }
+        if self.proto >= 2 {
+            self.save_global(&class.module, &class.name, None)?;
+            self.write(&[code::EMPTY_TUPLE]);
+            self.write(&[code::NEWOBJ]);
+        } else {
+            self.save_global("copyreg", "_reconstructor", None)?;
+            self.write(&[code::MARK]);
+            self.save_global(&class.module, &class.name, None)?;
+            self.save_global("builtins", "object", None)?;
+            self.write(b"N");
+            self.write(&[code::TUPLE]);
+            if !self.py2() {
+                self.memo_put(Ident::Interned(format!("args#{id}")));
+            }
+            self.write(&[code::REDUCE]);
+        }
+        if self.py2() {
+            self.py2_put(id, extra);
+        } else {
+            self.memo_put(ident);
+        }
+        if !dict.is_empty() {
+            // The state is the instance's __dict__ itself (refcount 2 on py2: the instance and
+            // the reduce tuple).
+            if self.proto >= 1 {
+                self.write(&[code::EMPTY_DICT]);
+            } else {
+                self.write(b"(d");
+            }
+            self.memo_put(Ident::Interned(format!("dict#{id}")));
+            self.batch_setitems(dict, self.py2() && self.proto == 0)?;
+            self.write(&[code::BUILD]);
+        }
+        Ok(())
+    }
+
+    fn save_reduce(&mut self, id: Id, func: (&str, &str), args: V<'_>, state: Option<V<'_>>, extra: u32) -> D<()> {
+        self.save_reduce_with_items(id, func, args, Items::None, extra)?;
+        if let Some(s) = state {
+            self.save_v(&s, 0)?;
+            self.write(&[code::BUILD]);
+        }
+        Ok(())
+    }
+
+    fn save_reduce_with_items(&mut self, id: Id, func: (&str, &str), args: V<'_>, items: Items<'_>, extra: u32) -> D<()> {
+        self.save_global(func.0, func.1, None)?;
+        self.save_v(&args, 0)?;
+        self.write(&[code::REDUCE]);
+        let ident = self.ident(id);
+        if let Some(&i) = self.memo.get(&ident) {
+            self.write(&[code::POP]);
+            let op = self.memo_get_op(i);
+            self.write(&op);
+            return Ok(());
+        }
+        if self.py2() {
+            self.py2_put(id, extra);
+        } else {
+            self.memo_put(ident);
+        }
+        match items {
+            Items::None => Ok(()),
+            Items::List(v) => self.batch_appends_mode(v, false),
+            Items::Dict(kv) => self.batch_setitems_mode(kv, false, false),
+        }
+    }
+
+    fn save_tuple_v(&mut self, items: &[V<'_>], _extra: u32) -> D<()> {
+        let n = items.len();
+        if n == 0 {
+            self.write(if self.proto >= 1 { b")" } else { b"(t" });
+            return Ok(());
+        }
+        if n <= 3 && self.proto >= 2 {
+            for it in items {
+                self.save_v(it, 0)?;
+            }
+            self.write(&[code::TUPLE1 + n as u8 - 1]);
+        } else {
+            self.write(&[code::MARK]);
+            for it in items {
+                self.save_v(it, 0)?;
+            }
+            self.write(&[code::TUPLE]);
+        }
+        // A fresh tuple: memoized by the C pickler of 3.x, never by cPickle (refcount 1).
+        if !self.py2() {
+            let k = Ident::Interned(format!("tuple#{}", self.out.len()));
+            self.memo_put(k);
+        }
+        Ok(())
+    }
+
+    fn save_v(&mut self, v: &V<'_>, extra: u32) -> D<()> {
+        match v {
+            V::Node(id) => self.save(*id, extra),
+            V::Int(i) => self.save_int(i, false),
+            V::Float(f) => {
+                self.save_float(*f);
+                Ok(())
+            }
+            V::Text(t) => {
+                self.save_text(t.as_bytes());
+                if !self.py2() {
+                    let k = Ident::Interned(format!("text#{}", self.out.len()));
+                    self.memo_put(k);
+                }
+                Ok(())
+            }
+            V::Interned(t) => {
+                let key = if codec::char_len(t.as_bytes()) <= 1 {
+                    Ident::SmallText(t.as_bytes().to_vec())
+                } else {
+                    Ident::Interned(t.to_string())
+                };
+                if let Some(&i) = self.memo.get(&key) {
+                    let op = self.memo_get_op(i);
+                    self.write(&op);
+                    return Ok(());
+                }
+                self.save_text(t.as_bytes());
+                if !self.py2() {
+                    self.memo_put(key);
+                }
+                Ok(())
+            }
+            V::Bytes(b) => {
+                if self.py2() {
+                    self.save_py2_str(b);
+                    Ok(())
+                } else {
+                    let k = if b.len() <= 1 {
+                        Ident::SmallBytes(b.clone())
+                    } else {
+                        Ident::Interned(format!("bytes#{}", self.out.len()))
+                    };
+                    if let Some(&i) = self.memo.get(&k) {
+                        let op = self.memo_get_op(i);
+                        self.write(&op);
+                        return Ok(());
+                    }
+                    self.save_bytes(b, Some(k))
+                }
+            }
+            V::Tuple(items) => self.save_tuple_v(items, extra),
+            V::List(items) => {
+                if self.proto >= 1 {
+                    self.write(&[code::EMPTY_LIST]);
+                } else {
+                    self.write(b"(l");
+                }
+                if !self.py2() {
+                    let k = Ident::Interned(format!("list#{}", self.out.len()));
+                    self.memo_put(k);
+                }
+                let ids: Vec<Id> = items
+                    .iter()
+                    .filter_map(|v| if let V::Node(i) = v { Some(*i) } else { None })
+                    .collect();
+                self.batch_appends(&ids)
+            }
+        }
+    }
+}
+
+enum Items<'b> {
+    None,
+    List(&'b [Id]),
+    Dict(&'b [(Id, Id)]),
+}
+
+/// `repr(float)`: the shortest repr, Python's formatting (`1e+16`, `1.5`, `inf`, `nan`).
+pub fn float_repr(f: f64, py2: bool) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let _ = py2;
+    // Rust's `{:e}` gives the shortest round-trip digits: "1.5e0", "1e16".
+    let e = format!("{f:e}");
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let neg = mant.starts_with('-');
+    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let sign = if neg { "-" } else { "" };
+    if (-4..16).contains(&exp) {
+        let n = digits.len() as i32;
+        let point = exp + 1;
+        let body = if point <= 0 {
+            format!("0.{}{}", "0".repeat((-point) as usize), digits)
+        } else if point >= n {
+            format!("{}{}.0", digits, "0".repeat((point - n) as usize))
+        } else {
+            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+        };
+        format!("{sign}{body}")
+    } else {
+        let m = if digits.len() > 1 {
+            format!("{}.{}", &digits[..1], &digits[1..])
+        } else {
+            digits.clone()
+        };
+        format!("{sign}{m}e{}{:02}", if exp < 0 { "-" } else { "+" }, exp.abs())
+    }
+}
+
+fn join_surrogate_pairs(t: &[u8]) -> Vec<u8> {
+    let cps: Vec<u32> = codec::code_points(t).collect();
+    let mut out = Vec::with_capacity(t.len());
+    let mut i = 0;
+    while i < cps.len() {
+        let c = cps[i];
+        if (0xd800..0xdc00).contains(&c) && i + 1 < cps.len() && (0xdc00..0xe000).contains(&cps[i + 1]) {
+            codec::push_cp(&mut out, 0x10000 + ((c - 0xd800) << 10) + (cps[i + 1] - 0xdc00));
+            i += 2;
+        } else {
+            codec::push_cp(&mut out, c);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// C's `%.17g`, which cPickle uses for protocol-0 floats (`F0.10000000000000001`).
+pub fn format_g17(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    let e = format!("{:.16e}", f);
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let neg = mant.starts_with('-');
+    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let digits = digits.trim_end_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    let sign = if neg { "-" } else { "" };
+    if (-4..17).contains(&exp) {
+        let n = digits.len() as i32;
+        let point = exp + 1;
+        let body = if point <= 0 {
+            format!("0.{}{}", "0".repeat((-point) as usize), digits)
+        } else if point >= n {
+            format!("{}{}", digits, "0".repeat((point - n) as usize))
+        } else {
+            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+        };
+        format!("{sign}{body}")
+    } else {
+        let m = if digits.len() > 1 { format!("{}.{}", &digits[..1], &digits[1..]) } else { digits.to_string() };
+        format!("{sign}{m}e{}{:02}", if exp < 0 { "-" } else { "+" }, exp.abs())
+    }
+}
+
+/// py2 `repr(str)`: single quotes unless the string has `'` and no `"`.
+pub fn py2_repr(b: &[u8]) -> String {
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') { b'"' } else { b'\'' };
+    let mut s = String::new();
+    s.push(quote as char);
+    for &c in b {
+        match c {
+            b'\\' => s.push_str("\\\\"),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b'\t' => s.push_str("\\t"),
+            c if c == quote => {
+                s.push('\\');
+                s.push(c as char);
+            }
+            0x20..=0x7e => s.push(c as char),
+            _ => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s.push(quote as char);
+    s
+}
+
+/// The UNICODE opcode's argument: raw-unicode-escape with `\` and `\n` pre-escaped (3.7+ also
+/// `\0`, `\r`, `\x1a`; py2 only `\` and `\n`).
+fn raw_unicode_escape(t: &[u8], py2: bool, ctrl: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(t.len());
+    for cp in codec::code_points(t) {
+        let esc = cp == b'\\' as u32
+            || cp == b'\n' as u32
+            || (!py2 && ctrl && (cp == 0 || cp == b'\r' as u32 || cp == 0x1a));
+        if esc {
+            out.extend_from_slice(format!("\\u{cp:04x}").as_bytes());
+        } else if cp < 0x100 {
+            out.push(cp as u8);
+        } else if cp < 0x10000 {
+            out.extend_from_slice(format!("\\u{cp:04x}").as_bytes());
+        } else {
+            out.extend_from_slice(format!("\\U{cp:08x}").as_bytes());
+        }
+    }
+    out
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_reprs_follow_python() {
+        assert_eq!(float_repr(1.5, false), "1.5");
+        assert_eq!(float_repr(1e16, false), "1e+16");
+        assert_eq!(float_repr(1e15, false), "1000000000000000.0");
+        assert_eq!(float_repr(0.0001, false), "0.0001");
+        assert_eq!(float_repr(0.00001, false), "1e-05");
+        assert_eq!(float_repr(-0.0, false), "-0.0");
+        assert_eq!(float_repr(0.1, false), "0.1");
+        assert_eq!(float_repr(1e300, false), "1e+300");
+        assert_eq!(format_g17(0.1), "0.10000000000000001");
+        assert_eq!(format_g17(1.0), "1");
+        assert_eq!(format_g17(1e300), "1.0000000000000001e+300");
+    }
+}

@@ -1,0 +1,138 @@
+//! `dump` against the real picklers: every corpus value a real reader loaded (default options) was
+//! re-pickled by that interpreter at each protocol it supports (corpora/outcomes/*.jsonl,
+//! `dumps`). The model loads the same bytes, dumps its own value, and must write the same bytes.
+//! Oracle: the bytes the real interpreters wrote.
+//!
+//! Where the real bytes depend on hash order (sets with several items; py2 dicts with several
+//! keys, whose order follows py2's string hash), bytes cannot be predicted without the process's
+//! hash seed; those are compared by what they load back as instead (both loaded by the model,
+//! whose loads the corpus test holds against the interpreters).
+
+mod common;
+
+use cache_compat::runtime::dump::{DumpError, dump};
+use cache_compat::runtime::load::{self, AppClasses, LoadConfig, Outcome};
+use cache_compat::runtime::value::{Heap, Id, Node};
+use cache_compat::runtime::{Runtime, render};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+fn hash_ordered(heap: &Heap, root: Id, py2: bool) -> bool {
+    let mut seen = vec![false; heap.len()];
+    let mut todo = vec![root];
+    while let Some(id) = todo.pop() {
+        if std::mem::replace(&mut seen[id], true) {
+            continue;
+        }
+        match heap.get(id) {
+            Node::Set(v) | Node::FrozenSet(v) if v.len() > 1 => return true,
+            Node::Dict(kv) | Node::Instance { dict: kv, .. } | Node::DefaultDict { items: kv, .. } if py2 && kv.len() > 1 => {
+                return true;
+            }
+            _ => {}
+        }
+        todo.extend(heap.children(id));
+    }
+    false
+}
+
+#[derive(Default)]
+struct Tally {
+    exact: usize,
+    same_value: usize,
+    unmodelled: usize,
+    mismatch: Vec<String>,
+}
+
+#[test]
+fn dumps_reproduce_the_real_picklers() {
+    let pickles = common::pickles();
+    let mut apps = AppClasses::only(["appmod".to_string()]);
+    apps.py2_classic.insert("appmod.Old".into());
+    let cfg = LoadConfig {
+        apps,
+        ..LoadConfig::default()
+    };
+    let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
+    for reader in ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"] {
+        let rt = Runtime::parse(reader).expect("runtime");
+        let t = tallies.entry(reader.to_string()).or_default();
+        for o in common::read_jsonl(&common::root().join(format!("corpora/outcomes/{reader}.jsonl"))) {
+            if o["opts"] != "default" || o["ok"] != true {
+                continue;
+            }
+            let Some(dumps) = o["dumps"].as_object() else { continue };
+            let id = o["id"].as_str().expect("id");
+            let data = &pickles[id];
+            let Outcome::Loaded { heap, root } = load::load(data, rt, &cfg).outcome else {
+                continue;
+            };
+            if render::has_opaque(&heap, root) {
+                t.unmodelled += dumps.len();
+                continue;
+            }
+            let unordered = hash_ordered(&heap, root, rt.is_py2());
+            for (proto, real) in dumps {
+                let p: u8 = proto.parse().expect("protocol");
+                let Some(real_hex) = real.as_str() else {
+                    // The real pickler raised: the model must raise too.
+                    match dump(&heap, root, rt, p) {
+                        Err(DumpError::Py(_)) => t.exact += 1,
+                        Err(DumpError::Unmodelled(_)) => t.unmodelled += 1,
+                        Ok(_) => t.mismatch.push(format!("{reader} p{p} {id}: real raised {real}, ours wrote bytes")),
+                    }
+                    continue;
+                };
+                let real_bytes = common::unhex(real_hex);
+                match dump(&heap, root, rt, p) {
+                    Ok(ours) if ours == real_bytes => t.exact += 1,
+                    Ok(ours) if unordered => {
+                        let back = |b: &[u8]| match load::load(b, rt, &cfg).outcome {
+                            Outcome::Loaded { heap, root } => render::render(&heap, root, rt),
+                            other => format!("{other:?}"),
+                        };
+                        if back(&ours) == back(&real_bytes) {
+                            t.same_value += 1;
+                        } else {
+                            t.mismatch.push(format!("{reader} p{p} {id} (hash-ordered): loads back differently"));
+                        }
+                    }
+                    Ok(ours) => t.mismatch.push(format!(
+                        "{reader} p{p} {id}\n    real: {}\n    ours: {}",
+                        escape(&real_bytes),
+                        escape(&ours)
+                    )),
+                    Err(DumpError::Unmodelled(_)) => t.unmodelled += 1,
+                    Err(DumpError::Py(e)) => t.mismatch.push(format!("{reader} p{p} {id}: ours raised {e}")),
+                }
+            }
+        }
+    }
+    let mut report = String::new();
+    let mut details = String::new();
+    let mut total = 0;
+    for (r, t) in &tallies {
+        total += t.mismatch.len();
+        let _ = writeln!(
+            report,
+            "{r:<5} byte-exact {:>6}  hash-ordered, same value {:>4}  not modelled {:>4}  mismatch {:>4}",
+            t.exact,
+            t.same_value,
+            t.unmodelled,
+            t.mismatch.len()
+        );
+        for m in &t.mismatch {
+            let _ = writeln!(details, "{m}");
+        }
+    }
+    let out = common::root().join("target/dump-mismatches.txt");
+    let _ = std::fs::write(&out, format!("{report}\n{details}"));
+    println!("{report}");
+    assert_eq!(total, 0, "{total} dumps differ from the real picklers (all in {}):\n{}", out.display(), details.lines().take(40).collect::<Vec<_>>().join("\n"));
+}
+
+fn escape(b: &[u8]) -> String {
+    let mut s = String::new();
+    render::bytes(&mut s, &b[..b.len().min(400)]);
+    s
+}
