@@ -187,11 +187,8 @@ fn unreachable_end() -> parse::ParseError {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     None,
-    Num(BigInt),
-    FloatBits(u64),
-    Text(Vec<u8>),
-    Bytes(Vec<u8>),
-    Tuple(Vec<Key>),
+    /// A type class tag and a 128-bit keyed digest of the value.
+    Digest(u8, u64, u64),
     Identity(Id),
 }
 
@@ -211,6 +208,8 @@ struct Vm<'a> {
     bytes_used: usize,
     /// Lazily built key indexes of dict-like and set nodes.
     index: HashMap<Id, HashMap<Key, usize>>,
+    key_cache: HashMap<Id, Key>,
+    hash_keys: (std::collections::hash_map::RandomState, std::collections::hash_map::RandomState),
 }
 
 impl<'a> Vm<'a> {
@@ -229,6 +228,8 @@ impl<'a> Vm<'a> {
             pos: 0,
             bytes_used: 0,
             index: HashMap::new(),
+            key_cache: HashMap::new(),
+            hash_keys: Default::default(),
         }
     }
 
@@ -1205,48 +1206,91 @@ impl<'a> Vm<'a> {
 
     // ----- containers ---------------------------------------------------------------------
 
-    fn key_of(&self, id: Id) -> R<Key> {
+    /// A dict key's identity under Python's equality, as a keyed 128-bit digest (two SipHash
+    /// states seeded at random per load, so crafted collisions are not possible), computed once
+    /// per node: a big string used as a key a million times is hashed once.
+    fn key_of(&mut self, id: Id) -> R<Key> {
+        if let Some(k) = self.key_cache.get(&id) {
+            return Ok(k.clone());
+        }
         let mut budget = 10_000usize;
-        self.key_of_bounded(id, &mut budget, 0)
+        let k = self.key_of_bounded(id, &mut budget, 0)?;
+        self.key_cache.insert(id, k.clone());
+        Ok(k)
     }
 
-    /// A dict key's identity; deep or huge tuple keys fall back to object identity (the budget
-    /// keeps a hostile key from costing more than a bounded walk).
-    fn key_of_bounded(&self, id: Id, budget: &mut usize, depth: usize) -> R<Key> {
+    fn digest(&self, tag: u8, parts: &[&[u8]]) -> Key {
+        use std::hash::{BuildHasher, Hasher};
+        let mut a = self.hash_keys.0.build_hasher();
+        let mut b = self.hash_keys.1.build_hasher();
+        a.write_u8(tag);
+        b.write_u8(tag);
+        for p in parts {
+            a.write(p);
+            b.write(p);
+            a.write_usize(p.len());
+            b.write_usize(p.len());
+        }
+        Key::Digest(tag, a.finish(), b.finish())
+    }
+
+    /// Deep or huge tuple keys fall back to object identity (the budget bounds the walk).
+    fn key_of_bounded(&mut self, id: Id, budget: &mut usize, depth: usize) -> R<Key> {
         if *budget == 0 || depth > 200 {
             return Ok(Key::Identity(id));
         }
         *budget -= 1;
-        Ok(match self.heap.get(id) {
+        if let Some(k) = self.key_cache.get(&id) {
+            return Ok(k.clone());
+        }
+        let num = |v: &BigInt| v.to_signed_bytes_le();
+        let node = self.heap.get(id);
+        Ok(match node {
             Node::None => Key::None,
-            Node::Bool(b) => Key::Num(BigInt::from(*b as u8)),
-            Node::Int(v) | Node::Long(v) => Key::Num(v.clone()),
+            Node::Bool(b) => self.digest(1, &[&num(&BigInt::from(*b as u8))]),
+            Node::Int(v) | Node::Long(v) => self.digest(1, &[&num(v)]),
             Node::Float(f) => {
                 if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e300 {
-                    Key::Num(BigInt::from(*f as i128))
+                    self.digest(1, &[&num(&BigInt::from(*f as i128))])
                 } else if f.is_nan() {
                     Key::Identity(id)
                 } else {
-                    Key::FloatBits(f.to_bits())
+                    self.digest(2, &[&f.to_bits().to_le_bytes()])
                 }
             }
-            Node::Text(t) => Key::Text(t.clone()),
+            Node::Text(t) => self.digest(3, &[t]),
             Node::Bytes(b) => {
-                if self.py2() && b.is_ascii() {
-                    Key::Text(b.clone())
-                } else {
-                    Key::Bytes(b.clone())
-                }
+                // py2: an ASCII str equals the same unicode.
+                let tag = if self.py2() && b.is_ascii() { 3 } else { 4 };
+                self.digest(tag, &[b])
             }
             Node::Tuple(items) | Node::FrozenSet(items) => {
+                let frozen = matches!(node, Node::FrozenSet(_));
+                let items = items.clone();
                 let mut ks = Vec::with_capacity(items.len());
-                for &i in items {
-                    ks.push(self.key_of_bounded(i, budget, depth + 1)?);
+                for i in items {
+                    let k = self.key_of_bounded(i, budget, depth + 1)?;
+                    ks.push(match k {
+                        Key::None => [0u8; 17],
+                        Key::Digest(t, a, b) => {
+                            let mut x = [0u8; 17];
+                            x[0] = t;
+                            x[1..9].copy_from_slice(&a.to_le_bytes());
+                            x[9..].copy_from_slice(&b.to_le_bytes());
+                            x
+                        }
+                        Key::Identity(i) => {
+                            let mut x = [0xffu8; 17];
+                            x[1..9].copy_from_slice(&(i as u64).to_le_bytes());
+                            x
+                        }
+                    });
                 }
-                if matches!(self.heap.get(id), Node::FrozenSet(_)) {
-                    ks.sort_by_key(|k| format!("{k:?}"));
+                if frozen {
+                    ks.sort_unstable();
                 }
-                Key::Tuple(ks)
+                let flat: Vec<u8> = ks.concat();
+                self.digest(if frozen { 6 } else { 5 }, &[&flat])
             }
             Node::List(_)
             | Node::Dict(_)
@@ -1261,7 +1305,7 @@ impl<'a> Vm<'a> {
                     format!("unhashable type: '{t}'"),
                 )));
             }
-            Node::Decimal(s) => Key::Text(format!("decimal:{s}").into_bytes()),
+            Node::Decimal(s) => self.digest(7, &[s.as_bytes()]),
             _ => Key::Identity(id),
         })
     }
