@@ -50,6 +50,8 @@ pub struct Report {
     pub envelope: Option<String>,
     pub size: usize,
     pub opcodes: usize,
+    /// The value as the first runtime asked that loads it gets it (`runtime`, `render`).
+    pub value: Option<BTreeMap<&'static str, String>>,
     pub strings: Vec<StringInfo>,
     pub globals: Vec<GlobalRef>,
     /// Globals that can run code when loaded (a finding of their own).
@@ -75,6 +77,11 @@ pub fn inspect(data: &[u8], runtimes: &[Runtime], cfg: &LoadConfig) -> Report {
         let r = load::load_parsed(data, &parsed, rt, cfg);
         verdicts.insert(rt.to_string(), verdict(r, rt));
     }
+    let value = runtimes.iter().find_map(|rt| {
+        let v = verdicts.get(&rt.to_string())?;
+        let render = v.value.clone()?;
+        Some(BTreeMap::from([("runtime", rt.to_string()), ("render", render)]))
+    });
     let highest = parsed.highest_opcode_protocol();
     let header = parsed.proto_header();
     Report {
@@ -84,6 +91,7 @@ pub fn inspect(data: &[u8], runtimes: &[Runtime], cfg: &LoadConfig) -> Report {
         envelope: None,
         size: data.len(),
         opcodes: parsed.ops.len(),
+        value,
         strings,
         globals,
         dangerous,

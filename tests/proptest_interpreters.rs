@@ -478,8 +478,8 @@ fn hashable_strategy() -> BoxedStrategy<Spec> {
     ];
     leaf.prop_recursive(2, 8, 3, |inner| {
         let c = prop_oneof![
-            2 => prop::collection::vec(inner.clone(), 0..4).prop_map(Spec::Tuple),
-            1 => prop::collection::vec(inner, 0..4).prop_map(Spec::FrozenSet),
+            2 => items(inner.clone(), 3).prop_map(Spec::Tuple),
+            1 => items(inner, 3).prop_map(Spec::FrozenSet),
         ];
         (proptest::bool::weighted(0.25), c).prop_map(|(share, c)| if share { Spec::Shared(Box::new(c)) } else { c })
     })
@@ -494,6 +494,19 @@ fn attr_name() -> BoxedStrategy<String> {
     .boxed()
 }
 
+/// Container items: 1..=max mostly, sometimes none.
+fn items<T: Strategy + 'static>(item: T, max: usize) -> BoxedStrategy<Vec<T::Value>>
+where
+    T::Value: 'static,
+{
+    let item = std::sync::Arc::new(item);
+    prop_oneof![
+        6 => prop::collection::vec(item.clone(), 1..=max),
+        1 => prop::collection::vec(item, 0..1),
+    ]
+    .boxed()
+}
+
 fn spec_strategy() -> BoxedStrategy<Spec> {
     let leaf = prop_oneof![
         12 => scalar(false),
@@ -501,16 +514,16 @@ fn spec_strategy() -> BoxedStrategy<Spec> {
     ];
     let leaf = (proptest::bool::weighted(0.08), leaf)
         .prop_map(|(share, s)| if share && !matches!(s, Spec::Hole(..)) { Spec::Shared(Box::new(s)) } else { s });
-    let raw = leaf.prop_recursive(4, 40, 5, |inner| {
+    let raw = leaf.prop_recursive(4, 64, 5, |inner| {
         let kv = (hashable_strategy(), inner.clone());
         let c = prop_oneof![
-            3 => prop::collection::vec(inner.clone(), 0..5).prop_map(Spec::List),
-            2 => prop::collection::vec(inner.clone(), 0..5).prop_map(Spec::Tuple),
-            3 => prop::collection::vec(kv.clone(), 0..5).prop_map(Spec::Dict),
-            1 => prop::collection::vec(hashable_strategy(), 0..5).prop_map(Spec::Set),
-            1 => prop::collection::vec(hashable_strategy(), 0..5).prop_map(Spec::FrozenSet),
-            1 => prop::collection::vec(kv, 0..4).prop_map(Spec::OrderedDict),
-            1 => prop::collection::vec((attr_name(), inner), 0..4).prop_map(|attrs| {
+            3 => items(inner.clone(), 5).prop_map(Spec::List),
+            2 => items(inner.clone(), 5).prop_map(Spec::Tuple),
+            3 => items(kv.clone(), 5).prop_map(Spec::Dict),
+            1 => items(hashable_strategy(), 5).prop_map(Spec::Set),
+            1 => items(hashable_strategy(), 5).prop_map(Spec::FrozenSet),
+            1 => items(kv, 4).prop_map(Spec::OrderedDict),
+            1 => items((attr_name(), inner), 4).prop_map(|attrs| {
                 let m: BTreeMap<String, Spec> = attrs.into_iter().collect();
                 Spec::New(m.into_iter().collect())
             }),
@@ -762,6 +775,8 @@ struct Tally {
     opaque: usize,
     markers: usize,
     unknown: usize,
+    oracle_secs: f64,
+    model_secs: f64,
 }
 
 fn env_num(name: &str, default: u64) -> u64 {
@@ -838,6 +853,16 @@ fn generated_values_agree_with_real_interpreters() {
         }
     });
     let t_build = t0.elapsed();
+    {
+        let mut lines = String::new();
+        for (i, spec) in specs.iter().enumerate() {
+            let line = json!({"case": i, "writer": writer_name(writers[i]), "spec": spec.to_json(), "pickle": pickles[i]});
+            lines.push_str(&line.to_string());
+            lines.push('\n');
+        }
+        let _ = std::fs::create_dir_all(common::root().join("target"));
+        let _ = std::fs::write(common::root().join("target/proptest-interpreters-cases.jsonl"), lines);
+    }
 
     // distinct pickles, each loaded once per reader x option set
     let mut distinct: Vec<String> = Vec::new();
@@ -873,7 +898,9 @@ fn generated_values_agree_with_real_interpreters() {
                                 reqs.push(load_request(p, opts));
                             }
                         }
+                        let t = Instant::now();
                         let answers = o.batch(&reqs);
+                        let t_oracle = t.elapsed().as_secs_f64();
                         drop(reqs);
                         let rt = Runtime::parse(reader).expect("runtime");
                         let cfgs: Vec<LoadConfig> = sets.iter().map(|(n, _)| load_config(n)).collect();
@@ -907,6 +934,8 @@ fn generated_values_agree_with_real_interpreters() {
                                 }
                             }
                         }
+                        tally.oracle_secs = t_oracle;
+                        tally.model_secs = t.elapsed().as_secs_f64() - t_oracle;
                         (tally, dis)
                     })
                     .expect("spawn")
@@ -923,14 +952,16 @@ fn generated_values_agree_with_real_interpreters() {
     for (vi, (t, d)) in results.into_iter().enumerate() {
         let _ = writeln!(
             per_reader,
-            "  reader {:<5} comparisons {:>6}  agree {:>6}  opaque {:>4}  markers {:>4}  unknown {:>4}  disagree {:>5}",
+            "  reader {:<5} comparisons {:>6}  agree {:>6}  opaque {:>4}  markers {:>4}  unknown {:>4}  disagree {:>5}  (oracle {:.1}s, model {:.1}s)",
             INTERPRETERS[vi],
             t.comparisons,
             t.agree,
             t.opaque,
             t.markers,
             t.unknown,
-            d.len()
+            d.len(),
+            t.oracle_secs,
+            t.model_secs
         );
         total.comparisons += t.comparisons;
         total.agree += t.agree;

@@ -1,0 +1,115 @@
+//! The command line as a user runs it: the real binary, real files, exit codes (cli.md).
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).current_dir(common::root()).output().expect("run cache-compat")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn readme_main_job_shows_the_incident() {
+    // The README's main-job command, as written there.
+    let readme = std::fs::read_to_string(common::root().join("README.md")).expect("README");
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("cargo run --release -- inspect"))
+        .expect("README gives the main-job command");
+    let args: Vec<&str> = line.trim_start_matches("cargo run --release -- ").split_whitespace().collect();
+    let o = run(&args);
+    let out = stdout(&o);
+    // The demo value was written by real py2.7 cPickle (corpora/demo/make_demo.py); the 3.x
+    // verdict is what CPython 3 raises for a py2 str holding UTF-8 (see corpora/outcomes).
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("UnicodeDecodeError: 'ascii' codec can't decode byte 0xe2 in position 842: ordinal not in range(128)"), "{out}");
+    assert!(out.contains("2.7 "), "{out}");
+    assert!(out.contains("<-- fails on"), "{out}");
+}
+
+#[test]
+fn json_verdicts_follow_cli_md() {
+    let o = run(&["inspect", "--strip-bang", "corpora/demo/incident-werkzeug-py27.bin", "-r", "2.7", "-r", "py3.8", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["protocol"], 0);
+    assert_eq!(v["envelope"], "!");
+    assert_eq!(v["verdicts"]["2.7"]["outcome"], "ok");
+    assert_eq!(v["verdicts"]["3.8"]["outcome"], "fails");
+    assert!(v["verdicts"]["3.8"]["error"].as_str().unwrap().starts_with("UnicodeDecodeError: 'ascii' codec"));
+    assert_eq!(v["value"]["runtime"], "2.7");
+    assert!(v["strings"].as_array().unwrap().iter().any(|s| s["kind"] == "py2-str" && s["first_non_ascii"] == 842));
+}
+
+#[test]
+fn latin1_load_option_turns_the_failure_into_mojibake() {
+    let o = run(&["inspect", "--strip-bang", "corpora/demo/incident-werkzeug-py27.bin", "-r", "3.8", "--load", "encoding=latin1", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let render = v["verdicts"]["3.8"]["value"].as_str().unwrap();
+    // U+00E2 U+0080 U+0099: the three UTF-8 bytes of the apostrophe, each read as latin-1.
+    assert!(render.contains("It\\u{e2}\\u{80}\\u{99}s fixed."), "{render}");
+}
+
+#[test]
+fn stdin_and_protocol_5_on_an_old_runtime() {
+    let mut child = bin()
+        .args(["inspect", "-", "-r", "3.7", "-r", "3.8", "--format", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // pickle.dumps(None, 5) on 3.8+.
+    child.stdin.take().expect("stdin").write_all(b"\x80\x05N.").expect("write");
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["verdicts"]["3.7"]["error"], "ValueError: unsupported pickle protocol: 5");
+    assert_eq!(v["verdicts"]["3.8"]["outcome"], "ok");
+}
+
+#[test]
+fn dangerous_globals_are_reported() {
+    let dir = std::env::temp_dir().join(format!("cc-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let f = dir.join("evil.pkl");
+    // The classic: cos\nsystem\n(S'id'\ntR.  Never executed; only read.
+    std::fs::write(&f, b"cos\nsystem\n(S'id'\ntR.").expect("write");
+    let o = run(&["inspect", f.to_str().expect("path"), "-r", "3.13"]);
+    let out = stdout(&o);
+    assert!(out.contains("DANGER: loading this pickle can run code: os.system"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn tool_errors_exit_2_with_a_message() {
+    let o = run(&["inspect", "no/such/file.pkl"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("reading no/such/file.pkl"));
+    let o = run(&["inspect", "corpora/demo/incident-werkzeug-py27.bin", "-r", "2.6"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown runtime \"2.6\""));
+    let o = run(&["inspect", "corpora/demo/incident-werkzeug-py27.bin", "--load", "buffers=1"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn runtimes_lists_every_runtime_with_its_facts() {
+    let o = run(&["runtimes", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let rows = v.as_array().expect("array");
+    assert_eq!(rows.len(), 17);
+    let r314 = rows.iter().find(|r| r["runtime"] == "3.14").expect("3.14");
+    assert_eq!(r314["default_protocol"], 5);
+    assert_eq!(r314["checked_against_interpreter"], false);
+}
