@@ -70,7 +70,10 @@ pub fn inspect(data: &[u8], runtimes: &[Runtime], cfg: &LoadConfig) -> Report {
     let globals = security::globals(data, &parsed.ops);
     let dangerous = globals
         .iter()
-        .filter_map(|g| g.danger.map(|why| format!("{}.{}: {why}", g.module, g.name)))
+        .filter_map(|g| {
+            g.danger
+                .map(|why| format!("{}.{}: {why}", g.module, g.name))
+        })
         .collect();
     let mut verdicts = BTreeMap::new();
     for &rt in runtimes {
@@ -80,7 +83,10 @@ pub fn inspect(data: &[u8], runtimes: &[Runtime], cfg: &LoadConfig) -> Report {
     let value = runtimes.iter().find_map(|rt| {
         let v = verdicts.get(&rt.to_string())?;
         let render = v.value.clone()?;
-        Some(BTreeMap::from([("runtime", rt.to_string()), ("render", render)]))
+        Some(BTreeMap::from([
+            ("runtime", rt.to_string()),
+            ("render", render),
+        ]))
     });
     let highest = parsed.highest_opcode_protocol();
     let header = parsed.proto_header();
@@ -112,7 +118,8 @@ pub fn verdict(r: load::LoadResult, rt: Runtime) -> Verdict {
                 value: Some(render::render(&heap, root, rt)),
                 at: None,
                 reason: opaque.then(|| {
-                    "loads, assuming the classes marked '?' construct normally (not modelled)".into()
+                    "loads, assuming the classes marked '?' construct normally (not modelled)"
+                        .into()
                 }),
             }
         }
@@ -129,7 +136,9 @@ pub fn verdict(r: load::LoadResult, rt: Runtime) -> Verdict {
             value: None,
             at: r.at,
             reason: Some(match u {
-                Unmodelled::Budget(what) => format!("budget exceeded: {what} (value too large or hostile to follow)"),
+                Unmodelled::Budget(what) => {
+                    format!("budget exceeded: {what} (value too large or hostile to follow)")
+                }
                 Unmodelled::Feature(f) => format!("not modelled: {f}"),
             }),
         },
@@ -142,18 +151,26 @@ fn strings(data: &[u8], p: &Parsed) -> Vec<StringInfo> {
         let (kind, payload): (&str, Vec<u8>) = match (op.code, &op.arg) {
             (code::STRING, Arg::Line(r)) => {
                 let line = &data[r.clone()];
-                let inner = if line.len() >= 2 { &line[1..line.len() - 1] } else { line };
+                let inner = if line.len() >= 2 {
+                    &line[1..line.len() - 1]
+                } else {
+                    line
+                };
                 (
                     "py2-str",
                     crate::runtime::codec::escape_decode(inner).unwrap_or_else(|_| inner.to_vec()),
                 )
             }
-            (code::BINSTRING | code::SHORT_BINSTRING, Arg::Bytes(r)) => ("py2-str", data[r.clone()].to_vec()),
+            (code::BINSTRING | code::SHORT_BINSTRING, Arg::Bytes(r)) => {
+                ("py2-str", data[r.clone()].to_vec())
+            }
             (code::UNICODE, Arg::Line(r)) => ("unicode", data[r.clone()].to_vec()),
             (code::BINUNICODE | code::SHORT_BINUNICODE | code::BINUNICODE8, Arg::Bytes(r)) => {
                 ("unicode", data[r.clone()].to_vec())
             }
-            (code::BINBYTES | code::SHORT_BINBYTES | code::BINBYTES8, Arg::Bytes(r)) => ("bytes", data[r.clone()].to_vec()),
+            (code::BINBYTES | code::SHORT_BINBYTES | code::BINBYTES8, Arg::Bytes(r)) => {
+                ("bytes", data[r.clone()].to_vec())
+            }
             (code::BYTEARRAY8, Arg::Bytes(r)) => ("bytearray", data[r.clone()].to_vec()),
             _ => continue,
         };
@@ -185,17 +202,38 @@ impl Report {
         let mut fails: BTreeMap<usize, Vec<String>> = BTreeMap::new();
         for rt in &self.order {
             let key = rt.to_string();
-            if let Some(Verdict { at: Some(at), outcome: "fails", .. }) = self.verdicts.get(&key) {
+            if let Some(Verdict {
+                at: Some(at),
+                outcome: "fails",
+                ..
+            }) = self.verdicts.get(&key)
+            {
                 fails.entry(*at).or_default().push(key);
             }
         }
-        let _ = writeln!(out, "disassembly ({} bytes, {} opcodes):", self.size, self.opcodes);
+        let _ = writeln!(
+            out,
+            "disassembly ({} bytes, {} opcodes):",
+            self.size, self.opcodes
+        );
         if let Some(p) = &self.parsed {
             let mut depth = 0usize;
             for op in p.ops.iter() {
                 let info = ops::info(op.code);
                 let name = info.map_or("?", |i| i.name);
-                if matches!(op.code, code::LIST | code::TUPLE | code::DICT | code::APPENDS | code::SETITEMS | code::ADDITEMS | code::FROZENSET | code::POP_MARK | code::INST | code::OBJ) {
+                if matches!(
+                    op.code,
+                    code::LIST
+                        | code::TUPLE
+                        | code::DICT
+                        | code::APPENDS
+                        | code::SETITEMS
+                        | code::ADDITEMS
+                        | code::FROZENSET
+                        | code::POP_MARK
+                        | code::INST
+                        | code::OBJ
+                ) {
                     depth = depth.saturating_sub(1);
                 }
                 let arg = match &op.arg {
@@ -205,7 +243,11 @@ impl Report {
                     Arg::Float(f) => format!("{f:?}"),
                     Arg::Line(r) if op.code == code::STRING => {
                         let line = &data[r.clone()];
-                        let inner = if line.len() >= 2 { &line[1..line.len() - 1] } else { line };
+                        let inner = if line.len() >= 2 {
+                            &line[1..line.len() - 1]
+                        } else {
+                            line
+                        };
                         match crate::runtime::codec::escape_decode(inner) {
                             Ok(b) => {
                                 let mark = match b.iter().position(|c| !c.is_ascii()) {
@@ -218,7 +260,11 @@ impl Report {
                         }
                     }
                     Arg::Line(r) => {
-                        let what = if op.code == code::UNICODE { "  (unicode, raw-unicode-escape)" } else { "" };
+                        let what = if op.code == code::UNICODE {
+                            "  (unicode, raw-unicode-escape)"
+                        } else {
+                            ""
+                        };
                         format!("{}{what}", show_bytes(&data[r.clone()], 80))
                     }
                     Arg::Line2(a, b) => format!(
@@ -230,19 +276,32 @@ impl Report {
                         let b = &data[r.clone()];
                         let what = match op.code {
                             code::BINSTRING | code::SHORT_BINSTRING => " (py2 str)",
-                            code::BINUNICODE | code::SHORT_BINUNICODE | code::BINUNICODE8 => " (unicode, UTF-8)",
+                            code::BINUNICODE | code::SHORT_BINUNICODE | code::BINUNICODE8 => {
+                                " (unicode, UTF-8)"
+                            }
                             code::BINBYTES | code::SHORT_BINBYTES | code::BINBYTES8 => " (bytes)",
                             code::BYTEARRAY8 => " (bytearray)",
                             _ => "",
                         };
                         let mark = match b.iter().position(|c| !c.is_ascii()) {
-                            Some(i) if what.contains("py2") => format!("  non-ASCII byte 0x{:02x} at {i}", b[i]),
+                            Some(i) if what.contains("py2") => {
+                                format!("  non-ASCII byte 0x{:02x} at {i}", b[i])
+                            }
                             _ => String::new(),
                         };
                         format!("{}{what}{mark}", show_bytes(b, 60))
                     }
                 };
-                let _ = write!(out, "{:>8}: {:02x} {:indent$}{:<16} {}", op.pos, op.code, "", name, arg, indent = depth.min(20) * 2);
+                let _ = write!(
+                    out,
+                    "{:>8}: {:02x} {:indent$}{:<16} {}",
+                    op.pos,
+                    op.code,
+                    "",
+                    name,
+                    arg,
+                    indent = depth.min(20) * 2
+                );
                 if let Some(rts) = fails.get(&op.pos) {
                     let _ = write!(out, "   <-- fails on {}", rts.join(", "));
                 }
@@ -263,11 +322,16 @@ impl Report {
             out,
             "protocol: {} (header {}, highest opcode protocol {})",
             self.protocol,
-            self.proto_header.map_or("none".to_string(), |p| p.to_string()),
+            self.proto_header
+                .map_or("none".to_string(), |p| p.to_string()),
             self.highest_opcode_protocol
         );
         if !self.globals.is_empty() {
-            let names: Vec<String> = self.globals.iter().map(|g| format!("{}.{}", g.module, g.name)).collect();
+            let names: Vec<String> = self
+                .globals
+                .iter()
+                .map(|g| format!("{}.{}", g.module, g.name))
+                .collect();
             let _ = writeln!(out, "globals: {}", names.join(", "));
         }
         for d in &self.dangerous {
@@ -278,9 +342,18 @@ impl Report {
         let mut groups: Vec<(Vec<String>, &Verdict)> = Vec::new();
         for rt in &self.order {
             let key = rt.to_string();
-            let Some(v) = self.verdicts.get(&key) else { continue };
+            let Some(v) = self.verdicts.get(&key) else {
+                continue;
+            };
             match groups.last_mut() {
-                Some((names, prev)) if prev.outcome == v.outcome && prev.error == v.error && prev.value == v.value && prev.reason == v.reason => names.push(key),
+                Some((names, prev))
+                    if prev.outcome == v.outcome
+                        && prev.error == v.error
+                        && prev.value == v.value
+                        && prev.reason == v.reason =>
+                {
+                    names.push(key)
+                }
                 _ => groups.push((vec![key], v)),
             }
         }
@@ -293,21 +366,38 @@ impl Report {
             match v.outcome {
                 "ok" => {
                     let val = v.value.as_deref().unwrap_or("");
-                    let shown = if val.len() > 200 { format!("{}...", &val[..200]) } else { val.to_string() };
+                    let shown = if val.len() > 200 {
+                        format!("{}...", &val[..200])
+                    } else {
+                        val.to_string()
+                    };
                     let _ = writeln!(out, "  {label:<20} loads   {shown}");
                     if let Some(r) = &v.reason {
                         let _ = writeln!(out, "  {:<20}         ({r})", "");
                     }
                 }
                 "fails" => {
-                    let _ = writeln!(out, "  {label:<20} FAILS   {}", v.error.as_deref().unwrap_or(""));
+                    let _ = writeln!(
+                        out,
+                        "  {label:<20} FAILS   {}",
+                        v.error.as_deref().unwrap_or("")
+                    );
                     if let Some(at) = v.at {
-                        let name = self.parsed.as_ref().and_then(|p| p.ops.iter().find(|o| o.pos == at)).and_then(|o| ops::info(o.code)).map_or("", |i| i.name);
+                        let name = self
+                            .parsed
+                            .as_ref()
+                            .and_then(|p| p.ops.iter().find(|o| o.pos == at))
+                            .and_then(|o| ops::info(o.code))
+                            .map_or("", |i| i.name);
                         let _ = writeln!(out, "  {:<20}         at offset {at} {name}", "");
                     }
                 }
                 _ => {
-                    let _ = writeln!(out, "  {label:<20} unknown {}", v.reason.as_deref().unwrap_or(""));
+                    let _ = writeln!(
+                        out,
+                        "  {label:<20} unknown {}",
+                        v.reason.as_deref().unwrap_or("")
+                    );
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! runtime does with the bytes.
 #![forbid(unsafe_code)]
 
+pub mod inspect;
 pub mod pickle;
 pub mod runtime;
-pub mod inspect;
 pub mod security;

@@ -104,7 +104,9 @@ fn run() -> Result<u8> {
         } => {
             let mut data = Vec::new();
             if file == "-" {
-                std::io::stdin().read_to_end(&mut data).context("reading standard input")?;
+                std::io::stdin()
+                    .read_to_end(&mut data)
+                    .context("reading standard input")?;
             } else {
                 data = std::fs::read(&file).with_context(|| format!("reading {file}"))?;
             }
@@ -119,7 +121,8 @@ fn run() -> Result<u8> {
             let cfg = LoadConfig {
                 options,
                 apps: AppClasses {
-                    importable: (!app_classes.is_empty()).then(|| app_classes.into_iter().collect()),
+                    importable: (!app_classes.is_empty())
+                        .then(|| app_classes.into_iter().collect()),
                     py2_classic: py2_classic.into_iter().collect(),
                 },
                 ..LoadConfig::default()
@@ -153,7 +156,10 @@ fn run() -> Result<u8> {
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
                 Format::Text => {
-                    println!("{:<12} {:>8} {:>8}  {:<16} checked", "runtime", "highest", "default", "encoding=bytes");
+                    println!(
+                        "{:<12} {:>8} {:>8}  {:<16} checked",
+                        "runtime", "highest", "default", "encoding=bytes"
+                    );
                     for r in &rows {
                         println!(
                             "{:<12} {:>8} {:>8}  {:<16} {}",
@@ -161,7 +167,11 @@ fn run() -> Result<u8> {
                             r["highest_protocol"],
                             r["default_protocol"],
                             r["encoding_bytes"],
-                            if r["checked_against_interpreter"] == true { "real interpreter" } else { "from CPython sources" }
+                            if r["checked_against_interpreter"] == true {
+                                "real interpreter"
+                            } else {
+                                "from CPython sources"
+                            }
                         );
                     }
                 }

@@ -21,7 +21,10 @@ pub struct GlobalRef {
 }
 
 const WHOLE_MODULES: &[(&str, &str)] = &[
-    ("os", "operating-system access (os.system, os.popen, os.exec*)"),
+    (
+        "os",
+        "operating-system access (os.system, os.popen, os.exec*)",
+    ),
     ("posix", "operating-system access (posix.system)"),
     ("nt", "operating-system access (nt.system)"),
     ("subprocess", "runs programs"),
@@ -72,7 +75,11 @@ const NAMES: &[(&str, &str, &str)] = &[
     ("builtins", "eval", "evaluates code"),
     ("builtins", "exec", "executes code"),
     ("builtins", "compile", "compiles code"),
-    ("builtins", "getattr", "reaches any attribute (gadget for code execution)"),
+    (
+        "builtins",
+        "getattr",
+        "reaches any attribute (gadget for code execution)",
+    ),
     ("builtins", "setattr", "changes any attribute"),
     ("builtins", "delattr", "changes any attribute"),
     ("builtins", "__import__", "imports arbitrary modules"),
@@ -84,7 +91,11 @@ const NAMES: &[(&str, &str, &str)] = &[
     ("__builtin__", "eval", "evaluates code"),
     ("__builtin__", "execfile", "executes a file"),
     ("__builtin__", "compile", "compiles code"),
-    ("__builtin__", "getattr", "reaches any attribute (gadget for code execution)"),
+    (
+        "__builtin__",
+        "getattr",
+        "reaches any attribute (gadget for code execution)",
+    ),
     ("__builtin__", "setattr", "changes any attribute"),
     ("__builtin__", "__import__", "imports arbitrary modules"),
     ("__builtin__", "open", "opens files"),
@@ -136,7 +147,11 @@ pub fn globals(data: &[u8], ops: &[Op]) -> Vec<GlobalRef> {
                     module: m,
                     name: n,
                     offset: op.pos,
-                    opcode: if op.code == code::GLOBAL { "GLOBAL" } else { "INST" },
+                    opcode: if op.code == code::GLOBAL {
+                        "GLOBAL"
+                    } else {
+                        "INST"
+                    },
                 });
                 strings.push(None);
             }
@@ -160,13 +175,20 @@ pub fn globals(data: &[u8], ops: &[Op]) -> Vec<GlobalRef> {
                 strings.push(memo.get(&(*i as u64)).cloned().flatten());
             }
             (code::GET, Arg::Line(r)) => {
-                let v = text(r).trim().parse::<u64>().ok().and_then(|i| memo.get(&i).cloned().flatten());
+                let v = text(r)
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|i| memo.get(&i).cloned().flatten());
                 strings.push(v);
             }
             (code::STACK_GLOBAL, _) => {
                 let n = strings.pop().flatten();
                 let m = strings.pop().flatten();
-                let (m, n) = (m.unwrap_or_else(|| "?".into()), n.unwrap_or_else(|| "?".into()));
+                let (m, n) = (
+                    m.unwrap_or_else(|| "?".into()),
+                    n.unwrap_or_else(|| "?".into()),
+                );
                 out.push(GlobalRef {
                     danger: danger(&m, &n),
                     module: m,
@@ -194,10 +216,14 @@ mod tests {
     #[test]
     fn finds_os_system_through_stack_global_and_memo() {
         // protocol 4: 'os' memoized, then fetched back for a second STACK_GLOBAL.
-        let data = b"\x80\x04\x8c\x02os\x94\x8c\x06system\x94\x93\x94h\x00\x8c\x05popen\x94\x93\x94.";
+        let data =
+            b"\x80\x04\x8c\x02os\x94\x8c\x06system\x94\x93\x94h\x00\x8c\x05popen\x94\x93\x94.";
         let p = parse(data, 1000);
         let g = globals(data, &p.ops);
-        let names: Vec<_> = g.iter().map(|g| format!("{}.{}", g.module, g.name)).collect();
+        let names: Vec<_> = g
+            .iter()
+            .map(|g| format!("{}.{}", g.module, g.name))
+            .collect();
         assert_eq!(names, vec!["os.system", "os.popen"]);
         assert!(g.iter().all(|g| g.danger.is_some()));
     }

@@ -10,7 +10,11 @@ fn bin() -> Command {
 }
 
 fn run(args: &[&str]) -> Output {
-    bin().args(args).current_dir(common::root()).output().expect("run cache-compat")
+    bin()
+        .args(args)
+        .current_dir(common::root())
+        .output()
+        .expect("run cache-compat")
 }
 
 fn stdout(o: &Output) -> String {
@@ -25,7 +29,10 @@ fn readme_main_job_shows_the_incident() {
         .lines()
         .find(|l| l.starts_with("cargo run --release -- inspect"))
         .expect("README gives the main-job command");
-    let args: Vec<&str> = line.trim_start_matches("cargo run --release -- ").split_whitespace().collect();
+    let args: Vec<&str> = line
+        .trim_start_matches("cargo run --release -- ")
+        .split_whitespace()
+        .collect();
     let o = run(&args);
     let out = stdout(&o);
     // The demo value was written by real py2.7 cPickle (corpora/demo/make_demo.py); the 3.x
@@ -38,26 +45,60 @@ fn readme_main_job_shows_the_incident() {
 
 #[test]
 fn json_verdicts_follow_cli_md() {
-    let o = run(&["inspect", "--strip-bang", "corpora/demo/incident-werkzeug-py27.bin", "-r", "2.7", "-r", "py3.8", "--format", "json"]);
+    let o = run(&[
+        "inspect",
+        "--strip-bang",
+        "corpora/demo/incident-werkzeug-py27.bin",
+        "-r",
+        "2.7",
+        "-r",
+        "py3.8",
+        "--format",
+        "json",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["protocol"], 0);
     assert_eq!(v["envelope"], "!");
     assert_eq!(v["verdicts"]["2.7"]["outcome"], "ok");
     assert_eq!(v["verdicts"]["3.8"]["outcome"], "fails");
-    assert!(v["verdicts"]["3.8"]["error"].as_str().unwrap().starts_with("UnicodeDecodeError: 'ascii' codec"));
+    assert!(
+        v["verdicts"]["3.8"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("UnicodeDecodeError: 'ascii' codec")
+    );
     assert_eq!(v["value"]["runtime"], "2.7");
-    assert!(v["strings"].as_array().unwrap().iter().any(|s| s["kind"] == "py2-str" && s["first_non_ascii"] == 842));
+    assert!(
+        v["strings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["kind"] == "py2-str" && s["first_non_ascii"] == 842)
+    );
 }
 
 #[test]
 fn latin1_load_option_turns_the_failure_into_mojibake() {
-    let o = run(&["inspect", "--strip-bang", "corpora/demo/incident-werkzeug-py27.bin", "-r", "3.8", "--load", "encoding=latin1", "--format", "json"]);
+    let o = run(&[
+        "inspect",
+        "--strip-bang",
+        "corpora/demo/incident-werkzeug-py27.bin",
+        "-r",
+        "3.8",
+        "--load",
+        "encoding=latin1",
+        "--format",
+        "json",
+    ]);
     assert_eq!(o.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     let render = v["verdicts"]["3.8"]["value"].as_str().unwrap();
     // U+00E2 U+0080 U+0099: the three UTF-8 bytes of the apostrophe, each read as latin-1.
-    assert!(render.contains("It\\u{e2}\\u{80}\\u{99}s fixed."), "{render}");
+    assert!(
+        render.contains("It\\u{e2}\\u{80}\\u{99}s fixed."),
+        "{render}"
+    );
 }
 
 #[test]
@@ -69,11 +110,19 @@ fn stdin_and_protocol_5_on_an_old_runtime() {
         .spawn()
         .expect("spawn");
     // pickle.dumps(None, 5) on 3.8+.
-    child.stdin.take().expect("stdin").write_all(b"\x80\x05N.").expect("write");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"\x80\x05N.")
+        .expect("write");
     let o = child.wait_with_output().expect("wait");
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(v["verdicts"]["3.7"]["error"], "ValueError: unsupported pickle protocol: 5");
+    assert_eq!(
+        v["verdicts"]["3.7"]["error"],
+        "ValueError: unsupported pickle protocol: 5"
+    );
     assert_eq!(v["verdicts"]["3.8"]["outcome"], "ok");
 }
 
@@ -86,7 +135,10 @@ fn dangerous_globals_are_reported() {
     std::fs::write(&f, b"cos\nsystem\n(S'id'\ntR.").expect("write");
     let o = run(&["inspect", f.to_str().expect("path"), "-r", "3.13"]);
     let out = stdout(&o);
-    assert!(out.contains("DANGER: loading this pickle can run code: os.system"), "{out}");
+    assert!(
+        out.contains("DANGER: loading this pickle can run code: os.system"),
+        "{out}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -95,10 +147,20 @@ fn tool_errors_exit_2_with_a_message() {
     let o = run(&["inspect", "no/such/file.pkl"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("reading no/such/file.pkl"));
-    let o = run(&["inspect", "corpora/demo/incident-werkzeug-py27.bin", "-r", "2.6"]);
+    let o = run(&[
+        "inspect",
+        "corpora/demo/incident-werkzeug-py27.bin",
+        "-r",
+        "2.6",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown runtime \"2.6\""));
-    let o = run(&["inspect", "corpora/demo/incident-werkzeug-py27.bin", "--load", "buffers=1"]);
+    let o = run(&[
+        "inspect",
+        "corpora/demo/incident-werkzeug-py27.bin",
+        "--load",
+        "buffers=1",
+    ]);
     assert_eq!(o.status.code(), Some(2));
 }
 

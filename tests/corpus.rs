@@ -28,7 +28,16 @@ struct Tally {
 fn corpus_loads_agree_with_real_interpreters() {
     let pickles = common::pickles();
     let readers = [
-        "2.7", "2.7-pickle", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13",
+        "2.7",
+        "2.7-pickle",
+        "3.6",
+        "3.7",
+        "3.8",
+        "3.9",
+        "3.10",
+        "3.11",
+        "3.12",
+        "3.13",
     ];
     let mut by_reader: BTreeMap<&str, Tally> = BTreeMap::new();
     // corpora/gen/appmod.py: `New` is new-style, `Old` is classic on Python 2.
@@ -37,7 +46,8 @@ fn corpus_loads_agree_with_real_interpreters() {
     for reader in readers {
         let rt = Runtime::parse(reader).expect("runtime");
         let tally = by_reader.entry(reader).or_default();
-        let outcomes = common::read_jsonl(&common::root().join(format!("corpora/outcomes/{reader}.jsonl")));
+        let outcomes =
+            common::read_jsonl(&common::root().join(format!("corpora/outcomes/{reader}.jsonl")));
         let mut parsed_cache: Option<(String, parse::Parsed)> = None;
         for o in outcomes {
             let id = o["id"].as_str().expect("id").to_string();
@@ -55,7 +65,11 @@ fn corpus_loads_agree_with_real_interpreters() {
             tally.compared += 1;
             let real_ok = o["ok"].as_bool().expect("ok");
             let (ours_ok, ours_text, opaque) = match &r.outcome {
-                Outcome::Loaded { heap, root } => (true, render::render(heap, *root, rt), render::has_opaque(heap, *root)),
+                Outcome::Loaded { heap, root } => (
+                    true,
+                    render::render(heap, *root, rt),
+                    render::has_opaque(heap, *root),
+                ),
                 Outcome::Raised(e) => (false, e.to_string(), false),
                 Outcome::Unknown(u) => {
                     tally.unknown += 1;
@@ -75,7 +89,10 @@ fn corpus_loads_agree_with_real_interpreters() {
             let class = |t: &str| t.split(':').next().unwrap_or("").to_string();
             let exact = ours_ok == real_ok && (opaque || ours_text == real_text);
             let same = exact
-                || (bad_input && ours_ok == real_ok && !real_ok && class(&ours_text) == class(&real_text));
+                || (bad_input
+                    && ours_ok == real_ok
+                    && !real_ok
+                    && class(&ours_text) == class(&real_text));
             if !same && bad_input && reader == "2.7-pickle" {
                 // Known gap: the pure-Python 2.7 loader's errors on malformed input come from
                 // Python code paths (float(), int(), list indexing) not modelled op by op.
@@ -110,7 +127,13 @@ fn corpus_loads_agree_with_real_interpreters() {
         let _ = writeln!(
             report,
             "{reader:<11} compared {:>6}  agree {:>6} (bad inputs: same exception type, other text {:>3})  loads-value-unmodelled {:>3}  unknown {:>3}  pure-2.7 bad-input gap {:>3}  disagree {:>4}",
-            t.compared, t.agree, t.class_only, t.unmodelled_value, t.unknown, t.pure_bad_input_gap, t.disagree.len()
+            t.compared,
+            t.agree,
+            t.class_only,
+            t.unmodelled_value,
+            t.unknown,
+            t.pure_bad_input_gap,
+            t.disagree.len()
         );
     }
     let mut details = String::new();

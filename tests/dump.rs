@@ -26,7 +26,11 @@ fn hash_ordered(heap: &Heap, root: Id, py2: bool) -> bool {
         }
         match heap.get(id) {
             Node::Set(v) | Node::FrozenSet(v) if v.len() > 1 => return true,
-            Node::Dict(kv) | Node::Instance { dict: kv, .. } | Node::DefaultDict { items: kv, .. } if py2 && kv.len() > 1 => {
+            Node::Dict(kv)
+            | Node::Instance { dict: kv, .. }
+            | Node::DefaultDict { items: kv, .. }
+                if py2 && kv.len() > 1 =>
+            {
                 return true;
             }
             _ => {}
@@ -54,14 +58,20 @@ fn dumps_reproduce_the_real_picklers() {
         ..LoadConfig::default()
     };
     let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
-    for reader in ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"] {
+    for reader in [
+        "2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13",
+    ] {
         let rt = Runtime::parse(reader).expect("runtime");
         let t = tallies.entry(reader.to_string()).or_default();
-        for o in common::read_jsonl(&common::root().join(format!("corpora/outcomes/{reader}.jsonl"))) {
+        for o in
+            common::read_jsonl(&common::root().join(format!("corpora/outcomes/{reader}.jsonl")))
+        {
             if o["opts"] != "default" || o["ok"] != true {
                 continue;
             }
-            let Some(dumps) = o["dumps"].as_object() else { continue };
+            let Some(dumps) = o["dumps"].as_object() else {
+                continue;
+            };
             let id = o["id"].as_str().expect("id");
             let data = &pickles[id];
             let Outcome::Loaded { heap, root } = load::load(data, rt, &cfg).outcome else {
@@ -79,7 +89,9 @@ fn dumps_reproduce_the_real_picklers() {
                     match dump(&heap, root, rt, p) {
                         Err(DumpError::Py(_)) => t.exact += 1,
                         Err(DumpError::Unmodelled(_)) => t.unmodelled += 1,
-                        Ok(_) => t.mismatch.push(format!("{reader} p{p} {id}: real raised {real}, ours wrote bytes")),
+                        Ok(_) => t.mismatch.push(format!(
+                            "{reader} p{p} {id}: real raised {real}, ours wrote bytes"
+                        )),
                     }
                     continue;
                 };
@@ -94,7 +106,9 @@ fn dumps_reproduce_the_real_picklers() {
                         if back(&ours) == back(&real_bytes) {
                             t.same_value += 1;
                         } else {
-                            t.mismatch.push(format!("{reader} p{p} {id} (hash-ordered): loads back differently"));
+                            t.mismatch.push(format!(
+                                "{reader} p{p} {id} (hash-ordered): loads back differently"
+                            ));
                         }
                     }
                     Ok(ours) => t.mismatch.push(format!(
@@ -103,7 +117,9 @@ fn dumps_reproduce_the_real_picklers() {
                         escape(&ours)
                     )),
                     Err(DumpError::Unmodelled(_)) => t.unmodelled += 1,
-                    Err(DumpError::Py(e)) => t.mismatch.push(format!("{reader} p{p} {id}: ours raised {e}")),
+                    Err(DumpError::Py(e)) => t
+                        .mismatch
+                        .push(format!("{reader} p{p} {id}: ours raised {e}")),
                 }
             }
         }
@@ -128,7 +144,13 @@ fn dumps_reproduce_the_real_picklers() {
     let out = common::root().join("target/dump-mismatches.txt");
     let _ = std::fs::write(&out, format!("{report}\n{details}"));
     println!("{report}");
-    assert_eq!(total, 0, "{total} dumps differ from the real picklers (all in {}):\n{}", out.display(), details.lines().take(40).collect::<Vec<_>>().join("\n"));
+    assert_eq!(
+        total,
+        0,
+        "{total} dumps differ from the real picklers (all in {}):\n{}",
+        out.display(),
+        details.lines().take(40).collect::<Vec<_>>().join("\n")
+    );
 }
 
 fn escape(b: &[u8]) -> String {

@@ -77,7 +77,11 @@ fn exercise(data: &[u8], rts: &[Runtime], cfg: &LoadConfig) -> Vec<(Runtime, See
         let s = match &r.outcome {
             Outcome::Loaded { heap, root } => {
                 let text = render::render(heap, *root, rt);
-                assert!(text.len() <= RENDER_BOUND, "{rt}: render of {} bytes", text.len());
+                assert!(
+                    text.len() <= RENDER_BOUND,
+                    "{rt}: render of {} bytes",
+                    text.len()
+                );
                 let _ = render::has_opaque(heap, *root);
                 Seen::Loaded {
                     render_len: text.len(),
@@ -133,7 +137,9 @@ fn isolated(name: &str, body: impl FnOnce()) {
         .unwrap_or(CHILD_TIMEOUT);
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg(format!("ulimit -v {CHILD_VMEM_KIB} 2>/dev/null; exec \"$0\" \"$@\""))
+        .arg(format!(
+            "ulimit -v {CHILD_VMEM_KIB} 2>/dev/null; exec \"$0\" \"$@\""
+        ))
         .arg(&exe)
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env("HOSTILE_CHILD", "1")
@@ -307,7 +313,12 @@ fn binbytes(n: usize, fill: u8) -> Vec<u8> {
 /// The doubling bomb: `x` at memo 0, then `doublings` times `x = (x, x)` through the memo; leaves
 /// exactly the final tuple on the stack.
 fn tuple_bomb(seed: &[u8], doublings: usize) -> Vec<u8> {
-    cat(&[seed, b"q\x000", &rep(b"h\x00h\x00\x86q\x000", doublings), b"h\x00"])
+    cat(&[
+        seed,
+        b"q\x000",
+        &rep(b"h\x00h\x00\x86q\x000", doublings),
+        b"h\x00",
+    ])
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -327,7 +338,13 @@ hostile!(hostile_nested_tuple1_1m, Expect::Bounded, {
 });
 
 hostile!(hostile_nested_dicts_1m, Expect::Bounded, {
-    cat(&[b"\x80\x02", &rep(b"}K\x00", N1M - 1), b"}", &rep(b"s", N1M - 1), b"."])
+    cat(&[
+        b"\x80\x02",
+        &rep(b"}K\x00", N1M - 1),
+        b"}",
+        &rep(b"s", N1M - 1),
+        b".",
+    ])
 });
 
 hostile!(hostile_nested_lists_no_stop, Expect::Finding, {
@@ -349,7 +366,13 @@ hostile!(hostile_deep_tuple_key, Expect::Bounded, {
 // {((...),): {((...),): ...}} as dict keys 1,000 deep, each key a 100-deep tuple.
 hostile!(hostile_nested_dicts_with_tuple_keys, Expect::Bounded, {
     let key = cat(&[b")", &rep(b"\x85", 100)]);
-    cat(&[b"\x80\x02", &rep(&cat(&[b"}", &key]), 1000), b"N", &rep(b"s", 1000), b"."])
+    cat(&[
+        b"\x80\x02",
+        &rep(&cat(&[b"}", &key]), 1000),
+        b"N",
+        &rep(b"s", 1000),
+        b".",
+    ])
 });
 
 // ------------------------------------------------------------------------------------------------
@@ -377,7 +400,11 @@ hostile!(hostile_dup_doubling_100k, Expect::Bounded, {
 
 // A dict of dicts doubling: D_{i+1} = {1: D_i, 2: D_i}.
 hostile!(hostile_memo_doubling_dicts, Expect::Bounded, {
-    cat(&[b"\x80\x02}q\x00", &rep(b"}(K\x01h\x00K\x02h\x00uq\x00", 64), b"."])
+    cat(&[
+        b"\x80\x02}q\x00",
+        &rep(b"}(K\x01h\x00K\x02h\x00uq\x00", 64),
+        b".",
+    ])
 });
 
 // A list that contains itself a million times.
@@ -388,7 +415,11 @@ hostile!(hostile_self_reference_1m, Expect::Bounded, {
 // A million lists, each containing itself and the previous one.
 hostile!(hostile_cycle_chain_1m, Expect::Bounded, {
     // memo 0: the previous list; each new list L: L.append(L); L.append(prev); memo 0 = L.
-    cat(&[b"\x80\x02]q\x00", &rep(b"]q\x012h\x01ah\x00aq\x000", N1M / 2), b"h\x00."])
+    cat(&[
+        b"\x80\x02]q\x00",
+        &rep(b"]q\x012h\x01ah\x00aq\x000", N1M / 2),
+        b"h\x00.",
+    ])
 });
 
 // A doubling bomb used as a dict key: CPython hashes it (tuple hashes are not cached), 2^64
@@ -417,17 +448,35 @@ hostile!(hostile_set_of_bomb_pairs, Expect::Bounded, {
 
 // The same 1 MiB string as the key of 250,000 SETITEMs on one dict (CPython caches str hashes).
 hostile!(hostile_dict_same_big_key_250k, Expect::Bounded, {
-    cat(&[b"\x80\x02}", &binunicode(&vec![b'k'; MIB]), b"q\x000", &rep(b"h\x00Ns", 250_000), b"."])
+    cat(&[
+        b"\x80\x02}",
+        &binunicode(&vec![b'k'; MIB]),
+        b"q\x000",
+        &rep(b"h\x00Ns", 250_000),
+        b".",
+    ])
 });
 
 // The same 100 KiB string as the key of 20,000 distinct dicts in a list.
 hostile!(hostile_many_dicts_same_big_key, Expect::Bounded, {
-    cat(&[b"\x80\x02", &binunicode(&vec![b'k'; 100 << 10]), b"q\x000(", &rep(b"}h\x00Ns", 20_000), b"l."])
+    cat(&[
+        b"\x80\x02",
+        &binunicode(&vec![b'k'; 100 << 10]),
+        b"q\x000(",
+        &rep(b"}h\x00Ns", 20_000),
+        b"l.",
+    ])
 });
 
 // A dict key that is a tuple of 10,000 references to one 100 KiB bytes object.
 hostile!(hostile_tuple_key_of_shared_big_bytes, Expect::Bounded, {
-    cat(&[b"\x80\x03}", &binbytes(100 << 10, b'b'), b"q\x000(", &rep(b"h\x00", 10_000), b"tNs."])
+    cat(&[
+        b"\x80\x03}",
+        &binbytes(100 << 10, b'b'),
+        b"q\x000(",
+        &rep(b"h\x00", 10_000),
+        b"tNs.",
+    ])
 });
 
 // ------------------------------------------------------------------------------------------------
@@ -466,11 +515,23 @@ hostile!(hostile_memo_flood_text_put_1m, Expect::Bounded, {
     v
 });
 
-hostile!(hostile_long_binput_7fffffff, Expect::Bounded, b"\x80\x02]r\xff\xff\xff\x7f.".to_vec());
+hostile!(
+    hostile_long_binput_7fffffff,
+    Expect::Bounded,
+    b"\x80\x02]r\xff\xff\xff\x7f.".to_vec()
+);
 
-hostile!(hostile_long_binput_ffffffff, Expect::Bounded, b"\x80\x02]r\xff\xff\xff\xff.".to_vec());
+hostile!(
+    hostile_long_binput_ffffffff,
+    Expect::Bounded,
+    b"\x80\x02]r\xff\xff\xff\xff.".to_vec()
+);
 
-hostile!(hostile_long_binget_7fffffff, Expect::Raised, b"\x80\x02]j\xff\xff\xff\x7f.".to_vec());
+hostile!(
+    hostile_long_binget_7fffffff,
+    Expect::Raised,
+    b"\x80\x02]j\xff\xff\xff\x7f.".to_vec()
+);
 
 hostile!(hostile_text_put_huge_index, Expect::Bounded, {
     cat(&[b"]p", &rep(b"9", 5000), b"\n."])
@@ -485,33 +546,111 @@ hostile!(hostile_text_get_huge_index, Expect::Raised, {
 
 const GIB4: u32 = u32::MAX;
 
-hostile!(hostile_binunicode_4gib, Expect::Raised, cat(&[b"\x80\x02X", &u32le(GIB4), b"abc."]));
-hostile!(hostile_binunicode_2gib, Expect::Raised, cat(&[b"\x80\x02X", &u32le(0x8000_0000), b"abc."]));
-hostile!(hostile_binbytes_4gib, Expect::Raised, cat(&[b"\x80\x03B", &u32le(GIB4), b"abc."]));
-hostile!(hostile_binstring_2gib, Expect::Raised, cat(&[b"T", &u32le(0x7fff_ffff), b"abc."]));
-hostile!(hostile_binbytes8_4gib, Expect::Raised, cat(&[b"\x80\x04\x8e", &u64le(1 << 32), b"abc."]));
-hostile!(hostile_binbytes8_max, Expect::Raised, cat(&[b"\x80\x04\x8e", &u64le(u64::MAX), b"abc."]));
-hostile!(hostile_binunicode8_4gib, Expect::Raised, cat(&[b"\x80\x04\x8d", &u64le(1 << 32), b"abc."]));
-hostile!(hostile_binunicode8_max, Expect::Raised, cat(&[b"\x80\x04\x8d", &u64le(u64::MAX), b"abc."]));
-hostile!(hostile_bytearray8_4gib, Expect::Raised, cat(&[b"\x80\x05\x96", &u64le(1 << 32), b"abc."]));
-hostile!(hostile_frame_4gib, Expect::Raised, cat(&[b"\x80\x04\x95", &u64le(1 << 32), b"N."]));
-hostile!(hostile_frame_max, Expect::Raised, cat(&[b"\x80\x04\x95", &u64le(u64::MAX), b"N."]));
-hostile!(hostile_long4_2gib, Expect::Raised, cat(&[b"\x80\x02\x8b", &u32le(0x7fff_ffff), b"abc."]));
-hostile!(hostile_long4_negative, Expect::Raised, cat(&[b"\x80\x02\x8b", &u32le(GIB4), b"abc."]));
+hostile!(
+    hostile_binunicode_4gib,
+    Expect::Raised,
+    cat(&[b"\x80\x02X", &u32le(GIB4), b"abc."])
+);
+hostile!(
+    hostile_binunicode_2gib,
+    Expect::Raised,
+    cat(&[b"\x80\x02X", &u32le(0x8000_0000), b"abc."])
+);
+hostile!(
+    hostile_binbytes_4gib,
+    Expect::Raised,
+    cat(&[b"\x80\x03B", &u32le(GIB4), b"abc."])
+);
+hostile!(
+    hostile_binstring_2gib,
+    Expect::Raised,
+    cat(&[b"T", &u32le(0x7fff_ffff), b"abc."])
+);
+hostile!(
+    hostile_binbytes8_4gib,
+    Expect::Raised,
+    cat(&[b"\x80\x04\x8e", &u64le(1 << 32), b"abc."])
+);
+hostile!(
+    hostile_binbytes8_max,
+    Expect::Raised,
+    cat(&[b"\x80\x04\x8e", &u64le(u64::MAX), b"abc."])
+);
+hostile!(
+    hostile_binunicode8_4gib,
+    Expect::Raised,
+    cat(&[b"\x80\x04\x8d", &u64le(1 << 32), b"abc."])
+);
+hostile!(
+    hostile_binunicode8_max,
+    Expect::Raised,
+    cat(&[b"\x80\x04\x8d", &u64le(u64::MAX), b"abc."])
+);
+hostile!(
+    hostile_bytearray8_4gib,
+    Expect::Raised,
+    cat(&[b"\x80\x05\x96", &u64le(1 << 32), b"abc."])
+);
+hostile!(
+    hostile_frame_4gib,
+    Expect::Raised,
+    cat(&[b"\x80\x04\x95", &u64le(1 << 32), b"N."])
+);
+hostile!(
+    hostile_frame_max,
+    Expect::Raised,
+    cat(&[b"\x80\x04\x95", &u64le(u64::MAX), b"N."])
+);
+hostile!(
+    hostile_long4_2gib,
+    Expect::Raised,
+    cat(&[b"\x80\x02\x8b", &u32le(0x7fff_ffff), b"abc."])
+);
+hostile!(
+    hostile_long4_negative,
+    Expect::Raised,
+    cat(&[b"\x80\x02\x8b", &u32le(GIB4), b"abc."])
+);
 hostile!(hostile_list_prefix_then_4gib, Expect::Raised, {
-    cat(&[b"\x80\x03](", &rep(b"K\x01", 1000), b"B", &u32le(GIB4), b"e."])
+    cat(&[
+        b"\x80\x03](",
+        &rep(b"K\x01", 1000),
+        b"B",
+        &u32le(GIB4),
+        b"e.",
+    ])
 });
 
 // ------------------------------------------------------------------------------------------------
 // Digit strings.
 
-hostile!(hostile_int_1mib_digits, Expect::Finding, cat(&[b"I", &rep(b"1", MIB), b"\n."]));
-hostile!(hostile_long_1mib_digits, Expect::Finding, cat(&[b"L", &rep(b"7", MIB), b"L\n."]));
-hostile!(hostile_long_1mib_digits_no_l, Expect::Finding, cat(&[b"L", &rep(b"7", MIB), b"\n."]));
-hostile!(hostile_long4_1mib, Expect::Finding, cat(&[b"\x80\x02\x8b", &u32le(MIB as u32), &vec![0x5a; MIB], b"."]));
+hostile!(
+    hostile_int_1mib_digits,
+    Expect::Finding,
+    cat(&[b"I", &rep(b"1", MIB), b"\n."])
+);
+hostile!(
+    hostile_long_1mib_digits,
+    Expect::Finding,
+    cat(&[b"L", &rep(b"7", MIB), b"L\n."])
+);
+hostile!(
+    hostile_long_1mib_digits_no_l,
+    Expect::Finding,
+    cat(&[b"L", &rep(b"7", MIB), b"\n."])
+);
+hostile!(
+    hostile_long4_1mib,
+    Expect::Finding,
+    cat(&[b"\x80\x02\x8b", &u32le(MIB as u32), &vec![0x5a; MIB], b"."])
+);
 
 // Just under the digit budget, where 2.7 and 3.6 (no 4,300-digit limit) convert it.
-hostile!(hostile_int_99999_digits, Expect::Bounded, cat(&[b"I", &rep(b"9", 99_999), b"\n."]));
+hostile!(
+    hostile_int_99999_digits,
+    Expect::Bounded,
+    cat(&[b"I", &rep(b"9", 99_999), b"\n."])
+);
 
 // 40 LONG4s of 99,999 bytes (240,000 decimal digits each) in a list: conversion to decimal for
 // the rendering is the cost.
@@ -526,7 +665,11 @@ hostile!(hostile_many_int_99999_digits, Expect::Bounded, {
     cat(&[b"(", &rep(&one, 40), b"l."])
 });
 
-hostile!(hostile_float_1mib_digits, Expect::Bounded, cat(&[b"F", &rep(b"1", MIB), b"\n."]));
+hostile!(
+    hostile_float_1mib_digits,
+    Expect::Bounded,
+    cat(&[b"F", &rep(b"1", MIB), b"\n."])
+);
 
 // ------------------------------------------------------------------------------------------------
 // Big and colliding dicts.
@@ -545,7 +688,12 @@ hostile!(hostile_dict_1m_int_keys, Expect::Bounded, {
 
 // A million SETITEMs on keys that are all equal in Python: 1, 1.0, True, 1L.
 hostile!(hostile_dict_equal_keys_1m, Expect::Bounded, {
-    let keys: [&[u8]; 4] = [b"K\x01", b"G\x3f\xf0\x00\x00\x00\x00\x00\x00", b"\x88", b"\x8a\x01\x01"];
+    let keys: [&[u8]; 4] = [
+        b"K\x01",
+        b"G\x3f\xf0\x00\x00\x00\x00\x00\x00",
+        b"\x88",
+        b"\x8a\x01\x01",
+    ];
     let mut v = b"\x80\x02}(".to_vec();
     for i in 0..N1M {
         v.extend_from_slice(keys[i % 4]);
@@ -621,7 +769,13 @@ hostile!(hostile_set_repeated_items_1m, Expect::Bounded, {
 
 // A 64 MiB string (within the byte budget) shared 1,000,000 times in a list.
 hostile!(hostile_big_string_shared_1m, Expect::Bounded, {
-    cat(&[b"\x80\x02", &binunicode(&vec![b'z'; 64 * MIB]), b"q\x000(", &rep(b"h\x00", N1M), b"l."])
+    cat(&[
+        b"\x80\x02",
+        &binunicode(&vec![b'z'; 64 * MIB]),
+        b"q\x000(",
+        &rep(b"h\x00", N1M),
+        b"l.",
+    ])
 });
 
 // 5,000 STRING opcodes of 2 KiB escapes each (escape decoding in the model and in `inspect`).
@@ -631,7 +785,11 @@ hostile!(hostile_many_escaped_strings, Expect::Bounded, {
 });
 
 // 1 MiB of UNICODE raw-unicode-escape `\U0010ffff`.
-hostile!(hostile_unicode_escapes_1mib, Expect::Bounded, cat(&[b"V", &rep(b"\\U0010ffff", MIB / 10), b"\n."]));
+hostile!(
+    hostile_unicode_escapes_1mib,
+    Expect::Bounded,
+    cat(&[b"V", &rep(b"\\U0010ffff", MIB / 10), b"\n."])
+);
 
 // 20,000 GLOBAL opcodes with 1 KiB names (imports, the security scan and the report).
 hostile!(hostile_many_globals, Expect::Bounded, {
@@ -761,7 +919,10 @@ fn truncation_at_every_offset_never_loads_without_stop() {
         figures[3],
         t.elapsed().as_secs_f64()
     );
-    assert!(found >= 15, "only {found} of the truncation pickles are in the corpus");
+    assert!(
+        found >= 15,
+        "only {found} of the truncation pickles are in the corpus"
+    );
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -780,7 +941,11 @@ impl Rng {
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 }
 
@@ -831,7 +996,8 @@ fn mutate(rng: &mut Rng, base: &[u8], opcodes: &[u8]) -> Vec<u8> {
             7 if len > 4 => {
                 // Four extreme bytes: length prefixes, memo indexes, ints.
                 let i = rng.below(len - 3);
-                let pats: [[u8; 4]; 4] = [[0xff; 4], [0xff, 0xff, 0xff, 0x7f], [0, 0, 0, 0x80], [0; 4]];
+                let pats: [[u8; 4]; 4] =
+                    [[0xff; 4], [0xff, 0xff, 0xff, 0x7f], [0, 0, 0, 0x80], [0; 4]];
                 v[i..i + 4].copy_from_slice(&pats[rng.below(4)]);
             }
             _ => {
@@ -852,13 +1018,18 @@ fn mutation_smoke() {
         .iter()
         .map(|s| Runtime::parse(s).expect("runtime"))
         .collect();
-    let configs: Vec<LoadConfig> = ["", "encoding=bytes", "encoding=latin1", "encoding=utf-8,errors=surrogateescape"]
-        .iter()
-        .map(|o| LoadConfig {
-            options: LoadOptions::parse(o).expect("options"),
-            ..LoadConfig::default()
-        })
-        .collect();
+    let configs: Vec<LoadConfig> = [
+        "",
+        "encoding=bytes",
+        "encoding=latin1",
+        "encoding=utf-8,errors=surrogateescape",
+    ]
+    .iter()
+    .map(|o| LoadConfig {
+        options: LoadOptions::parse(o).expect("options"),
+        ..LoadConfig::default()
+    })
+    .collect();
     let n: usize = std::env::var("MUTATIONS")
         .ok()
         .and_then(|s| s.parse().ok())

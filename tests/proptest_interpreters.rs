@@ -30,7 +30,9 @@ use std::time::Instant;
 // ---------------------------------------------------------------------------------------------
 // runtimes, writers, readers
 
-const INTERPRETERS: [&str; 9] = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"];
+const INTERPRETERS: [&str; 9] = [
+    "2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13",
+];
 
 fn highest_protocol(version: &str) -> u8 {
     match version {
@@ -46,17 +48,27 @@ const OPTSETS: [(&str, &str); 6] = [
     ("latin1", r#"{"encoding": "latin1"}"#),
     ("bytes", r#"{"encoding": "bytes"}"#),
     ("utf8", r#"{"encoding": "utf-8"}"#),
-    ("utf8-surrogateescape", r#"{"encoding": "utf-8", "errors": "surrogateescape"}"#),
+    (
+        "utf8-surrogateescape",
+        r#"{"encoding": "utf-8", "errors": "surrogateescape"}"#,
+    ),
     ("no-fix-imports", r#"{"fix_imports": false}"#),
 ];
 
 fn optsets_of(version: &str) -> &'static [(&'static str, &'static str)] {
-    if version == "2.7" { &OPTSETS[..1] } else { &OPTSETS[..] }
+    if version == "2.7" {
+        &OPTSETS[..1]
+    } else {
+        &OPTSETS[..]
+    }
 }
 
 /// Writer pairs (interpreter index, protocol); 2.7 weighs 3 interpreters' worth (py2 `str`).
 fn writer_of(sel: u32) -> (usize, u8) {
-    let weights: Vec<u32> = INTERPRETERS.iter().map(|v| if *v == "2.7" { 3 } else { 1 }).collect();
+    let weights: Vec<u32> = INTERPRETERS
+        .iter()
+        .map(|v| if *v == "2.7" { 3 } else { 1 })
+        .collect();
     let total: u32 = weights.iter().sum();
     let mut x = sel % total;
     let mut idx = 0;
@@ -73,7 +85,11 @@ fn writer_of(sel: u32) -> (usize, u8) {
 
 fn writer_name(w: (usize, u8)) -> String {
     let v = INTERPRETERS[w.0];
-    if v == "2.7" { format!("2.7-cpickle p{}", w.1) } else { format!("{v} p{}", w.1) }
+    if v == "2.7" {
+        format!("2.7-cpickle p{}", w.1)
+    } else {
+        format!("{v} p{}", w.1)
+    }
 }
 
 fn load_config(optset: &str) -> LoadConfig {
@@ -141,11 +157,20 @@ impl Spec {
             Spec::List(v) => json!(["list", v.iter().map(Spec::to_json).collect::<Vec<_>>()]),
             Spec::Tuple(v) => json!(["tuple", v.iter().map(Spec::to_json).collect::<Vec<_>>()]),
             Spec::Set(v) => json!(["set", v.iter().map(Spec::to_json).collect::<Vec<_>>()]),
-            Spec::FrozenSet(v) => json!(["frozenset", v.iter().map(Spec::to_json).collect::<Vec<_>>()]),
-            Spec::Dict(kv) => json!(["dict", kv.iter().map(|(k, v)| json!([k.to_json(), v.to_json()])).collect::<Vec<_>>()]),
+            Spec::FrozenSet(v) => {
+                json!(["frozenset", v.iter().map(Spec::to_json).collect::<Vec<_>>()])
+            }
+            Spec::Dict(kv) => json!([
+                "dict",
+                kv.iter()
+                    .map(|(k, v)| json!([k.to_json(), v.to_json()]))
+                    .collect::<Vec<_>>()
+            ]),
             Spec::OrderedDict(kv) => json!([
                 "ordereddict",
-                kv.iter().map(|(k, v)| json!([k.to_json(), v.to_json()])).collect::<Vec<_>>()
+                kv.iter()
+                    .map(|(k, v)| json!([k.to_json(), v.to_json()]))
+                    .collect::<Vec<_>>()
             ]),
             Spec::DateTime(a) => json!(["datetime", a]),
             Spec::Date(a) => json!(["date", a]),
@@ -154,7 +179,10 @@ impl Spec {
             Spec::Decimal(s) => json!(["decimal", s]),
             Spec::Complex(r, i) => json!(["complex", [format!("{r:016x}"), format!("{i:016x}")]]),
             Spec::New(attrs) => {
-                let m: serde_json::Map<String, Value> = attrs.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+                let m: serde_json::Map<String, Value> = attrs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect();
                 json!(["new", m])
             }
             Spec::Def(n, inner) => json!(["def", format!("s{n}"), inner.to_json()]),
@@ -187,9 +215,12 @@ impl Resolver {
 
     fn is_hashable(&self, s: &Spec) -> bool {
         match s {
-            Spec::List(_) | Spec::Dict(_) | Spec::Set(_) | Spec::ByteArray(_) | Spec::OrderedDict(_) | Spec::New(_) => {
-                false
-            }
+            Spec::List(_)
+            | Spec::Dict(_)
+            | Spec::Set(_)
+            | Spec::ByteArray(_)
+            | Spec::OrderedDict(_)
+            | Spec::New(_) => false,
             Spec::Decimal(d) => !d.to_ascii_lowercase().contains("nan"),
             Spec::Tuple(v) | Spec::FrozenSet(v) => v.iter().all(|x| self.is_hashable(x)),
             Spec::Def(_, inner) => self.is_hashable(inner),
@@ -204,9 +235,19 @@ impl Resolver {
             Spec::Tuple(v) => Spec::Tuple(v.into_iter().map(|x| self.go(x)).collect()),
             Spec::Set(v) => Spec::Set(v.into_iter().map(|x| self.go(x)).collect()),
             Spec::FrozenSet(v) => Spec::FrozenSet(v.into_iter().map(|x| self.go(x)).collect()),
-            Spec::Dict(kv) => Spec::Dict(kv.into_iter().map(|(k, v)| (self.go(k), self.go(v))).collect()),
-            Spec::OrderedDict(kv) => Spec::OrderedDict(kv.into_iter().map(|(k, v)| (self.go(k), self.go(v))).collect()),
-            Spec::New(attrs) => Spec::New(attrs.into_iter().map(|(k, v)| (k, self.go(v))).collect()),
+            Spec::Dict(kv) => Spec::Dict(
+                kv.into_iter()
+                    .map(|(k, v)| (self.go(k), self.go(v)))
+                    .collect(),
+            ),
+            Spec::OrderedDict(kv) => Spec::OrderedDict(
+                kv.into_iter()
+                    .map(|(k, v)| (self.go(k), self.go(v)))
+                    .collect(),
+            ),
+            Spec::New(attrs) => {
+                Spec::New(attrs.into_iter().map(|(k, v)| (k, self.go(v))).collect())
+            }
             Spec::Shared(inner) => {
                 let n = self.next;
                 self.next += 1;
@@ -248,22 +289,76 @@ impl Resolver {
 const CP_BUCKETS: &[(u32, &[(u32, u32)])] = &[
     (4, &[(0x20, 0x7e)]),
     // what protocol 0's raw-unicode-escape and the py2 `S'...'` repr must escape or could misread
-    (2, &[(0x5c, 0x5c), (0x75, 0x75), (0x55, 0x55), (0x78, 0x78), (0x4e, 0x4e), (0x30, 0x30), (0x61, 0x61),
-          (0x46, 0x46), (0x7b, 0x7b), (0x0a, 0x0a), (0x0d, 0x0d), (0x00, 0x00), (0x1a, 0x1a), (0x27, 0x27),
-          (0x22, 0x22)]),
+    (
+        2,
+        &[
+            (0x5c, 0x5c),
+            (0x75, 0x75),
+            (0x55, 0x55),
+            (0x78, 0x78),
+            (0x4e, 0x4e),
+            (0x30, 0x30),
+            (0x61, 0x61),
+            (0x46, 0x46),
+            (0x7b, 0x7b),
+            (0x0a, 0x0a),
+            (0x0d, 0x0d),
+            (0x00, 0x00),
+            (0x1a, 0x1a),
+            (0x27, 0x27),
+            (0x22, 0x22),
+        ],
+    ),
     (1, &[(0x00, 0x1f), (0x7f, 0x9f)]),
     (2, &[(0xa0, 0xff)]),
     // combining marks
     (2, &[(0x300, 0x36f), (0x1ab0, 0x1aff), (0x20d0, 0x20ff)]),
     // RTL: Hebrew, Arabic, bidi controls
-    (2, &[(0x591, 0x5f4), (0x600, 0x6ff), (0x200e, 0x200f), (0x202a, 0x202e), (0x2066, 0x2069)]),
+    (
+        2,
+        &[
+            (0x591, 0x5f4),
+            (0x600, 0x6ff),
+            (0x200e, 0x200f),
+            (0x202a, 0x202e),
+            (0x2066, 0x2069),
+        ],
+    ),
     // CJK, kana, hangul, fullwidth
-    (3, &[(0x4e00, 0x9fff), (0x3040, 0x30ff), (0xac00, 0xd7a3), (0xff01, 0xff5e)]),
+    (
+        3,
+        &[
+            (0x4e00, 0x9fff),
+            (0x3040, 0x30ff),
+            (0xac00, 0xd7a3),
+            (0xff01, 0xff5e),
+        ],
+    ),
     // emoji and their joiners / selectors / modifiers
-    (3, &[(0x1f300, 0x1faff), (0x200d, 0x200d), (0xfe0f, 0xfe0f), (0x1f3fb, 0x1f3ff), (0x2600, 0x27bf)]),
+    (
+        3,
+        &[
+            (0x1f300, 0x1faff),
+            (0x200d, 0x200d),
+            (0xfe0f, 0xfe0f),
+            (0x1f3fb, 0x1f3ff),
+            (0x2600, 0x27bf),
+        ],
+    ),
     (1, &[(0x100, 0xd7ff), (0xe000, 0xffff)]),
-    (1, &[(0xfffe, 0xffff), (0xfeff, 0xfeff), (0x10ffff, 0x10ffff), (0xe000, 0xe000), (0xfffd, 0xfffd),
-          (0x85, 0x85), (0x2028, 0x2029), (0x7ff, 0x800)]),
+    (
+        1,
+        &[
+            (0xfffe, 0xffff),
+            (0xfeff, 0xfeff),
+            (0x10ffff, 0x10ffff),
+            (0xe000, 0xe000),
+            (0xfffd, 0xfffd),
+            (0x85, 0x85),
+            (0x2028, 0x2029),
+            (0x7ff, 0x800),
+        ],
+    ),
     (1, &[(0x10000, 0x10ffff)]),
 ];
 /// Lone high, lone low, and a high+low pair of surrogates.
@@ -295,7 +390,8 @@ fn token_of(surrogates: bool, sel: u32, a: u32, b: u32) -> Vec<u32> {
 /// One to two code points of a unicode-heavy text. One flat draw per token (no union of
 /// strategies): proptest's unions clone the runner for every arm before the one picked.
 fn cp_token(surrogates: bool) -> BoxedStrategy<Vec<u32>> {
-    let total: u32 = CP_BUCKETS.iter().map(|(w, _)| w).sum::<u32>() + if surrogates { SURROGATE_WEIGHT } else { 0 };
+    let total: u32 = CP_BUCKETS.iter().map(|(w, _)| w).sum::<u32>()
+        + if surrogates { SURROGATE_WEIGHT } else { 0 };
     (0..total, any::<u32>(), any::<u32>())
         .prop_map(move |(sel, a, b)| token_of(surrogates, sel, a, b))
         .boxed()
@@ -317,7 +413,10 @@ fn utf8_py2(cps: &[u32]) -> Vec<u8> {
     let mut i = 0;
     while i < cps.len() {
         let mut c = cps[i];
-        if (0xd800..0xdc00).contains(&c) && i + 1 < cps.len() && (0xdc00..0xe000).contains(&cps[i + 1]) {
+        if (0xd800..0xdc00).contains(&c)
+            && i + 1 < cps.len()
+            && (0xdc00..0xe000).contains(&cps[i + 1])
+        {
             c = 0x10000 + ((c - 0xd800) << 10) + (cps[i + 1] - 0xdc00);
             i += 1;
         }
@@ -325,7 +424,11 @@ fn utf8_py2(cps: &[u32]) -> Vec<u8> {
         match c {
             0..=0x7f => out.push(c as u8),
             0x80..=0x7ff => out.extend([0xc0 | (c >> 6) as u8, 0x80 | (c & 0x3f) as u8]),
-            0x800..=0xffff => out.extend([0xe0 | (c >> 12) as u8, 0x80 | ((c >> 6) & 0x3f) as u8, 0x80 | (c & 0x3f) as u8]),
+            0x800..=0xffff => out.extend([
+                0xe0 | (c >> 12) as u8,
+                0x80 | ((c >> 6) & 0x3f) as u8,
+                0x80 | (c & 0x3f) as u8,
+            ]),
             _ => out.extend([
                 0xf0 | (c >> 18) as u8,
                 0x80 | ((c >> 12) & 0x3f) as u8,
@@ -362,7 +465,14 @@ fn int_text() -> BoxedStrategy<String> {
         .iter()
         .flat_map(|&k| {
             let p = BigInt::from(1) << k;
-            [p.clone() - 1, p.clone(), p.clone() + 1, -p.clone() - 1, -p.clone(), -p + 1]
+            [
+                p.clone() - 1,
+                p.clone(),
+                p.clone() + 1,
+                -p.clone() - 1,
+                -p.clone(),
+                -p + 1,
+            ]
         })
         .collect();
     prop_oneof![
@@ -424,7 +534,8 @@ fn micros() -> BoxedStrategy<i64> {
 }
 
 fn datetime_strategy() -> BoxedStrategy<Spec> {
-    let ymd = (1900i64..=2100, 1i64..=12, 1i64..=31).prop_map(|(y, m, d)| (y, m, d.min(days_in_month(y, m))));
+    let ymd = (1900i64..=2100, 1i64..=12, 1i64..=31)
+        .prop_map(|(y, m, d)| (y, m, d.min(days_in_month(y, m))));
     prop_oneof![
         4 => (ymd.clone(), 0i64..24, 0i64..60, 0i64..60, micros())
             .prop_map(|((y, m, d), hh, mm, ss, us)| Spec::DateTime([y, m, d, hh, mm, ss, us])),
@@ -436,7 +547,18 @@ fn datetime_strategy() -> BoxedStrategy<Spec> {
 }
 
 fn decimal_text(nan: bool) -> BoxedStrategy<String> {
-    let mut fixed = vec!["0", "-0", "1.10", "3.14159", "-1E+10", "1e-7", "0.000", "-Infinity", "Infinity", "12345678901234567890.5"];
+    let mut fixed = vec![
+        "0",
+        "-0",
+        "1.10",
+        "3.14159",
+        "-1E+10",
+        "1e-7",
+        "0.000",
+        "-Infinity",
+        "Infinity",
+        "12345678901234567890.5",
+    ];
     if nan {
         fixed.extend(["NaN", "-NaN", "NaN123"]);
     }
@@ -457,10 +579,18 @@ fn scalar(hashable: bool) -> BoxedStrategy<Spec> {
         (2, int_text().prop_map(Spec::Int).boxed()),
         (2, datetime_strategy()),
         (1, int_text().prop_map(Spec::Long).boxed()),
-        (1, prop_oneof![Just(Spec::None), any::<bool>().prop_map(Spec::Bool)].boxed()),
+        (
+            1,
+            prop_oneof![Just(Spec::None), any::<bool>().prop_map(Spec::Bool)].boxed(),
+        ),
         (1, float_bits().prop_map(Spec::Float).boxed()),
         (1, decimal_text(!hashable).prop_map(Spec::Decimal).boxed()),
-        (1, (float_bits(), float_bits()).prop_map(|(r, i)| Spec::Complex(r, i)).boxed()),
+        (
+            1,
+            (float_bits(), float_bits())
+                .prop_map(|(r, i)| Spec::Complex(r, i))
+                .boxed(),
+        ),
     ];
     if !hashable {
         arms.push((1, bytes_strategy().prop_map(Spec::ByteArray).boxed()));
@@ -481,7 +611,8 @@ fn hashable_strategy() -> BoxedStrategy<Spec> {
             2 => items(inner.clone(), 3).prop_map(Spec::Tuple),
             1 => items(inner, 3).prop_map(Spec::FrozenSet),
         ];
-        (proptest::bool::weighted(0.25), c).prop_map(|(share, c)| if share { Spec::Shared(Box::new(c)) } else { c })
+        (proptest::bool::weighted(0.25), c)
+            .prop_map(|(share, c)| if share { Spec::Shared(Box::new(c)) } else { c })
     })
     .boxed()
 }
@@ -512,8 +643,13 @@ fn spec_strategy() -> BoxedStrategy<Spec> {
         12 => scalar(false),
         1 => any::<u32>().prop_map(|n| Spec::Hole(n, false)),
     ];
-    let leaf = (proptest::bool::weighted(0.08), leaf)
-        .prop_map(|(share, s)| if share && !matches!(s, Spec::Hole(..)) { Spec::Shared(Box::new(s)) } else { s });
+    let leaf = (proptest::bool::weighted(0.08), leaf).prop_map(|(share, s)| {
+        if share && !matches!(s, Spec::Hole(..)) {
+            Spec::Shared(Box::new(s))
+        } else {
+            s
+        }
+    });
     let raw = leaf.prop_recursive(4, 64, 5, |inner| {
         let kv = (hashable_strategy(), inner.clone());
         let c = prop_oneof![
@@ -528,7 +664,8 @@ fn spec_strategy() -> BoxedStrategy<Spec> {
                 Spec::New(m.into_iter().collect())
             }),
         ];
-        (proptest::bool::weighted(0.25), c).prop_map(|(share, c)| if share { Spec::Shared(Box::new(c)) } else { c })
+        (proptest::bool::weighted(0.25), c)
+            .prop_map(|(share, c)| if share { Spec::Shared(Box::new(c)) } else { c })
     });
     raw.prop_map(Resolver::run).boxed()
 }
@@ -537,7 +674,10 @@ fn writer_strategy() -> BoxedStrategy<u32> {
     any::<u32>().boxed()
 }
 
-type Trees = (Box<dyn ValueTree<Value = u32>>, Box<dyn ValueTree<Value = Spec>>);
+type Trees = (
+    Box<dyn ValueTree<Value = u32>>,
+    Box<dyn ValueTree<Value = Spec>>,
+);
 
 fn splitmix(x: &mut u64) -> u64 {
     *x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -549,13 +689,22 @@ fn splitmix(x: &mut u64) -> u64 {
 
 /// Case `case` of the run with `seed`: its own runner (ChaCha seeded from both), so any case can
 /// be drawn again alone (for shrinking) and the cases can be drawn in parallel.
-fn draw(seed: u64, case: usize, config: &Config, ws: &BoxedStrategy<u32>, ss: &BoxedStrategy<Spec>) -> Trees {
+fn draw(
+    seed: u64,
+    case: usize,
+    config: &Config,
+    ws: &BoxedStrategy<u32>,
+    ss: &BoxedStrategy<Spec>,
+) -> Trees {
     let mut state = seed ^ (case as u64).wrapping_mul(0xd134_2543_de82_ef95);
     let mut bytes = [0u8; 32];
     for chunk in bytes.chunks_mut(8) {
         chunk.copy_from_slice(&splitmix(&mut state).to_le_bytes());
     }
-    let mut runner = TestRunner::new_with_rng(config.clone(), TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
+    let mut runner = TestRunner::new_with_rng(
+        config.clone(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
+    );
     let w = ws.new_tree(&mut runner).expect("writer tree");
     let s = ss.new_tree(&mut runner).expect("spec tree");
     (Box::new(w), Box::new(s))
@@ -563,7 +712,10 @@ fn draw(seed: u64, case: usize, config: &Config, ws: &BoxedStrategy<u32>, ss: &B
 
 /// All cases, drawn on a few threads (each builds its own strategies).
 fn draw_all(seed: u64, cases: usize) -> Vec<((usize, u8), Spec)> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 8);
     let per = cases.div_ceil(threads).max(1);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..cases)
@@ -580,7 +732,10 @@ fn draw_all(seed: u64, cases: usize) -> Vec<((usize, u8), Spec)> {
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("draw thread")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("draw thread"))
+            .collect()
     })
 }
 
@@ -605,7 +760,10 @@ impl Oracle {
             .arg(&python)
             .arg(&script)
             .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()))
+            .env(
+                "PATH",
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
+            )
             .env("HOME", std::env::var("HOME").unwrap_or_else(|_| "/".into()))
             .env("LANG", "C.UTF-8")
             .env("PYTHONHASHSEED", "0")
@@ -677,7 +835,12 @@ impl Oracle {
                 let ans: Value = serde_json::from_str(line.trim_end()).unwrap_or_else(|e| {
                     json!({"id": want, "ok": false, "error": format!("!unparseable-answer: {e}")})
                 });
-                assert_eq!(ans["id"].as_u64(), Some(want as u64), "oracle {} answered out of order", self.version);
+                assert_eq!(
+                    ans["id"].as_u64(),
+                    Some(want as u64),
+                    "oracle {} answered out of order",
+                    self.version
+                );
                 got.push(ans);
             }
             got
@@ -719,14 +882,22 @@ fn outcome_text(ok: bool, text: &str) -> String {
 
 fn judge(answer: &Value, r: &LoadResult, rt: Runtime) -> Verdict {
     let real_ok = answer["ok"].as_bool().unwrap_or(false);
-    let real_text = if real_ok { answer["render"].as_str() } else { answer["error"].as_str() }
-        .unwrap_or("!missing")
-        .to_string();
+    let real_text = if real_ok {
+        answer["render"].as_str()
+    } else {
+        answer["error"].as_str()
+    }
+    .unwrap_or("!missing")
+    .to_string();
     if real_text.starts_with('!') {
         return Verdict::SkipMarker;
     }
     let (ours_ok, ours_text, opaque) = match &r.outcome {
-        Outcome::Loaded { heap, root } => (true, render::render(heap, *root, rt), render::has_opaque(heap, *root)),
+        Outcome::Loaded { heap, root } => (
+            true,
+            render::render(heap, *root, rt),
+            render::has_opaque(heap, *root),
+        ),
         Outcome::Raised(e) => (false, e.to_string(), false),
         Outcome::Unknown(_) => return Verdict::SkipUnknown,
     };
@@ -752,9 +923,17 @@ fn kind_of(writer: (usize, u8), reader: &str, optset: &str, real: &str, ours: &s
             "ok"
         }
     }
-    let wfam = if INTERPRETERS[writer.0] == "2.7" { "py2" } else { "py3" };
+    let wfam = if INTERPRETERS[writer.0] == "2.7" {
+        "py2"
+    } else {
+        "py3"
+    };
     let rfam = if reader == "2.7" { "py2" } else { "py3" };
-    format!("{wfam}->{rfam} [{optset}] real={} ours={}", k(real), k(ours))
+    format!(
+        "{wfam}->{rfam} [{optset}] real={} ours={}",
+        k(real),
+        k(ours)
+    )
 }
 
 struct Disagreement {
@@ -831,7 +1010,10 @@ fn generated_values_agree_with_real_interpreters() {
             .enumerate()
             .map(|(vi, o)| {
                 let idx = &by_writer[vi];
-                let reqs: Vec<Value> = idx.iter().map(|&i| build_request(&specs[i], writers[i].1)).collect();
+                let reqs: Vec<Value> = idx
+                    .iter()
+                    .map(|&i| build_request(&specs[i], writers[i].1))
+                    .collect();
                 s.spawn(move || o.batch(&reqs))
             })
             .collect();
@@ -861,7 +1043,10 @@ fn generated_values_agree_with_real_interpreters() {
             lines.push('\n');
         }
         let _ = std::fs::create_dir_all(common::root().join("target"));
-        let _ = std::fs::write(common::root().join("target/proptest-interpreters-cases.jsonl"), lines);
+        let _ = std::fs::write(
+            common::root().join("target/proptest-interpreters-cases.jsonl"),
+            lines,
+        );
     }
 
     // distinct pickles, each loaded once per reader x option set
@@ -903,7 +1088,8 @@ fn generated_values_agree_with_real_interpreters() {
                         let t_oracle = t.elapsed().as_secs_f64();
                         drop(reqs);
                         let rt = Runtime::parse(reader).expect("runtime");
-                        let cfgs: Vec<LoadConfig> = sets.iter().map(|(n, _)| load_config(n)).collect();
+                        let cfgs: Vec<LoadConfig> =
+                            sets.iter().map(|(n, _)| load_config(n)).collect();
                         let mut tally = Tally::default();
                         let mut dis = Vec::new();
                         for (pi, p) in distinct.iter().enumerate() {
@@ -919,7 +1105,8 @@ fn generated_values_agree_with_real_interpreters() {
                                     Verdict::SkipUnknown => tally.unknown += 1,
                                     Verdict::Disagree { real, ours } => {
                                         let case = first_case[pi];
-                                        let kind = kind_of(writers[case], reader, name, &real, &ours);
+                                        let kind =
+                                            kind_of(writers[case], reader, name, &real, &ours);
                                         dis.push(Disagreement {
                                             case,
                                             writer: writers[case],
@@ -941,7 +1128,10 @@ fn generated_values_agree_with_real_interpreters() {
                     .expect("spawn")
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("load thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("load thread"))
+            .collect()
     });
     let t_load = t0.elapsed();
 
@@ -970,7 +1160,15 @@ fn generated_values_agree_with_real_interpreters() {
         total.unknown += t.unknown;
         dis.extend(d);
     }
-    dis.sort_by_key(|d| (d.case, d.reader != "2.7", d.reader.len(), d.reader, d.optset));
+    dis.sort_by_key(|d| {
+        (
+            d.case,
+            d.reader != "2.7",
+            d.reader.len(),
+            d.reader,
+            d.optset,
+        )
+    });
     let mut writer_counts: BTreeMap<String, usize> = BTreeMap::new();
     for w in &writers {
         *writer_counts.entry(writer_name(*w)).or_default() += 1;
@@ -1074,7 +1272,9 @@ fn check_one(
     optset: &str,
     oracles: &mut [Oracle],
 ) -> Option<(String, Verdict)> {
-    let built = oracles[writer.0].batch(&[build_request(spec, writer.1)]).pop()?;
+    let built = oracles[writer.0]
+        .batch(&[build_request(spec, writer.1)])
+        .pop()?;
     if built["ok"].as_bool() != Some(true) {
         return None;
     }
@@ -1089,17 +1289,27 @@ fn check_one(
 
 fn shrink(d: &Disagreement, seed: u64, oracles: &mut [Oracle]) -> String {
     // Draw the failing case again to get its value tree back; shrink the value, keep the writer.
-    let mut tree = draw(seed, d.case, &Config::default(), &writer_strategy(), &spec_strategy()).1;
+    let mut tree = draw(
+        seed,
+        d.case,
+        &Config::default(),
+        &writer_strategy(),
+        &spec_strategy(),
+    )
+    .1;
     let fails = |spec: &Spec, oracles: &mut [Oracle]| -> Option<(String, String, String)> {
         match check_one(spec, d.writer, d.reader, d.optset, oracles) {
-            Some((p, Verdict::Disagree { real, ours })) if kind_of(d.writer, d.reader, d.optset, &real, &ours) == d.kind => {
+            Some((p, Verdict::Disagree { real, ours }))
+                if kind_of(d.writer, d.reader, d.optset, &real, &ours) == d.kind =>
+            {
                 Some((p, real, ours))
             }
             _ => None,
         }
     };
     let mut best_spec = tree.current();
-    let mut best = fails(&best_spec, oracles).unwrap_or((d.pickle.clone(), d.real.clone(), d.ours.clone()));
+    let mut best =
+        fails(&best_spec, oracles).unwrap_or((d.pickle.clone(), d.real.clone(), d.ours.clone()));
     let mut steps = 0;
     if tree.simplify() {
         while steps < 3000 {

@@ -262,7 +262,10 @@ mod tests {
     #[test]
     fn huge_length_prefix_is_refused_before_allocating() {
         let p = parse(b"\x80\x04\x8e\xff\xff\xff\xff\xff\xff\xff\x7f", 100);
-        assert_eq!(p.end.unwrap_err().kind, ParseErrorKind::TooLong(0x7fff_ffff_ffff_ffff));
+        assert_eq!(
+            p.end.unwrap_err().kind,
+            ParseErrorKind::TooLong(0x7fff_ffff_ffff_ffff)
+        );
     }
 
     #[test]

@@ -106,7 +106,8 @@ fn utf8_step(s: &[u8], i: usize) -> Result<usize, (usize, &'static str)> {
             Ok(2)
         }
         0xe0..=0xef => {
-            let bad2 = |c2: u8| !is_cont(c2) || (ch == 0xe0 && c2 < 0xa0) || (ch == 0xed && c2 >= 0xa0);
+            let bad2 =
+                |c2: u8| !is_cont(c2) || (ch == 0xe0 && c2 < 0xa0) || (ch == 0xed && c2 >= 0xa0);
             if left < 3 {
                 if left < 2 {
                     return Err((s.len(), END));
@@ -125,7 +126,8 @@ fn utf8_step(s: &[u8], i: usize) -> Result<usize, (usize, &'static str)> {
             Ok(3)
         }
         0xf0..=0xf4 => {
-            let bad2 = |c2: u8| !is_cont(c2) || (ch == 0xf0 && c2 < 0x90) || (ch == 0xf4 && c2 >= 0x90);
+            let bad2 =
+                |c2: u8| !is_cont(c2) || (ch == 0xf0 && c2 < 0x90) || (ch == 0xf4 && c2 >= 0x90);
             if left < 4 {
                 if left < 2 {
                     return Err((s.len(), END));
@@ -322,10 +324,9 @@ pub fn lookup(encoding: &str) -> Result<Codec, bool> {
         }
     }
     Ok(match norm.as_str() {
-        "ascii" | "646" | "us_ascii" | "us" | "ansi_x3.4_1968" | "ansi_x3_4_1968" | "ansi_x3.4_1986"
-        | "cp367" | "csascii" | "ibm367" | "iso646_us" | "iso_646.irv_1991" | "iso_ir_6" => {
-            Codec::Ascii
-        }
+        "ascii" | "646" | "us_ascii" | "us" | "ansi_x3.4_1968" | "ansi_x3_4_1968"
+        | "ansi_x3.4_1986" | "cp367" | "csascii" | "ibm367" | "iso646_us" | "iso_646.irv_1991"
+        | "iso_ir_6" => Codec::Ascii,
         "latin_1" | "latin1" | "l1" | "iso_8859_1" | "iso8859_1" | "8859" | "cp819" | "latin"
         | "iso_ir_100" | "csisolatin1" | "ibm819" | "iso_8859_1_1987" => Codec::Latin1,
         "utf_8" | "utf8" | "u8" | "utf" | "utf8_ucs2" | "utf8_ucs4" | "cp65001" => Codec::Utf8,
@@ -338,11 +339,46 @@ pub fn lookup(encoding: &str) -> Result<Codec, bool> {
 /// Codecs that exist in CPython but whose tables are not modelled here: a load through them is
 /// reported as "not modelled" rather than guessed.
 const KNOWN_UNMODELLED: &[&str] = &[
-    "utf_16", "utf16", "utf_32", "utf32", "utf_16_le", "utf_16_be", "utf_32_le", "utf_32_be",
-    "cp1252", "windows_1252", "cp1251", "windows_1251", "koi8_r", "iso8859_15", "latin9",
-    "iso8859_2", "latin2", "shift_jis", "sjis", "euc_jp", "gbk", "gb2312", "gb18030", "big5",
-    "euc_kr", "cp437", "cp850", "mac_roman", "utf_7", "utf7", "utf_8_sig", "cp932", "cp949",
-    "cp950", "hz", "iso2022_jp", "raw_unicode_escape", "unicode_escape", "idna", "punycode",
+    "utf_16",
+    "utf16",
+    "utf_32",
+    "utf32",
+    "utf_16_le",
+    "utf_16_be",
+    "utf_32_le",
+    "utf_32_be",
+    "cp1252",
+    "windows_1252",
+    "cp1251",
+    "windows_1251",
+    "koi8_r",
+    "iso8859_15",
+    "latin9",
+    "iso8859_2",
+    "latin2",
+    "shift_jis",
+    "sjis",
+    "euc_jp",
+    "gbk",
+    "gb2312",
+    "gb18030",
+    "big5",
+    "euc_kr",
+    "cp437",
+    "cp850",
+    "mac_roman",
+    "utf_7",
+    "utf7",
+    "utf_8_sig",
+    "cp932",
+    "cp949",
+    "cp950",
+    "hz",
+    "iso2022_jp",
+    "raw_unicode_escape",
+    "unicode_escape",
+    "idna",
+    "punycode",
 ];
 
 /// `raw-unicode-escape` decoding, as the UNICODE opcode uses it. `py2` keeps the 2.x rule that a
@@ -417,11 +453,7 @@ fn hex_escape(s: &[u8], at: usize, start: usize, py2: bool) -> Result<(u32, usiz
         j += 1;
         got += 1;
     }
-    let codec = if py2 {
-        "rawunicodeescape"
-    } else {
-        "rawunicodeescape"
-    };
+    let codec = "rawunicodeescape";
     if got < count {
         return Err(DecodeError {
             codec,
@@ -527,11 +559,26 @@ mod tests {
     #[test]
     fn utf8_error_ranges_follow_cpython() {
         // Texts as CPython 3 prints them for b'...'.decode('utf-8').
-        assert_eq!(err(b"\xff"), "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte");
-        assert_eq!(err(b"caf\xc3"), "'utf-8' codec can't decode byte 0xc3 in position 3: unexpected end of data");
-        assert_eq!(err(b"\xe2\x82"), "'utf-8' codec can't decode bytes in position 0-1: unexpected end of data");
-        assert_eq!(err(b"\xe9t\xe9"), "'utf-8' codec can't decode byte 0xe9 in position 0: invalid continuation byte");
-        assert_eq!(err(b"\xed\xa0\x80"), "'utf-8' codec can't decode byte 0xed in position 0: invalid continuation byte");
+        assert_eq!(
+            err(b"\xff"),
+            "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"
+        );
+        assert_eq!(
+            err(b"caf\xc3"),
+            "'utf-8' codec can't decode byte 0xc3 in position 3: unexpected end of data"
+        );
+        assert_eq!(
+            err(b"\xe2\x82"),
+            "'utf-8' codec can't decode bytes in position 0-1: unexpected end of data"
+        );
+        assert_eq!(
+            err(b"\xe9t\xe9"),
+            "'utf-8' codec can't decode byte 0xe9 in position 0: invalid continuation byte"
+        );
+        assert_eq!(
+            err(b"\xed\xa0\x80"),
+            "'utf-8' codec can't decode byte 0xed in position 0: invalid continuation byte"
+        );
     }
 
     #[test]
@@ -543,7 +590,10 @@ mod tests {
     #[test]
     fn raw_unicode_escape_and_escape_decode() {
         let t = decode_raw_unicode_escape(b"caf\xe9\\u20ac\\U0001f600", false).unwrap();
-        assert_eq!(code_points(&t).collect::<Vec<_>>(), vec![0x63, 0x61, 0x66, 0xe9, 0x20ac, 0x1f600]);
+        assert_eq!(
+            code_points(&t).collect::<Vec<_>>(),
+            vec![0x63, 0x61, 0x66, 0xe9, 0x20ac, 0x1f600]
+        );
         assert_eq!(escape_decode(b"a\\x41\\n\\101\\q").unwrap(), b"aA\nA\\q");
         assert_eq!(escape_decode(b"\\").unwrap_err().0, "Trailing \\ in string");
     }

@@ -159,10 +159,10 @@ impl<'a> Pickler<'a> {
 
     /// Commit the frame once it has grown past the target (checked before each object).
     fn boundary(&mut self) {
-        if let Some(start) = self.frame_start {
-            if self.out.len() - start - 9 >= FRAME_SIZE_TARGET {
-                self.commit_frame();
-            }
+        if let Some(start) = self.frame_start
+            && self.out.len() - start - 9 >= FRAME_SIZE_TARGET
+        {
+            self.commit_frame();
         }
     }
 
@@ -213,7 +213,11 @@ impl<'a> Pickler<'a> {
     /// cPickle's `put()`: only objects with a refcount of 2 or more. `extra` is the reference
     /// the saving code itself holds (an iterator's).
     fn py2_put(&mut self, id: Id, extra: u32) {
-        let rc = self.refs.as_ref().map_or(0, |r| r.counts.get(&id).copied().unwrap_or(0)) + extra;
+        let rc = self
+            .refs
+            .as_ref()
+            .map_or(0, |r| r.counts.get(&id).copied().unwrap_or(0))
+            + extra;
         if rc >= 2 {
             let ident = self.ident(id);
             self.memo_put(ident);
@@ -238,7 +242,9 @@ impl<'a> Pickler<'a> {
         self.depth += 1;
         if self.depth > 900 {
             // Both picklers recurse; deep values raise RecursionError (the limit is ~1000 frames).
-            return Err(DumpError::Unmodelled("nesting deeper than the pickler's recursion limit".into()));
+            return Err(DumpError::Unmodelled(
+                "nesting deeper than the pickler's recursion limit".into(),
+            ));
         }
         let r = self.save_inner(id, extra);
         self.depth -= 1;
@@ -344,13 +350,21 @@ impl<'a> Pickler<'a> {
                 Ok(())
             }
             Node::Set(items) | Node::FrozenSet(items) => {
-                let g = if matches!(node, Node::Set(_)) { "set" } else { "frozenset" };
+                let g = if matches!(node, Node::Set(_)) {
+                    "set"
+                } else {
+                    "frozenset"
+                };
                 let list = V::List(items.iter().map(|&i| V::Node(i)).collect());
                 self.save_reduce(id, ("builtins", g), V::Tuple(vec![list]), None, extra)
             }
             Node::ByteArray(b) => self.save_bytearray(id, &b, extra),
             Node::Global(g) => self.save_global(&g.module, &g.name, Some(ident)),
-            Node::Datetime { fields: f, tz, fold } => {
+            Node::Datetime {
+                fields: f,
+                tz,
+                fold,
+            } => {
                 let fold = if self.proto > 3 { fold } else { 0 };
                 let mut st = vec![
                     (f[0] >> 8) as u8,
@@ -370,9 +384,19 @@ impl<'a> Pickler<'a> {
             }
             Node::Date(f) => {
                 let st = vec![(f[0] >> 8) as u8, f[0] as u8, f[1] as u8, f[2] as u8];
-                self.save_reduce(id, ("datetime", "date"), V::Tuple(vec![V::Bytes(st)]), None, extra)
+                self.save_reduce(
+                    id,
+                    ("datetime", "date"),
+                    V::Tuple(vec![V::Bytes(st)]),
+                    None,
+                    extra,
+                )
             }
-            Node::Time { fields: f, tz, fold } => {
+            Node::Time {
+                fields: f,
+                tz,
+                fold,
+            } => {
                 let fold = if self.proto > 3 { fold } else { 0 };
                 let st = vec![
                     f[0] as u8 | (fold << 7),
@@ -400,7 +424,11 @@ impl<'a> Pickler<'a> {
                 self.save_reduce(id, ("datetime", "timezone"), V::Tuple(args), None, extra)
             }
             Node::Decimal(s) => {
-                let arg = if self.py2() { V::Bytes(s.clone().into_bytes()) } else { V::Text(&s) };
+                let arg = if self.py2() {
+                    V::Bytes(s.clone().into_bytes())
+                } else {
+                    V::Text(&s)
+                };
                 let args = V::Tuple(vec![arg]);
                 self.save_reduce(id, ("decimal", "Decimal"), args, None, extra)
             }
@@ -408,19 +436,35 @@ impl<'a> Pickler<'a> {
                 let args = V::Tuple(vec![V::Float(re), V::Float(im)]);
                 self.save_reduce(id, ("builtins", "complex"), args, None, extra)
             }
-            Node::OrderedDict(kv) if !self.py2() => {
-                self.save_reduce_with_items(id, ("collections", "OrderedDict"), V::Tuple(vec![]), Items::Dict(&kv), extra)
-            }
+            Node::OrderedDict(kv) if !self.py2() => self.save_reduce_with_items(
+                id,
+                ("collections", "OrderedDict"),
+                V::Tuple(vec![]),
+                Items::Dict(&kv),
+                extra,
+            ),
             Node::DefaultDict { factory, items } if !self.py2() => {
                 let args = V::Tuple(vec![V::Node(factory)]);
-                self.save_reduce_with_items(id, ("collections", "defaultdict"), args, Items::Dict(&items), extra)
+                self.save_reduce_with_items(
+                    id,
+                    ("collections", "defaultdict"),
+                    args,
+                    Items::Dict(&items),
+                    extra,
+                )
             }
             Node::Deque { items, maxlen } if !self.py2() => {
                 let args = match maxlen {
                     Some(m) => V::Tuple(vec![V::Tuple(vec![]), V::Int(BigInt::from(m))]),
                     None => V::Tuple(vec![]),
                 };
-                self.save_reduce_with_items(id, ("collections", "deque"), args, Items::List(&items), extra)
+                self.save_reduce_with_items(
+                    id,
+                    ("collections", "deque"),
+                    args,
+                    Items::List(&items),
+                    extra,
+                )
             }
             Node::Exception { class, args } => {
                 // BaseException.__reduce__ returns (type, self.args): the args tuple is shared
@@ -437,7 +481,11 @@ impl<'a> Pickler<'a> {
                         self.write(&[code::MARK]);
                     }
                     self.save(items[0], 1)?;
-                    self.write(&[if self.proto >= 2 { code::TUPLE1 } else { code::TUPLE }]);
+                    self.write(&[if self.proto >= 2 {
+                        code::TUPLE1
+                    } else {
+                        code::TUPLE
+                    }]);
                     self.py2_put(args, 1);
                 } else {
                     self.save(args, 1)?;
@@ -496,7 +544,11 @@ impl<'a> Pickler<'a> {
             return Ok(());
         }
         if self.proto >= 2 {
-            let bytes = if v.is_zero() { Vec::new() } else { v.to_signed_bytes_le() };
+            let bytes = if v.is_zero() {
+                Vec::new()
+            } else {
+                v.to_signed_bytes_le()
+            };
             if bytes.len() < 256 {
                 self.write(&[code::LONG1, bytes.len() as u8]);
             } else {
@@ -507,18 +559,17 @@ impl<'a> Pickler<'a> {
             return Ok(());
         }
         let digits = v.abs().to_string().len();
-        if let Some(limit) = self.rt.facts().int_max_str_digits {
-            if digits > limit {
-                return Err(DumpError::Py(PyError::new(
-                    "ValueError",
-                    "Exceeds the limit (4300 digits) for integer string conversion; use sys.set_int_max_str_digits() to increase the limit",
-                )));
-            }
+        if let Some(limit) = self.rt.facts().int_max_str_digits
+            && digits > limit
+        {
+            return Err(DumpError::Py(PyError::new(
+                "ValueError",
+                "Exceeds the limit (4300 digits) for integer string conversion; use sys.set_int_max_str_digits() to increase the limit",
+            )));
         }
         let small = v.to_i32().is_some();
-        if !self.py2() && self.proto == 0 && small && !self.rt.facts().p0_int_as_long {
-            self.write(format!("I{v}\n").as_bytes());
-        } else if self.py2() && !long {
+        let py3_int = !self.py2() && self.proto == 0 && small && !self.rt.facts().p0_int_as_long;
+        if py3_int || (self.py2() && !long) {
             self.write(format!("I{v}\n").as_bytes());
         } else {
             self.write(format!("L{v}L\n").as_bytes());
@@ -531,7 +582,11 @@ impl<'a> Pickler<'a> {
             self.write(&[code::BINFLOAT]);
             self.write(&f.to_be_bytes());
         } else {
-            let text = if self.py2() { format_g17(f) } else { float_repr(f, false) };
+            let text = if self.py2() {
+                format_g17(f)
+            } else {
+                float_repr(f, false)
+            };
             self.write(format!("F{text}\n").as_bytes());
         }
     }
@@ -563,7 +618,11 @@ impl<'a> Pickler<'a> {
         };
         if self.proto == 0 {
             let mut s = b"V".to_vec();
-            s.extend_from_slice(&raw_unicode_escape(t, self.py2(), self.rt.facts().p0_unicode_escapes_ctrl));
+            s.extend_from_slice(&raw_unicode_escape(
+                t,
+                self.py2(),
+                self.rt.facts().p0_unicode_escapes_ctrl,
+            ));
             s.push(b'\n');
             self.write(&s);
             return;
@@ -591,7 +650,13 @@ impl<'a> Pickler<'a> {
             } else {
                 self.save_global("_codecs", "encode", None)?;
                 let text = codec::decode_latin1(b);
-                self.save_tuple_v(&[V::Text(std::str::from_utf8(&text).unwrap_or("")), V::Interned("latin1")], 0)?;
+                self.save_tuple_v(
+                    &[
+                        V::Text(std::str::from_utf8(&text).unwrap_or("")),
+                        V::Interned("latin1"),
+                    ],
+                    0,
+                )?;
             }
             self.write(&[code::REDUCE]);
         } else if b.len() < 256 {
@@ -629,7 +694,11 @@ impl<'a> Pickler<'a> {
         let text;
         let args = if self.py2() || (self.proto < 3 && !facts.bytearray_via_codecs) {
             text = String::from_utf8(codec::decode_latin1(b)).unwrap_or_default();
-            let enc = if self.py2() { V::Bytes(b"latin-1".to_vec()) } else { V::Interned("latin-1") };
+            let enc = if self.py2() {
+                V::Bytes(b"latin-1".to_vec())
+            } else {
+                V::Interned("latin-1")
+            };
             V::Tuple(vec![V::Text(&text), enc])
         } else {
             V::Tuple(vec![V::Bytes(b.to_vec())])
@@ -644,21 +713,26 @@ impl<'a> Pickler<'a> {
             ("copyreg", true) => "copy_reg",
             (m, _) => m,
         };
-        if !self.py2() && self.proto < 3 {
-            if let Some(c) = self.rt.tables_or_nearest().compat {
-                if let Some((m, n)) = c.reverse_name(module, name) {
-                    return (m.into(), n.into());
-                }
-                if let Some(m) = c.reverse_import(module) {
-                    return (m.into(), name.into());
-                }
+        if !self.py2()
+            && self.proto < 3
+            && let Some(c) = self.rt.tables_or_nearest().compat
+        {
+            if let Some((m, n)) = c.reverse_name(module, name) {
+                return (m.into(), n.into());
+            }
+            if let Some(m) = c.reverse_import(module) {
+                return (m.into(), name.into());
             }
         }
         (module.into(), name.into())
     }
 
     fn save_global(&mut self, module: &str, name: &str, ident: Option<Ident>) -> D<()> {
-        let module = if module == "os.path" { "posixpath" } else { module };
+        let module = if module == "os.path" {
+            "posixpath"
+        } else {
+            module
+        };
         let key = Ident::Global(module.to_string(), name.to_string());
         if let Some(&i) = self.memo.get(&key) {
             let op = self.memo_get_op(i);
@@ -801,8 +875,14 @@ impl<'a> Pickler<'a> {
     }
 
     fn save_instance(&mut self, id: Id, class: &Global, dict: &[(Id, Id)], extra: u32) -> D<()> {
-        if !matches!(class.known, Known::AppClass | Known::ClassicClass | Known::Object) {
-            return Err(DumpError::Unmodelled(format!("instances of {}.{}", class.module, class.name)));
+        if !matches!(
+            class.known,
+            Known::AppClass | Known::ClassicClass | Known::Object
+        ) {
+            return Err(DumpError::Unmodelled(format!(
+                "instances of {}.{}",
+                class.module, class.name
+            )));
         }
         let ident = self.ident(id);
         if class.known == Known::ClassicClass {
@@ -863,7 +943,14 @@ impl<'a> Pickler<'a> {
         Ok(())
     }
 
-    fn save_reduce(&mut self, id: Id, func: (&str, &str), args: V<'_>, state: Option<V<'_>>, extra: u32) -> D<()> {
+    fn save_reduce(
+        &mut self,
+        id: Id,
+        func: (&str, &str),
+        args: V<'_>,
+        state: Option<V<'_>>,
+        extra: u32,
+    ) -> D<()> {
         self.save_reduce_with_items(id, func, args, Items::None, extra)?;
         if let Some(s) = state {
             self.save_v(&s, 0)?;
@@ -872,7 +959,14 @@ impl<'a> Pickler<'a> {
         Ok(())
     }
 
-    fn save_reduce_with_items(&mut self, id: Id, func: (&str, &str), args: V<'_>, items: Items<'_>, extra: u32) -> D<()> {
+    fn save_reduce_with_items(
+        &mut self,
+        id: Id,
+        func: (&str, &str),
+        args: V<'_>,
+        items: Items<'_>,
+        extra: u32,
+    ) -> D<()> {
         self.save_global(func.0, func.1, None)?;
         self.save_v(&args, 0)?;
         self.write(&[code::REDUCE]);
@@ -1023,7 +1117,11 @@ pub fn float_repr(f: f64, py2: bool) -> String {
         } else if point >= n {
             format!("{}{}.0", digits, "0".repeat((point - n) as usize))
         } else {
-            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+            format!(
+                "{}.{}",
+                &digits[..point as usize],
+                &digits[point as usize..]
+            )
         };
         format!("{sign}{body}")
     } else {
@@ -1032,7 +1130,11 @@ pub fn float_repr(f: f64, py2: bool) -> String {
         } else {
             digits.clone()
         };
-        format!("{sign}{m}e{}{:02}", if exp < 0 { "-" } else { "+" }, exp.abs())
+        format!(
+            "{sign}{m}e{}{:02}",
+            if exp < 0 { "-" } else { "+" },
+            exp.abs()
+        )
     }
 }
 
@@ -1042,8 +1144,14 @@ fn join_surrogate_pairs(t: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while i < cps.len() {
         let c = cps[i];
-        if (0xd800..0xdc00).contains(&c) && i + 1 < cps.len() && (0xdc00..0xe000).contains(&cps[i + 1]) {
-            codec::push_cp(&mut out, 0x10000 + ((c - 0xd800) << 10) + (cps[i + 1] - 0xdc00));
+        if (0xd800..0xdc00).contains(&c)
+            && i + 1 < cps.len()
+            && (0xdc00..0xe000).contains(&cps[i + 1])
+        {
+            codec::push_cp(
+                &mut out,
+                0x10000 + ((c - 0xd800) << 10) + (cps[i + 1] - 0xdc00),
+            );
             i += 2;
         } else {
             codec::push_cp(&mut out, c);
@@ -1062,7 +1170,11 @@ pub fn format_g17(f: f64) -> String {
         return if f > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let e = format!("{:.16e}", f);
     let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
@@ -1080,18 +1192,34 @@ pub fn format_g17(f: f64) -> String {
         } else if point >= n {
             format!("{}{}", digits, "0".repeat((point - n) as usize))
         } else {
-            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+            format!(
+                "{}.{}",
+                &digits[..point as usize],
+                &digits[point as usize..]
+            )
         };
         format!("{sign}{body}")
     } else {
-        let m = if digits.len() > 1 { format!("{}.{}", &digits[..1], &digits[1..]) } else { digits.to_string() };
-        format!("{sign}{m}e{}{:02}", if exp < 0 { "-" } else { "+" }, exp.abs())
+        let m = if digits.len() > 1 {
+            format!("{}.{}", &digits[..1], &digits[1..])
+        } else {
+            digits.to_string()
+        };
+        format!(
+            "{sign}{m}e{}{:02}",
+            if exp < 0 { "-" } else { "+" },
+            exp.abs()
+        )
     }
 }
 
 /// py2 `repr(str)`: single quotes unless the string has `'` and no `"`.
 pub fn py2_repr(b: &[u8]) -> String {
-    let quote = if b.contains(&b'\'') && !b.contains(&b'"') { b'"' } else { b'\'' };
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        b'"'
+    } else {
+        b'\''
+    };
     let mut s = String::new();
     s.push(quote as char);
     for &c in b {
@@ -1132,7 +1260,6 @@ fn raw_unicode_escape(t: &[u8], py2: bool, ctrl: bool) -> Vec<u8> {
     }
     out
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -53,7 +53,8 @@ impl AppClasses {
     }
 
     fn is_classic(&self, g: &Global) -> bool {
-        self.py2_classic.contains(&format!("{}.{}", g.module, g.name))
+        self.py2_classic
+            .contains(&format!("{}.{}", g.module, g.name))
     }
 }
 
@@ -162,12 +163,12 @@ pub fn load_parsed(data: &[u8], parsed: &Parsed, runtime: Runtime, cfg: &LoadCon
         Err(e) => e,
     };
     vm.pos = err.pos;
-    if let (Some(c), ParseErrorKind::Truncated) = (err.code, err.kind) {
-        if runtime.is_py2() && !runtime.pure {
-            if let Some(f) = vm.py2_partial_line(c) {
-                return vm.fail(f);
-            }
-        }
+    if let (Some(c), ParseErrorKind::Truncated) = (err.code, err.kind)
+        && runtime.is_py2()
+        && !runtime.pure
+        && let Some(f) = vm.py2_partial_line(c)
+    {
+        return vm.fail(f);
     }
     let f = vm.parse_failure(err.code, err.kind);
     vm.fail(f)
@@ -209,7 +210,10 @@ struct Vm<'a> {
     /// Lazily built key indexes of dict-like and set nodes.
     index: HashMap<Id, HashMap<Key, usize>>,
     key_cache: HashMap<Id, Key>,
-    hash_keys: (std::collections::hash_map::RandomState, std::collections::hash_map::RandomState),
+    hash_keys: (
+        std::collections::hash_map::RandomState,
+        std::collections::hash_map::RandomState,
+    ),
 }
 
 impl<'a> Vm<'a> {
@@ -316,13 +320,19 @@ impl<'a> Vm<'a> {
                 let line_op = opcode
                     .and_then(ops::info)
                     .is_some_and(|i| matches!(i.arg, ops::ArgKind::Line | ops::ArgKind::Line2));
-                if self.py2() && !self.rt.pure && !line_op && !matches!(kind, ParseErrorKind::TooLong(n) if n >= 1 << 31) {
+                if self.py2()
+                    && !self.rt.pure
+                    && !line_op
+                    && !matches!(kind, ParseErrorKind::TooLong(n) if n >= 1 << 31)
+                {
                     return Fail::Py(PyError::new("EOFError", ""));
                 }
-                if let (Some(code::BINUNICODE), ParseErrorKind::TooLong(n)) = (opcode, kind) {
-                    if self.py2() && !self.rt.pure && n >= 1 << 31 {
-                        return self.unpickling_error("BINUNICODE pickle has negative byte count");
-                    }
+                if let (Some(code::BINUNICODE), ParseErrorKind::TooLong(n)) = (opcode, kind)
+                    && self.py2()
+                    && !self.rt.pure
+                    && n >= 1 << 31
+                {
+                    return self.unpickling_error("BINUNICODE pickle has negative byte count");
                 }
                 self.truncated()
             }
@@ -336,7 +346,8 @@ impl<'a> Vm<'a> {
         let info = ops::info(c)?;
         let start = self.pos + 1;
         let rest = self.data.get(start..)?;
-        let cut = |b: &[u8]| -> Option<std::ops::Range<usize>> { (b.len() >= 2).then(|| 0..b.len() - 1) };
+        let cut =
+            |b: &[u8]| -> Option<std::ops::Range<usize>> { (b.len() >= 2).then(|| 0..b.len() - 1) };
         let eof = Fail::Py(PyError::new("EOFError", ""));
         match info.arg {
             ops::ArgKind::Line => {
@@ -345,13 +356,20 @@ impl<'a> Vm<'a> {
                 };
                 let r = start + r.start..start + r.end;
                 if c == code::FLOAT {
-                    return Some(Fail::Py(PyError::new("ValueError", "could not convert string to float")));
+                    return Some(Fail::Py(PyError::new(
+                        "ValueError",
+                        "could not convert string to float",
+                    )));
                 }
                 if c == code::STRING {
                     // Observed (pickletester truncations): cPickle ends a cut STRING with EOFError.
                     return Some(eof);
                 }
-                let op = Op { pos: self.pos, code: c, arg: Arg::Line(r) };
+                let op = Op {
+                    pos: self.pos,
+                    code: c,
+                    arg: Arg::Line(r),
+                };
                 Some(match self.step(&op) {
                     Err(f) => f,
                     Ok(_) => eof,
@@ -400,7 +418,8 @@ impl<'a> Vm<'a> {
                 },
             ));
         }
-        let shown = if !self.py2() && !((0x20..=0x7e).contains(&b) && b != b'\'' && b != b'\\') {
+        let printable = (0x20..=0x7e).contains(&b) && b != b'\'' && b != b'\\';
+        let shown = if !self.py2() && !printable {
             format!("\\x{b:02x}")
         } else if self.py2() {
             // cPickle writes the raw byte into a py2 str message; shown as that code point.
@@ -662,7 +681,7 @@ impl<'a> Vm<'a> {
             (code::DICT, _) => {
                 let m = self.marker()?;
                 let items = self.stack.split_off(m.min(self.stack.len()));
-                if items.len() % 2 != 0 && !self.py2() {
+                if !items.len().is_multiple_of(2) && !self.py2() {
                     return Err(self.unpickling_error("odd number of items for DICT"));
                 }
                 let d = self.new_node(Node::Dict(Vec::new()), c)?;
@@ -705,7 +724,7 @@ impl<'a> Vm<'a> {
                     return Err(self.underflow());
                 }
                 let items = self.stack.split_off(m);
-                if items.len() % 2 != 0 && !self.rt.pure {
+                if !items.len().is_multiple_of(2) && !self.rt.pure {
                     return Err(self.unpickling_error("odd number of items for SETITEMS"));
                 }
                 let d = self.stack[m - 1];
@@ -758,7 +777,10 @@ impl<'a> Vm<'a> {
             (code::PUT, Arg::Line(r)) => {
                 let idx = self.memo_index_line(self.slice(r))?;
                 if idx < 0 {
-                    return Err(Fail::Py(PyError::new("ValueError", "negative PUT argument")));
+                    return Err(Fail::Py(PyError::new(
+                        "ValueError",
+                        "negative PUT argument",
+                    )));
                 }
                 self.memo_put(idx as u64)?
             }
@@ -779,9 +801,10 @@ impl<'a> Vm<'a> {
                 } else {
                     (self.pop().ok(), self.pop().ok())
                 };
-                let (Some(Node::Text(m)), Some(Node::Text(n))) =
-                    (module.map(|m| self.heap.get(m)), name.map(|n| self.heap.get(n)))
-                else {
+                let (Some(Node::Text(m)), Some(Node::Text(n))) = (
+                    module.map(|m| self.heap.get(m)),
+                    name.map(|n| self.heap.get(n)),
+                ) else {
                     return Err(self.unpickling_error("STACK_GLOBAL requires str"));
                 };
                 if m.is_empty() {
@@ -846,12 +869,12 @@ impl<'a> Vm<'a> {
                 if c == code::BINPERSID {
                     self.pop()?;
                 }
-                if let (true, Arg::Line(r)) = (self.facts.persid_ascii_check, arg) {
-                    if !self.slice(r).is_ascii() {
-                        return Err(self.unpickling_error(
-                            "persistent IDs in protocol 0 must be ASCII strings",
-                        ));
-                    }
+                if let (true, Arg::Line(r)) = (self.facts.persid_ascii_check, arg)
+                    && !self.slice(r).is_ascii()
+                {
+                    return Err(
+                        self.unpickling_error("persistent IDs in protocol 0 must be ASCII strings")
+                    );
                 }
                 return Err(self.no_persistent_load());
             }
@@ -907,7 +930,11 @@ impl<'a> Vm<'a> {
             }
             return self.unpickling_error("A load persistent id instruction was encountered,\nbut no persistent_load function was specified.");
         }
-        let sep = if self.facts.persid_msg_space { " " } else { "\n" };
+        let sep = if self.facts.persid_msg_space {
+            " "
+        } else {
+            "\n"
+        };
         self.unpickling_error(format!(
             "A load persistent id instruction was encountered,{sep}but no persistent_load function was specified."
         ))
@@ -1015,7 +1042,11 @@ impl<'a> Vm<'a> {
                 "ValueError",
                 format!(
                     "Exceeds the limit ({}) for integer string conversion: value has {n} digits; use sys.set_int_max_str_digits() to increase the limit",
-                    if self.facts.int_limit_says_digits { "4300 digits" } else { "4300" }
+                    if self.facts.int_limit_says_digits {
+                        "4300 digits"
+                    } else {
+                        "4300"
+                    }
                 ),
             )));
         }
@@ -1111,7 +1142,10 @@ impl<'a> Vm<'a> {
         let codec = match codec::lookup(&o.encoding) {
             Ok(Codec::Bytes) if self.facts.encoding_bytes => return Ok(Node::Bytes(raw)),
             Ok(Codec::Bytes) => {
-                return Err(Fail::Py(PyError::new("LookupError", "unknown encoding: bytes")));
+                return Err(Fail::Py(PyError::new(
+                    "LookupError",
+                    "unknown encoding: bytes",
+                )));
             }
             Ok(c) => c,
             Err(true) => {
@@ -1151,7 +1185,9 @@ impl<'a> Vm<'a> {
         };
         match decoded {
             Ok(t) => Ok(Node::Text(t)),
-            Err(Failure::Decode(e)) => Err(Fail::Py(PyError::new("UnicodeDecodeError", e.message()))),
+            Err(Failure::Decode(e)) => {
+                Err(Fail::Py(PyError::new("UnicodeDecodeError", e.message())))
+            }
             Err(Failure::UnknownHandler(h)) => Err(Fail::Unknown(Unmodelled::Feature(h))),
         }
     }
@@ -1366,7 +1402,9 @@ impl<'a> Vm<'a> {
 
     fn setitem(&mut self, d: Id, k: Id, v: Id) -> R<()> {
         match self.heap.get(d) {
-            Node::Dict(_) | Node::OrderedDict(_) | Node::DefaultDict { .. } => self.dict_set(d, k, v),
+            Node::Dict(_) | Node::OrderedDict(_) | Node::DefaultDict { .. } => {
+                self.dict_set(d, k, v)
+            }
             Node::Opaque { .. } | Node::Instance { .. } => Ok(()),
             _ => {
                 let t = self.type_name(d);
@@ -1412,7 +1450,10 @@ impl<'a> Vm<'a> {
     fn tuple_items(&self, args: Id) -> R<Vec<Id>> {
         match self.heap.get(args) {
             Node::Tuple(items) => Ok(items.clone()),
-            _ => Err(Fail::Py(PyError::new("TypeError", "argument list must be a tuple"))),
+            _ => Err(Fail::Py(PyError::new(
+                "TypeError",
+                "argument list must be a tuple",
+            ))),
         }
     }
 
@@ -1423,7 +1464,10 @@ impl<'a> Vm<'a> {
     fn call(&mut self, f: Id, args: Id) -> R<Id> {
         let Node::Global(g) = self.heap.get(f).clone() else {
             if !matches!(self.heap.get(args), Node::Tuple(_)) {
-                return Err(Fail::Py(PyError::new("TypeError", "argument list must be a tuple")));
+                return Err(Fail::Py(PyError::new(
+                    "TypeError",
+                    "argument list must be a tuple",
+                )));
             }
             let t = self.type_name(f);
             return Err(Fail::Py(PyError::new(
@@ -1603,7 +1647,8 @@ impl<'a> Vm<'a> {
                         Some(s) => self.new_node(Node::Decimal(s), r),
                         None => self.opaque(g),
                     },
-                    Node::Bytes(b) if self.py2() => match decimal_str(&String::from_utf8_lossy(&b)) {
+                    Node::Bytes(b) if self.py2() => match decimal_str(&String::from_utf8_lossy(&b))
+                    {
                         Some(s) => self.new_node(Node::Decimal(s), r),
                         None => self.opaque(g),
                     },
@@ -1742,7 +1787,10 @@ impl<'a> Vm<'a> {
     }
 
     fn new_instance(&mut self, g: Global) -> R<Id> {
-        if matches!(g.known, Known::AppClass | Known::ClassicClass | Known::Object) {
+        if matches!(
+            g.known,
+            Known::AppClass | Known::ClassicClass | Known::Object
+        ) {
             self.new_node(
                 Node::Instance {
                     class: g,
@@ -1780,31 +1828,39 @@ impl<'a> Vm<'a> {
         }
         let Some(g) = class else {
             let t = self.type_name(cls);
-            let op = if kwargs.is_some() { "NEWOBJ_EX" } else { "NEWOBJ" };
+            let op = if kwargs.is_some() {
+                "NEWOBJ_EX"
+            } else {
+                "NEWOBJ"
+            };
             if self.py2() {
                 return Err(self.unpickling_error("NEWOBJ class argument isn't a type object"));
             }
-            return Err(self.unpickling_error(format!(
-                "{op} class argument must be a type, not {t}"
-            )));
+            return Err(
+                self.unpickling_error(format!("{op} class argument must be a type, not {t}"))
+            );
         };
         if !matches!(self.heap.get(args), Node::Tuple(_)) {
             let t = self.type_name(args);
-            let op = if kwargs.is_some() { "NEWOBJ_EX" } else { "NEWOBJ" };
+            let op = if kwargs.is_some() {
+                "NEWOBJ_EX"
+            } else {
+                "NEWOBJ"
+            };
             if self.py2() {
                 return Err(self.unpickling_error("NEWOBJ expected an arg tuple."));
             }
-            return Err(self.unpickling_error(format!(
-                "{op} args argument must be a tuple, not {t}"
-            )));
+            return Err(
+                self.unpickling_error(format!("{op} args argument must be a tuple, not {t}"))
+            );
         }
-        if let Some(kw) = kwargs {
-            if !matches!(self.heap.get(kw), Node::Dict(_)) {
-                let t = self.type_name(kw);
-                return Err(self.unpickling_error(format!(
-                    "NEWOBJ_EX kwargs argument must be a dict, not {t}"
-                )));
-            }
+        if let Some(kw) = kwargs
+            && !matches!(self.heap.get(kw), Node::Dict(_))
+        {
+            let t = self.type_name(kw);
+            return Err(
+                self.unpickling_error(format!("NEWOBJ_EX kwargs argument must be a dict, not {t}"))
+            );
         }
         if g.known == Known::ClassicClass {
             if self.rt.pure {
@@ -1828,10 +1884,15 @@ impl<'a> Vm<'a> {
                 let args = self.new_node(Node::Tuple(a), r)?;
                 self.new_node(Node::Exception { class: g, args }, r)
             }
-            Known::Datetime | Known::Date | Known::Time | Known::Timedelta | Known::Decimal
-            | Known::FrozenSet | Known::Complex | Known::Tuple | Known::Bytes => {
-                self.call_known(g, a)
-            }
+            Known::Datetime
+            | Known::Date
+            | Known::Time
+            | Known::Timedelta
+            | Known::Decimal
+            | Known::FrozenSet
+            | Known::Complex
+            | Known::Tuple
+            | Known::Bytes => self.call_known(g, a),
             // `int.__new__(int)` and friends with no arguments: the zero value.
             Known::Int if a.is_empty() => self.new_node(Node::Int(BigInt::zero()), r),
             Known::Long if a.is_empty() => self.new_node(Node::Long(BigInt::zero()), r),
@@ -2013,10 +2074,17 @@ pub fn resolve_global(
     // `os.path` is an alias of posixpath (ntpath on Windows) that `import os.path` finds.
     let stdlib = module == "os.path"
         || tables.has_module(module)
-        || module.split('.').next().is_some_and(|top| tables.has_module(top) && module.contains('.') && tables.module_attr(module, name).is_some());
+        || module.split('.').next().is_some_and(|top| {
+            tables.has_module(top)
+                && module.contains('.')
+                && tables.module_attr(module, name).is_some()
+        });
     let missing_module = || {
         let msg = if rt.is_py2() {
-            format!("No module named {}", module.rsplit('.').next().unwrap_or(module))
+            format!(
+                "No module named {}",
+                module.rsplit('.').next().unwrap_or(module)
+            )
         } else {
             format!("No module named '{module}'")
         };
@@ -2043,9 +2111,10 @@ pub fn resolve_global(
     }
     let lookup_name = name;
     // An empty name never exists; nor, on py2, a non-ASCII one (not an identifier there).
-    let exists = if name.is_empty() || (rt.is_py2() && !name.is_ascii()) {
-        Some(false)
-    } else if name.contains('.') && !dotted {
+    let exists = if name.is_empty()
+        || (rt.is_py2() && !name.is_ascii())
+        || (name.contains('.') && !dotted)
+    {
         Some(false)
     } else if name.contains('.') {
         // Dotted names (protocol 4+): check the first part only.
@@ -2054,7 +2123,12 @@ pub fn resolve_global(
         tables.module_attr(module, lookup_name)
     };
     if exists == Some(false) {
-        return Err(missing_attribute(rt, module, name, tables.module_repr(module)));
+        return Err(missing_attribute(
+            rt,
+            module,
+            name,
+            tables.module_repr(module),
+        ));
     }
     Ok(Global {
         module: module.into(),
@@ -2087,7 +2161,11 @@ fn missing_attribute(rt: Runtime, module: &str, name: &str, repr: Option<&str>) 
 
 /// What the models know a resolved global to be.
 fn known_global(rt: Runtime, module: &str, name: &str) -> Known {
-    let builtins = if rt.is_py2() { "__builtin__" } else { "builtins" };
+    let builtins = if rt.is_py2() {
+        "__builtin__"
+    } else {
+        "builtins"
+    };
     if module == builtins {
         return match name {
             "set" => Known::Set,
@@ -2125,7 +2203,9 @@ fn known_global(rt: Runtime, module: &str, name: &str) -> Known {
         ("datetime", "time") => Known::Time,
         ("datetime", "timedelta") => Known::Timedelta,
         ("datetime", "timezone") => Known::Timezone,
-        ("decimal", "Decimal") | ("_decimal", "Decimal") | ("_pydecimal", "Decimal") => Known::Decimal,
+        ("decimal", "Decimal") | ("_decimal", "Decimal") | ("_pydecimal", "Decimal") => {
+            Known::Decimal
+        }
         ("collections", "OrderedDict") => Known::OrderedDict,
         ("collections", "defaultdict") | ("_collections", "defaultdict") => Known::DefaultDict,
         ("collections", "deque") | ("_collections", "deque") => Known::Deque,
@@ -2143,7 +2223,10 @@ pub fn is_type(g: &Global) -> bool {
             if g.module == "builtins" || g.module == "__builtin__" {
                 BUILTIN_TYPES.contains(&g.name.as_str())
             } else {
-                g.name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                g.name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_uppercase())
             }
         }
         _ => true,
@@ -2151,10 +2234,38 @@ pub fn is_type(g: &Global) -> bool {
 }
 
 const BUILTIN_TYPES: &[&str] = &[
-    "bool", "bytearray", "bytes", "classmethod", "complex", "dict", "enumerate", "filter",
-    "float", "frozenset", "int", "list", "map", "memoryview", "object", "property", "range",
-    "reversed", "set", "slice", "staticmethod", "str", "super", "tuple", "type", "zip",
-    "basestring", "buffer", "file", "long", "unicode", "xrange",
+    "bool",
+    "bytearray",
+    "bytes",
+    "classmethod",
+    "complex",
+    "dict",
+    "enumerate",
+    "filter",
+    "float",
+    "frozenset",
+    "int",
+    "list",
+    "map",
+    "memoryview",
+    "object",
+    "property",
+    "range",
+    "reversed",
+    "set",
+    "slice",
+    "staticmethod",
+    "str",
+    "super",
+    "tuple",
+    "type",
+    "zip",
+    "basestring",
+    "buffer",
+    "file",
+    "long",
+    "unicode",
+    "xrange",
 ];
 
 fn is_exception_name(n: &str) -> bool {
@@ -2163,7 +2274,11 @@ fn is_exception_name(n: &str) -> bool {
         || n.ends_with("Warning")
         || matches!(
             n,
-            "KeyboardInterrupt" | "SystemExit" | "GeneratorExit" | "StopIteration" | "StopAsyncIteration"
+            "KeyboardInterrupt"
+                | "SystemExit"
+                | "GeneratorExit"
+                | "StopIteration"
+                | "StopAsyncIteration"
         )
 }
 
@@ -2194,7 +2309,12 @@ pub fn type_name(n: &Node, py2: bool) -> String {
         Node::Timezone { .. } => "datetime.timezone".into(),
         Node::Decimal(_) => "decimal.Decimal".into(),
         Node::Range(_) => if py2 { "xrange" } else { "range" }.into(),
-        Node::Global(g) => if is_type(g) { "type" } else { "builtin_function_or_method" }.into(),
+        Node::Global(g) => if is_type(g) {
+            "type"
+        } else {
+            "builtin_function_or_method"
+        }
+        .into(),
         Node::Exception { class, .. } | Node::Instance { class, .. } | Node::Opaque { class } => {
             class.name.clone()
         }
@@ -2228,7 +2348,11 @@ fn py2_str_repr(b: &[u8]) -> String {
 
 /// py3 `repr()` of an ASCII-ish str, enough for error messages.
 fn py_str_repr_text(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::new();
     out.push(quote);
     for c in s.chars() {
@@ -2241,7 +2365,9 @@ fn py_str_repr_text(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -2367,7 +2493,10 @@ fn parse_float_prefix(s: &str, py2: bool) -> (Option<f64>, usize) {
             } else {
                 f64::INFINITY
             };
-            return (Some(if word == "nan" && neg { -v } else { v }), i + word.len());
+            return (
+                Some(if word == "nan" && neg { -v } else { v }),
+                i + word.len(),
+            );
         }
     }
     let digits_start = i;
@@ -2410,7 +2539,11 @@ fn normalize_timedelta(v: [i64; 3]) -> Option<[i64; 3]> {
     if days.abs() > 999_999_999 {
         return None;
     }
-    Some([days as i64, (rem / 1_000_000) as i64, (rem % 1_000_000) as i64])
+    Some([
+        days as i64,
+        (rem / 1_000_000) as i64,
+        (rem % 1_000_000) as i64,
+    ])
 }
 
 /// `str(Decimal(s))` for the literals the models accept: `None` for anything else.
@@ -2436,7 +2569,11 @@ fn decimal_str(s: &str) -> Option<String> {
     if int_part.is_empty() && frac.is_empty() {
         return None;
     }
-    if !int_part.bytes().chain(frac.bytes()).all(|c| c.is_ascii_digit()) {
+    if !int_part
+        .bytes()
+        .chain(frac.bytes())
+        .all(|c| c.is_ascii_digit())
+    {
         return None;
     }
     let digits_raw = format!("{int_part}{frac}");
@@ -2452,7 +2589,11 @@ fn decimal_str(s: &str) -> Option<String> {
         } else {
             let point = n + exp;
             if point > 0 {
-                format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+                format!(
+                    "{}.{}",
+                    &digits[..point as usize],
+                    &digits[point as usize..]
+                )
             } else {
                 format!("0.{}{}", "0".repeat((-point) as usize), digits)
             }
@@ -2464,7 +2605,11 @@ fn decimal_str(s: &str) -> Option<String> {
         } else {
             format!("{first}.{rest}")
         };
-        format!("{mant}E{}{}", if adjusted >= 0 { "+" } else { "" }, adjusted)
+        format!(
+            "{mant}E{}{}",
+            if adjusted >= 0 { "+" } else { "" },
+            adjusted
+        )
     };
     Some(format!("{sign}{body}"))
 }
@@ -2481,7 +2626,9 @@ mod tests {
     fn outcome(data: &[u8], rt: &str) -> String {
         let r = load(data, Runtime::parse(rt).unwrap(), &LoadConfig::default());
         match r.outcome {
-            Outcome::Loaded { heap, root } => super::super::render::render(&heap, root, Runtime::parse(rt).unwrap()),
+            Outcome::Loaded { heap, root } => {
+                super::super::render::render(&heap, root, Runtime::parse(rt).unwrap())
+            }
             Outcome::Raised(e) => e.to_string(),
             Outcome::Unknown(u) => format!("unknown: {u:?}"),
         }
@@ -2494,7 +2641,10 @@ mod tests {
             outcome(b"S'caf\\xc3\\xa9'\np1\n.", "3.8"),
             "UnicodeDecodeError: 'ascii' codec can't decode byte 0xc3 in position 3: ordinal not in range(128)"
         );
-        assert_eq!(outcome(b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00N.", "2.7"), "ValueError: unsupported pickle protocol: 4");
+        assert_eq!(
+            outcome(b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00N.", "2.7"),
+            "ValueError: unsupported pickle protocol: 4"
+        );
     }
 
     #[test]

@@ -269,7 +269,11 @@ impl LoadOptions {
                     o.fix_imports = match v.trim().to_ascii_lowercase().as_str() {
                         "true" | "1" | "yes" => true,
                         "false" | "0" | "no" => false,
-                        other => return Err(format!("fix_imports must be true or false, not {other:?}")),
+                        other => {
+                            return Err(format!(
+                                "fix_imports must be true or false, not {other:?}"
+                            ));
+                        }
                     }
                 }
                 other => {

@@ -83,7 +83,11 @@ struct Renderer<'a> {
 }
 
 fn qualified(g: &Global) -> String {
-    let module = if g.module == "os.path" { "posixpath" } else { &g.module };
+    let module = if g.module == "os.path" {
+        "posixpath"
+    } else {
+        &g.module
+    };
     format!("{module}.{}", g.name)
 }
 
@@ -260,7 +264,11 @@ impl<'a> Renderer<'a> {
                 tasks.push(Task::Owned(tail));
                 Self::seq(tasks, "collections.deque([", items, "");
             }
-            Node::Datetime { fields: f, tz, fold } => {
+            Node::Datetime {
+                fields: f,
+                tz,
+                fold,
+            } => {
                 let _ = write!(
                     out,
                     "datetime.datetime({}, {}, {}, {}, {}, {}, {}, tz=",
@@ -272,8 +280,16 @@ impl<'a> Renderer<'a> {
             Node::Date(f) => {
                 let _ = write!(out, "datetime.date({}, {}, {})", f[0], f[1], f[2]);
             }
-            Node::Time { fields: f, tz, fold } => {
-                let _ = write!(out, "datetime.time({}, {}, {}, {}, tz=", f[0], f[1], f[2], f[3]);
+            Node::Time {
+                fields: f,
+                tz,
+                fold,
+            } => {
+                let _ = write!(
+                    out,
+                    "datetime.time({}, {}, {}, {}, tz=",
+                    f[0], f[1], f[2], f[3]
+                );
                 tasks.push(Task::Owned(format!(", fold={fold})")));
                 self.tz(*tz, out, tasks);
             }

@@ -60,7 +60,9 @@ pub fn optset(name: &str) -> LoadOptions {
 pub fn interpreter(version: &str) -> PathBuf {
     let root = std::env::var("PYENV_ROOT")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".pyenv"));
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".pyenv")
+        });
     let versions = root.join("versions");
     let mut found: Vec<PathBuf> = std::fs::read_dir(&versions)
         .unwrap_or_else(|e| panic!("no pyenv interpreters at {}: {e}", versions.display()))
@@ -73,8 +75,11 @@ pub fn interpreter(version: &str) -> PathBuf {
         })
         .collect();
     found.sort();
-    let dir = found
-        .pop()
-        .unwrap_or_else(|| panic!("Python {version} is not installed under {}", versions.display()));
+    let dir = found.pop().unwrap_or_else(|| {
+        panic!(
+            "Python {version} is not installed under {}",
+            versions.display()
+        )
+    });
     dir.join("bin/python")
 }
