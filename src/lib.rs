@@ -7,3 +7,7 @@ pub mod inspect;
 pub mod pickle;
 pub mod runtime;
 pub mod security;
+pub mod check;
+pub mod envelope;
+pub mod scan;
+pub mod source;

@@ -2,7 +2,11 @@
 //! (0: no finding, 1: findings, 2: the tool could not do its job).
 
 use anyhow::{Context, Result, bail};
+use cache_compat::check::Side;
+use cache_compat::envelope::Writer;
 use cache_compat::inspect;
+use cache_compat::scan;
+use cache_compat::source::{Coverage, Filter, read_snapshot, scan_redis, write_snapshot};
 use cache_compat::runtime::load::{AppClasses, LoadConfig};
 use cache_compat::runtime::{LoadOptions, Runtime};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -26,6 +30,13 @@ struct Cli {
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScanFormat {
+    Table,
+    Jsonl,
     Json,
 }
 
@@ -57,6 +68,64 @@ enum Command {
         strip_bang: bool,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+    },
+    /// The main job: sample a cache and judge every value for a migration from --old to --new
+    /// (checks old_reads, new_reads, old_reads_new_write, new_reads_old_write, round_trip).
+    Scan {
+        /// A live Redis: redis://[user:password@]host:port/db, rediss://, unix:///path.
+        /// The password may also come from REDISCLI_AUTH (never printed). Only read commands
+        /// are sent.
+        #[arg(long, conflicts_with = "snapshot", required_unless_present = "snapshot")]
+        redis: Option<String>,
+        /// A snapshot file made by `cache-compat snapshot`.
+        #[arg(long)]
+        snapshot: Option<String>,
+        /// The runtime the cache is written by now (e.g. 2.7).
+        #[arg(long)]
+        old: String,
+        /// The runtime being deployed (e.g. 3.8).
+        #[arg(long)]
+        new: String,
+        /// The cache layer of both sides: werkzeug, cachelib[@VERSION], flask-caching, django,
+        /// django-redis[@VERSION], pickle, pickle:N.
+        #[arg(long, default_value = "pickle")]
+        writer: String,
+        #[arg(long)]
+        old_writer: Option<String>,
+        #[arg(long)]
+        new_writer: Option<String>,
+        /// Load options of the old side (3.x): encoding=..,errors=..,fix_imports=..
+        #[arg(long, default_value = "")]
+        old_load: String,
+        /// Load options of the new side, e.g. encoding=latin1.
+        #[arg(long, default_value = "")]
+        new_load: String,
+        /// Only keys matching this glob (repeatable; Redis MATCH syntax).
+        #[arg(long = "match")]
+        matches: Vec<String>,
+        /// Judge at most N values.
+        #[arg(long)]
+        limit: Option<u64>,
+        #[arg(long, value_enum, default_value_t = ScanFormat::Table)]
+        format: ScanFormat,
+        /// Also list values with no finding.
+        #[arg(long)]
+        all: bool,
+        /// Write the report here instead of standard output.
+        #[arg(long)]
+        output: Option<String>,
+    },
+    /// Capture sampled raw values from a live Redis into a portable compressed file (no judging),
+    /// for a CI job or an offline audit. Only read commands are sent.
+    Snapshot {
+        #[arg(long)]
+        redis: String,
+        #[arg(long)]
+        out: String,
+        #[arg(long = "match")]
+        matches: Vec<String>,
+        #[arg(long)]
+        limit: Option<u64>,
     },
     /// The known runtimes and their facts.
     Runtimes {
@@ -136,6 +205,74 @@ fn run() -> Result<u8> {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
             }
             Ok(if report.any_fails() { 1 } else { 0 })
+        }
+        Command::Scan {
+            redis,
+            snapshot,
+            old,
+            new,
+            writer,
+            old_writer,
+            new_writer,
+            old_load,
+            new_load,
+            matches,
+            limit,
+            format,
+            all,
+            output,
+        } => {
+            let side = |rt: &str, load: &str, w: &Option<String>, which: &str| -> Result<Side> {
+                let runtime = parse_runtimes(&[rt.to_string()])?[0];
+                let options = LoadOptions::parse(load).map_err(|e| anyhow::anyhow!("--{which}-load: {e}"))?;
+                let writer = Writer::parse(w.as_deref().unwrap_or(&writer)).map_err(|e| anyhow::anyhow!("--{which}-writer: {e}"))?;
+                Ok(Side {
+                    runtime,
+                    load: LoadConfig {
+                        options,
+                        ..LoadConfig::default()
+                    },
+                    writer,
+                })
+            };
+            let old_side = side(&old, &old_load, &old_writer, "old")?;
+            let new_side = side(&new, &new_load, &new_writer, "new")?;
+            let filter = Filter { matches, limit };
+            let mut cov = Coverage::default();
+            let mut results = Vec::new();
+            if let Some(path) = snapshot {
+                for s in read_snapshot(&path, &filter, &mut cov)? {
+                    results.push(scan::judge(&s, &old_side, &new_side));
+                }
+            } else if let Some(url) = redis {
+                scan_redis(&url, &filter, |s| results.push(scan::judge(&s, &old_side, &new_side)), &mut cov)?;
+            }
+            results.sort_by(|a, b| (&a.key, &a.field).cmp(&(&b.key, &b.field)));
+            let summary = scan::summarize(&results, cov);
+            let text = match format {
+                ScanFormat::Table => scan::table(&results, &summary, &old_side, &new_side, all),
+                ScanFormat::Jsonl => scan::jsonl(&results, &summary, all),
+                ScanFormat::Json => {
+                    let shown: Vec<_> = results.iter().filter(|r| all || r.has_finding()).collect();
+                    format!("{}\n", serde_json::to_string_pretty(&serde_json::json!({"values": shown, "summary": summary}))?)
+                }
+            };
+            match output {
+                Some(path) => std::fs::write(&path, text).with_context(|| format!("writing {path}"))?,
+                None => print!("{text}"),
+            }
+            Ok(if summary.with_findings > 0 { 1 } else { 0 })
+        }
+        Command::Snapshot { redis, out, matches, limit } => {
+            let mut cov = Coverage::default();
+            let mut samples = Vec::new();
+            scan_redis(&redis, &Filter { matches, limit }, |s| samples.push(s), &mut cov)?;
+            write_snapshot(&out, &redis, &samples).with_context(|| format!("writing {out}"))?;
+            eprintln!(
+                "cache-compat: {} values from {} keys written to {out} ({} vanished, {} of other types skipped)",
+                cov.sampled, cov.keys_seen, cov.vanished, cov.skipped_types
+            );
+            Ok(0)
         }
         Command::Runtimes { format } => {
             let rows: Vec<serde_json::Value> = Runtime::all()

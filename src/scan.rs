@@ -1,0 +1,168 @@
+//! `scan`: judge every sampled value for a migration, and render the results (cli.md).
+
+use crate::check::{self, Check, Checks, Side};
+use crate::envelope::{self, Envelope};
+use crate::pickle::parse;
+use crate::source::{Coverage, Sample};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// The verdict on one value.
+#[derive(Debug, Clone, Serialize)]
+pub struct ValueResult {
+    pub key: String,
+    pub field: Option<String>,
+    pub envelope: &'static str,
+    pub protocol: Option<u8>,
+    pub checks: Option<Checks>,
+    /// Set where the value is not a pickle or could not be unwrapped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl ValueResult {
+    pub fn has_finding(&self) -> bool {
+        self.checks.as_ref().is_some_and(Checks::has_finding)
+    }
+}
+
+/// Bytes as cli.md writes keys: UTF-8 as is, other bytes as Python-style `\xNN`.
+pub fn show_key(b: &[u8]) -> String {
+    let mut s = String::new();
+    for chunk in b.utf8_chunks() {
+        s.push_str(chunk.valid());
+        for &x in chunk.invalid() {
+            let _ = write!(s, "\\x{x:02x}");
+        }
+    }
+    s
+}
+
+/// Judge one sample.
+pub fn judge(sample: &Sample, old: &Side, new: &Side) -> ValueResult {
+    let u = envelope::unwrap(&sample.value);
+    let mut r = ValueResult {
+        key: show_key(&sample.key),
+        field: sample.field.as_deref().map(show_key),
+        envelope: u.envelope.name(),
+        protocol: None,
+        checks: None,
+        note: None,
+    };
+    if let Some(e) = u.error {
+        r.note = Some(e);
+        return r;
+    }
+    match u.envelope {
+        Envelope::AsciiInt => {
+            r.note = Some("an integer stored as ASCII digits: no pickle, readable by every runtime".into());
+            return r;
+        }
+        Envelope::NotPickle(what) => {
+            r.note = Some(format!("not a pickle ({what})"));
+            return r;
+        }
+        _ => {}
+    }
+    let parsed = parse::parse(&u.pickle, old.load.budget.max_ops);
+    r.protocol = Some(parsed.proto_header().unwrap_or(0).max(parsed.highest_opcode_protocol()));
+    r.checks = Some(check::judge(&u.pickle, old, new));
+    r
+}
+
+/// Totals for the summary line.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub values: u64,
+    pub with_findings: u64,
+    pub not_pickles: u64,
+    /// Per check, per outcome.
+    pub checks: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
+    pub coverage: Coverage,
+}
+
+pub fn summarize(results: &[ValueResult], coverage: Coverage) -> Summary {
+    let mut s = Summary {
+        coverage,
+        ..Summary::default()
+    };
+    for r in results {
+        s.values += 1;
+        if r.has_finding() {
+            s.with_findings += 1;
+        }
+        match &r.checks {
+            None => s.not_pickles += 1,
+            Some(c) => {
+                for (name, ch) in c.all() {
+                    *s.checks.entry(name).or_default().entry(ch.name()).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    s
+}
+
+/// `--format jsonl`: one line per value with a finding (every value with `all`), then the summary.
+pub fn jsonl(results: &[ValueResult], summary: &Summary, all: bool) -> String {
+    let mut out = String::new();
+    for r in results.iter().filter(|r| all || r.has_finding()) {
+        let _ = writeln!(out, "{}", serde_json::to_string(r).unwrap_or_default());
+    }
+    let _ = writeln!(out, "{}", serde_json::json!({ "summary": summary }));
+    out
+}
+
+/// `--format table`: the verdict first, then one line per finding.
+pub fn table(results: &[ValueResult], summary: &Summary, old: &Side, new: &Side, all: bool) -> String {
+    let mut out = String::new();
+    let count = |check: &str, outcome: &str| summary.checks.get(check).and_then(|m| m.get(outcome)).copied().unwrap_or(0);
+    let bad = |check: &str| count(check, "fails") + count(check, "changes");
+    let rolling = bad("old_reads") + bad("new_reads") + bad("old_reads_new_write") + bad("new_reads_old_write");
+    let rollback = bad("old_reads_new_write") + bad("round_trip");
+    let _ = writeln!(
+        out,
+        "rolling deploy ({} and {} share the cache): {}",
+        old.runtime,
+        new.runtime,
+        if rolling == 0 { "safe".to_string() } else { format!("NOT SAFE ({rolling} failing or changing checks)") }
+    );
+    let _ = writeln!(
+        out,
+        "rollback to {} after {} has written: {}",
+        old.runtime,
+        new.runtime,
+        if rollback == 0 { "safe".to_string() } else { format!("NOT SAFE ({rollback} failing or changing checks)") }
+    );
+    let c = &summary.coverage;
+    let _ = writeln!(
+        out,
+        "values judged: {} (keys seen {}, vanished {}, other types skipped {}, not pickles {})\n",
+        summary.values, c.keys_seen, c.vanished, c.skipped_types, summary.not_pickles
+    );
+    for r in results.iter().filter(|r| all || r.has_finding()) {
+        let key = match &r.field {
+            Some(f) => format!("{} [{}]", r.key, f),
+            None => r.key.clone(),
+        };
+        let _ = writeln!(out, "{key}  (envelope {}, protocol {})", r.envelope, r.protocol.map_or("-".into(), |p| p.to_string()));
+        if let Some(n) = &r.note {
+            let _ = writeln!(out, "    {n}");
+        }
+        if let Some(checks) = &r.checks {
+            for (name, ch) in checks.all() {
+                let detail = match ch {
+                    Check::Fails { error } => error.clone(),
+                    Check::Changes { explanation } => explanation.clone(),
+                    Check::Unknown { reason } => reason.clone(),
+                    _ => String::new(),
+                };
+                if all || ch.is_finding() {
+                    let _ = writeln!(out, "    {name:<20} {:<8} {detail}", ch.name());
+                }
+            }
+        }
+    }
+    out
+}
