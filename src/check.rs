@@ -23,13 +23,19 @@ pub struct Side {
 pub enum Check {
     Ok,
     /// Loads, but into a different value; `explanation` says how.
-    Changes { explanation: String },
+    Changes {
+        explanation: String,
+    },
     /// The runtime raises (`error` as Python prints it) or cannot write the value back.
-    Fails { error: String },
+    Fails {
+        error: String,
+    },
     /// An earlier step failed, so this one cannot happen.
     Skipped,
     /// The models cannot say (budget exceeded, a feature not modelled).
-    Unknown { reason: String },
+    Unknown {
+        reason: String,
+    },
 }
 
 impl Check {
@@ -83,7 +89,9 @@ fn read(bytes: &[u8], side: &Side) -> Result<Loaded, Check> {
     let r = load::load(bytes, side.runtime, &side.load);
     match r.outcome {
         LoadOutcome::Loaded { heap, root } => Ok(Loaded { heap, root }),
-        LoadOutcome::Raised(e) => Err(Check::Fails { error: e.to_string() }),
+        LoadOutcome::Raised(e) => Err(Check::Fails {
+            error: e.to_string(),
+        }),
         LoadOutcome::Unknown(u) => Err(Check::Unknown {
             reason: format!("{u:?}"),
         }),
@@ -207,7 +215,11 @@ fn describe(ah: &Heap, a: Id, art: Runtime, bh: &Heap, b: Id, brt: Runtime) -> S
                         short_text(t)
                     )
                 } else {
-                    format!("the py2 str {} became the text {} on {brt}", short_bytes(p), short_text(t))
+                    format!(
+                        "the py2 str {} became the text {} on {brt}",
+                        short_bytes(p),
+                        short_text(t)
+                    )
                 };
             }
             (Node::Text(t), Node::Bytes(p)) if brt.is_py2() => {
@@ -226,22 +238,37 @@ fn describe(ah: &Heap, a: Id, art: Runtime, bh: &Heap, b: Id, brt: Runtime) -> S
             }
             (Node::Bytes(p), Node::Text(t)) if art.is_py2() => {
                 let _ = p;
-                return format!("the py2 str became the unicode text {} on {brt}", short_text(t));
+                return format!(
+                    "the py2 str became the unicode text {} on {brt}",
+                    short_text(t)
+                );
             }
             _ => {}
         }
-        let (tx, ty) = (load::type_name(nx, art.is_py2()), load::type_name(ny, brt.is_py2()));
+        let (tx, ty) = (
+            load::type_name(nx, art.is_py2()),
+            load::type_name(ny, brt.is_py2()),
+        );
         let same_kind = std::mem::discriminant(nx) == std::mem::discriminant(ny);
         if !same_kind {
-            let equivalent = matches!((nx, ny), (Node::Long(_), Node::Int(_)) | (Node::Int(_), Node::Long(_)))
-                || matches!((nx, ny), (Node::Bytes(_), Node::Text(_)) | (Node::Text(_), Node::Bytes(_)));
+            let equivalent = matches!(
+                (nx, ny),
+                (Node::Long(_), Node::Int(_)) | (Node::Int(_), Node::Long(_))
+            ) || matches!(
+                (nx, ny),
+                (Node::Bytes(_), Node::Text(_)) | (Node::Text(_), Node::Bytes(_))
+            );
             if !equivalent {
                 return format!("a {tx} on {art} is a {ty} on {brt}");
             }
         }
         let (cx, cy) = (ah.children(x), bh.children(y));
         if cx.len() != cy.len() {
-            return format!("a {tx} with {} items on {art} has {} on {brt}", cx.len(), cy.len());
+            return format!(
+                "a {tx} with {} items on {art} has {} on {brt}",
+                cx.len(),
+                cy.len()
+            );
         }
         for (p, q) in cx.into_iter().zip(cy).rev() {
             todo.push((p, q));
@@ -293,19 +320,35 @@ mod tests {
     fn py2_utf8_str_fails_on_py3_and_latin1_is_mojibake() {
         // cPickle protocol 0 of 'caf\xc3\xa9' (the bytes real 2.7 writes; see corpora).
         let p = b"S'caf\\xc3\\xa9'\np1\n.";
-        let c = judge(p, &side("2.7", "", "werkzeug"), &side("3.8", "", "werkzeug"));
+        let c = judge(
+            p,
+            &side("2.7", "", "werkzeug"),
+            &side("3.8", "", "werkzeug"),
+        );
         assert_eq!(c.old_reads, Check::Ok);
-        assert!(matches!(&c.new_reads, Check::Fails { error } if error.starts_with("UnicodeDecodeError")));
+        assert!(
+            matches!(&c.new_reads, Check::Fails { error } if error.starts_with("UnicodeDecodeError"))
+        );
         assert_eq!(c.old_reads_new_write, Check::Skipped);
-        let c = judge(p, &side("2.7", "", "werkzeug"), &side("3.8", "encoding=latin1", "werkzeug"));
-        assert!(matches!(&c.new_reads, Check::Changes { explanation } if explanation.starts_with("mojibake")));
+        let c = judge(
+            p,
+            &side("2.7", "", "werkzeug"),
+            &side("3.8", "encoding=latin1", "werkzeug"),
+        );
+        assert!(
+            matches!(&c.new_reads, Check::Changes { explanation } if explanation.starts_with("mojibake"))
+        );
     }
 
     #[test]
     fn py3_default_protocol_breaks_the_rollback() {
         // A py2 unicode value: both load it; 3.8 writes protocol 4, which 2.7 cannot read.
         let p = b"Vcaf\xe9\np1\n.";
-        let c = judge(p, &side("2.7", "", "werkzeug"), &side("3.8", "", "werkzeug"));
+        let c = judge(
+            p,
+            &side("2.7", "", "werkzeug"),
+            &side("3.8", "", "werkzeug"),
+        );
         assert_eq!(c.new_reads, Check::Ok);
         assert_eq!(
             c.old_reads_new_write,

@@ -67,7 +67,9 @@ fn inflate<R: Read>(r: R) -> Result<Vec<u8>, String> {
         .read_to_end(&mut out)
         .map_err(|e| format!("corrupt compressed data: {e}"))?;
     if out.len() as u64 > MAX_DECOMPRESSED {
-        return Err(format!("decompresses to more than {MAX_DECOMPRESSED} bytes"));
+        return Err(format!(
+            "decompresses to more than {MAX_DECOMPRESSED} bytes"
+        ));
     }
     Ok(out)
 }
@@ -90,7 +92,10 @@ pub fn unwrap(value: &[u8]) -> Unwrapped {
     let zlib = value.len() > 2 && value[0] == 0x78 && matches!(value[1], 0x01 | 0x5e | 0x9c | 0xda);
     if zlib || value.starts_with(&[0x1f, 0x8b]) {
         let (env, r) = if zlib {
-            (Envelope::Zlib, inflate(flate2::read::ZlibDecoder::new(value)))
+            (
+                Envelope::Zlib,
+                inflate(flate2::read::ZlibDecoder::new(value)),
+            )
         } else {
             (Envelope::Gzip, inflate(flate2::read::GzDecoder::new(value)))
         };
@@ -105,7 +110,9 @@ pub fn unwrap(value: &[u8]) -> Unwrapped {
     }
     if value.starts_with(b"{") {
         if let Some(bar) = value.iter().position(|&b| b == b'|') {
-            if serde_json::from_slice::<serde_json::Value>(&value[..bar]).is_ok() && looks_like_pickle(&value[bar + 1..]) {
+            if serde_json::from_slice::<serde_json::Value>(&value[..bar]).is_ok()
+                && looks_like_pickle(&value[bar + 1..])
+            {
                 return ok(Envelope::DogpileJson, value[bar + 1..].to_vec());
             }
         }
@@ -116,7 +123,11 @@ pub fn unwrap(value: &[u8]) -> Unwrapped {
     if looks_like_pickle(value) {
         return ok(Envelope::Plain, value.to_vec());
     }
-    let what = if std::str::from_utf8(value).is_ok() { "text" } else { "binary data" };
+    let what = if std::str::from_utf8(value).is_ok() {
+        "text"
+    } else {
+        "binary data"
+    };
     ok(Envelope::NotPickle(what), Vec::new())
 }
 
@@ -160,20 +171,37 @@ impl Writer {
             "cachelib" | "flask-caching" => {
                 let v = ver(version);
                 let highest = name == "flask-caching" || v >= vec![0, 5];
-                (if highest { Protocol::Highest } else { Protocol::Default }, true)
+                (
+                    if highest {
+                        Protocol::Highest
+                    } else {
+                        Protocol::Default
+                    },
+                    true,
+                )
             }
             "django" => (Protocol::Highest, false),
             // django-redis: PICKLE_VERSION -1 (HIGHEST) up to 5.0, DEFAULT_PROTOCOL from 5.1.
             "django-redis" => {
                 let v = ver(version);
-                (if v < vec![5, 1] { Protocol::Highest } else { Protocol::Default }, false)
+                (
+                    if v < vec![5, 1] {
+                        Protocol::Highest
+                    } else {
+                        Protocol::Default
+                    },
+                    false,
+                )
             }
             "pickle" => (Protocol::Default, false),
             other => {
                 if let Some(p) = other.strip_prefix("pickle:") {
                     let proto = match p {
                         "highest" | "-1" => Protocol::Highest,
-                        n => Protocol::Fixed(n.parse().map_err(|_| format!("bad protocol in {other:?}"))?),
+                        n => Protocol::Fixed(
+                            n.parse()
+                                .map_err(|_| format!("bad protocol in {other:?}"))?,
+                        ),
                     };
                     (proto, false)
                 } else {
@@ -212,7 +240,10 @@ mod tests {
         assert_eq!(unwrap(b"\x80\x05K*.").envelope, Envelope::Plain);
         assert_eq!(unwrap(b"(dp1\n.").envelope, Envelope::Plain);
         assert_eq!(unwrap(b"{\"a\": 1}").envelope, Envelope::NotPickle("JSON"));
-        assert_eq!(unwrap(b"{\"ct\": 1.5, \"v\": 2}|\x80\x04K*.").envelope, Envelope::DogpileJson);
+        assert_eq!(
+            unwrap(b"{\"ct\": 1.5, \"v\": 2}|\x80\x04K*.").envelope,
+            Envelope::DogpileJson
+        );
         let z = {
             use std::io::Write;
             let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
@@ -220,17 +251,28 @@ mod tests {
             e.finish().unwrap()
         };
         let u = unwrap(&z);
-        assert_eq!((u.envelope, u.pickle), (Envelope::Zlib, b"\x80\x04K*.".to_vec()));
+        assert_eq!(
+            (u.envelope, u.pickle),
+            (Envelope::Zlib, b"\x80\x04K*.".to_vec())
+        );
     }
 
     #[test]
     fn writer_protocols_follow_the_profiles() {
         let rt38 = Runtime::new(3, 8);
         assert_eq!(Writer::parse("werkzeug").unwrap().protocol_on(rt38), 4);
-        assert_eq!(Writer::parse("werkzeug").unwrap().protocol_on(Runtime::new(2, 7)), 0);
+        assert_eq!(
+            Writer::parse("werkzeug")
+                .unwrap()
+                .protocol_on(Runtime::new(2, 7)),
+            0
+        );
         assert_eq!(Writer::parse("cachelib").unwrap().protocol_on(rt38), 5);
         assert_eq!(Writer::parse("cachelib@0.4").unwrap().protocol_on(rt38), 4);
-        assert_eq!(Writer::parse("django-redis@5.0").unwrap().protocol_on(rt38), 5);
+        assert_eq!(
+            Writer::parse("django-redis@5.0").unwrap().protocol_on(rt38),
+            5
+        );
         assert_eq!(Writer::parse("django-redis").unwrap().protocol_on(rt38), 4);
         assert_eq!(Writer::parse("pickle:2").unwrap().protocol_on(rt38), 2);
         assert!(Writer::parse("memcache").is_err());

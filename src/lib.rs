@@ -3,11 +3,11 @@
 //! runtime does with the bytes.
 #![forbid(unsafe_code)]
 
+pub mod check;
+pub mod envelope;
 pub mod inspect;
 pub mod pickle;
 pub mod runtime;
-pub mod security;
-pub mod check;
-pub mod envelope;
 pub mod scan;
+pub mod security;
 pub mod source;

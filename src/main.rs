@@ -5,10 +5,10 @@ use anyhow::{Context, Result, bail};
 use cache_compat::check::Side;
 use cache_compat::envelope::Writer;
 use cache_compat::inspect;
-use cache_compat::scan;
-use cache_compat::source::{Coverage, Filter, read_snapshot, scan_redis, write_snapshot};
 use cache_compat::runtime::load::{AppClasses, LoadConfig};
 use cache_compat::runtime::{LoadOptions, Runtime};
+use cache_compat::scan;
+use cache_compat::source::{Coverage, Filter, read_snapshot, scan_redis, write_snapshot};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Read;
 use std::process::ExitCode;
@@ -75,7 +75,11 @@ enum Command {
         /// A live Redis: redis://[user:password@]host:port/db, rediss://, unix:///path.
         /// The password may also come from REDISCLI_AUTH (never printed). Only read commands
         /// are sent.
-        #[arg(long, conflicts_with = "snapshot", required_unless_present = "snapshot")]
+        #[arg(
+            long,
+            conflicts_with = "snapshot",
+            required_unless_present = "snapshot"
+        )]
         redis: Option<String>,
         /// A snapshot file made by `cache-compat snapshot`.
         #[arg(long)]
@@ -224,8 +228,10 @@ fn run() -> Result<u8> {
         } => {
             let side = |rt: &str, load: &str, w: &Option<String>, which: &str| -> Result<Side> {
                 let runtime = parse_runtimes(&[rt.to_string()])?[0];
-                let options = LoadOptions::parse(load).map_err(|e| anyhow::anyhow!("--{which}-load: {e}"))?;
-                let writer = Writer::parse(w.as_deref().unwrap_or(&writer)).map_err(|e| anyhow::anyhow!("--{which}-writer: {e}"))?;
+                let options =
+                    LoadOptions::parse(load).map_err(|e| anyhow::anyhow!("--{which}-load: {e}"))?;
+                let writer = Writer::parse(w.as_deref().unwrap_or(&writer))
+                    .map_err(|e| anyhow::anyhow!("--{which}-writer: {e}"))?;
                 Ok(Side {
                     runtime,
                     load: LoadConfig {
@@ -245,7 +251,12 @@ fn run() -> Result<u8> {
                     results.push(scan::judge(&s, &old_side, &new_side));
                 }
             } else if let Some(url) = redis {
-                scan_redis(&url, &filter, |s| results.push(scan::judge(&s, &old_side, &new_side)), &mut cov)?;
+                scan_redis(
+                    &url,
+                    &filter,
+                    |s| results.push(scan::judge(&s, &old_side, &new_side)),
+                    &mut cov,
+                )?;
             }
             results.sort_by(|a, b| (&a.key, &a.field).cmp(&(&b.key, &b.field)));
             let summary = scan::summarize(&results, cov);
@@ -254,19 +265,36 @@ fn run() -> Result<u8> {
                 ScanFormat::Jsonl => scan::jsonl(&results, &summary, all),
                 ScanFormat::Json => {
                     let shown: Vec<_> = results.iter().filter(|r| all || r.has_finding()).collect();
-                    format!("{}\n", serde_json::to_string_pretty(&serde_json::json!({"values": shown, "summary": summary}))?)
+                    format!(
+                        "{}\n",
+                        serde_json::to_string_pretty(
+                            &serde_json::json!({"values": shown, "summary": summary})
+                        )?
+                    )
                 }
             };
             match output {
-                Some(path) => std::fs::write(&path, text).with_context(|| format!("writing {path}"))?,
+                Some(path) => {
+                    std::fs::write(&path, text).with_context(|| format!("writing {path}"))?
+                }
                 None => print!("{text}"),
             }
             Ok(if summary.with_findings > 0 { 1 } else { 0 })
         }
-        Command::Snapshot { redis, out, matches, limit } => {
+        Command::Snapshot {
+            redis,
+            out,
+            matches,
+            limit,
+        } => {
             let mut cov = Coverage::default();
             let mut samples = Vec::new();
-            scan_redis(&redis, &Filter { matches, limit }, |s| samples.push(s), &mut cov)?;
+            scan_redis(
+                &redis,
+                &Filter { matches, limit },
+                |s| samples.push(s),
+                &mut cov,
+            )?;
             write_snapshot(&out, &redis, &samples).with_context(|| format!("writing {out}"))?;
             eprintln!(
                 "cache-compat: {} values from {} keys written to {out} ({} vanished, {} of other types skipped)",

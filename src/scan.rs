@@ -56,7 +56,9 @@ pub fn judge(sample: &Sample, old: &Side, new: &Side) -> ValueResult {
     }
     match u.envelope {
         Envelope::AsciiInt => {
-            r.note = Some("an integer stored as ASCII digits: no pickle, readable by every runtime".into());
+            r.note = Some(
+                "an integer stored as ASCII digits: no pickle, readable by every runtime".into(),
+            );
             return r;
         }
         Envelope::NotPickle(what) => {
@@ -66,7 +68,12 @@ pub fn judge(sample: &Sample, old: &Side, new: &Side) -> ValueResult {
         _ => {}
     }
     let parsed = parse::parse(&u.pickle, old.load.budget.max_ops);
-    r.protocol = Some(parsed.proto_header().unwrap_or(0).max(parsed.highest_opcode_protocol()));
+    r.protocol = Some(
+        parsed
+            .proto_header()
+            .unwrap_or(0)
+            .max(parsed.highest_opcode_protocol()),
+    );
     r.checks = Some(check::judge(&u.pickle, old, new));
     r
 }
@@ -96,7 +103,11 @@ pub fn summarize(results: &[ValueResult], coverage: Coverage) -> Summary {
             None => s.not_pickles += 1,
             Some(c) => {
                 for (name, ch) in c.all() {
-                    *s.checks.entry(name).or_default().entry(ch.name()).or_insert(0) += 1;
+                    *s.checks
+                        .entry(name)
+                        .or_default()
+                        .entry(ch.name())
+                        .or_insert(0) += 1;
                 }
             }
         }
@@ -115,25 +126,49 @@ pub fn jsonl(results: &[ValueResult], summary: &Summary, all: bool) -> String {
 }
 
 /// `--format table`: the verdict first, then one line per finding.
-pub fn table(results: &[ValueResult], summary: &Summary, old: &Side, new: &Side, all: bool) -> String {
+pub fn table(
+    results: &[ValueResult],
+    summary: &Summary,
+    old: &Side,
+    new: &Side,
+    all: bool,
+) -> String {
     let mut out = String::new();
-    let count = |check: &str, outcome: &str| summary.checks.get(check).and_then(|m| m.get(outcome)).copied().unwrap_or(0);
+    let count = |check: &str, outcome: &str| {
+        summary
+            .checks
+            .get(check)
+            .and_then(|m| m.get(outcome))
+            .copied()
+            .unwrap_or(0)
+    };
     let bad = |check: &str| count(check, "fails") + count(check, "changes");
-    let rolling = bad("old_reads") + bad("new_reads") + bad("old_reads_new_write") + bad("new_reads_old_write");
+    let rolling = bad("old_reads")
+        + bad("new_reads")
+        + bad("old_reads_new_write")
+        + bad("new_reads_old_write");
     let rollback = bad("old_reads_new_write") + bad("round_trip");
     let _ = writeln!(
         out,
         "rolling deploy ({} and {} share the cache): {}",
         old.runtime,
         new.runtime,
-        if rolling == 0 { "safe".to_string() } else { format!("NOT SAFE ({rolling} failing or changing checks)") }
+        if rolling == 0 {
+            "safe".to_string()
+        } else {
+            format!("NOT SAFE ({rolling} failing or changing checks)")
+        }
     );
     let _ = writeln!(
         out,
         "rollback to {} after {} has written: {}",
         old.runtime,
         new.runtime,
-        if rollback == 0 { "safe".to_string() } else { format!("NOT SAFE ({rollback} failing or changing checks)") }
+        if rollback == 0 {
+            "safe".to_string()
+        } else {
+            format!("NOT SAFE ({rollback} failing or changing checks)")
+        }
     );
     let c = &summary.coverage;
     let _ = writeln!(
@@ -146,7 +181,12 @@ pub fn table(results: &[ValueResult], summary: &Summary, old: &Side, new: &Side,
             Some(f) => format!("{} [{}]", r.key, f),
             None => r.key.clone(),
         };
-        let _ = writeln!(out, "{key}  (envelope {}, protocol {})", r.envelope, r.protocol.map_or("-".into(), |p| p.to_string()));
+        let _ = writeln!(
+            out,
+            "{key}  (envelope {}, protocol {})",
+            r.envelope,
+            r.protocol.map_or("-".into(), |p| p.to_string())
+        );
         if let Some(n) = &r.note {
             let _ = writeln!(out, "    {n}");
         }

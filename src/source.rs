@@ -54,7 +54,9 @@ pub enum SourceError {
 }
 
 /// The only commands the tool sends: reads, plus what a client needs to connect.
-const READ_COMMANDS: &[&str] = &["SCAN", "TYPE", "GET", "STRLEN", "GETRANGE", "HSCAN", "PTTL", "PING"];
+const READ_COMMANDS: &[&str] = &[
+    "SCAN", "TYPE", "GET", "STRLEN", "GETRANGE", "HSCAN", "PTTL", "PING",
+];
 
 /// A Redis command, refused unless it is a read command.
 pub fn read_cmd(name: &str) -> Result<redis::Cmd, SourceError> {
@@ -85,7 +87,12 @@ pub fn redact(url: &str) -> String {
 
 /// Sample a live Redis: SCAN (deduplicated), then pipelined TYPE, GET/HSCAN and PTTL per batch.
 /// Values over `max_value` bytes are read by prefix (GETRANGE) and marked partial by length.
-pub fn scan_redis(url: &str, filter: &Filter, mut sink: impl FnMut(Sample), cov: &mut Coverage) -> Result<(), SourceError> {
+pub fn scan_redis(
+    url: &str,
+    filter: &Filter,
+    mut sink: impl FnMut(Sample),
+    cov: &mut Coverage,
+) -> Result<(), SourceError> {
     let mut url = url.to_string();
     if let Ok(pw) = std::env::var("REDISCLI_AUTH") {
         if !url.contains('@') {
@@ -105,7 +112,10 @@ pub fn scan_redis(url: &str, filter: &Filter, mut sink: impl FnMut(Sample), cov:
     })?;
     let cmd_err = |cmd: &str| {
         let cmd = cmd.to_string();
-        move |e| SourceError::Command { cmd: cmd.clone(), source: e }
+        move |e| SourceError::Command {
+            cmd: cmd.clone(),
+            source: e,
+        }
     };
     let patterns: Vec<String> = if filter.matches.is_empty() {
         vec!["*".into()]
@@ -124,7 +134,10 @@ pub fn scan_redis(url: &str, filter: &Filter, mut sink: impl FnMut(Sample), cov:
                 .arg(1000)
                 .query(&mut con)
                 .map_err(cmd_err("SCAN"))?;
-            let fresh: Vec<Vec<u8>> = keys.into_iter().filter(|k| seen.insert(k.clone())).collect();
+            let fresh: Vec<Vec<u8>> = keys
+                .into_iter()
+                .filter(|k| seen.insert(k.clone()))
+                .collect();
             cov.keys_seen += fresh.len() as u64;
             if !fresh.is_empty() {
                 let mut pipe = redis::pipe();
@@ -157,7 +170,8 @@ pub fn scan_redis(url: &str, filter: &Filter, mut sink: impl FnMut(Sample), cov:
                     for (k, _) in &strings {
                         pipe.add_command(read_cmd("GET")?.arg(k).clone());
                     }
-                    let vals: Vec<Option<Vec<u8>>> = pipe.query(&mut con).map_err(cmd_err("GET"))?;
+                    let vals: Vec<Option<Vec<u8>>> =
+                        pipe.query(&mut con).map_err(cmd_err("GET"))?;
                     for ((k, ttl), v) in strings.into_iter().zip(vals) {
                         match v {
                             Some(value) => {
@@ -224,14 +238,21 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
-    (0..s.len() / 2).map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()).collect()
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
 }
 
 /// Write a snapshot (see the module docs).
 pub fn write_snapshot(path: &str, source: &str, samples: &[Sample]) -> std::io::Result<()> {
     let f = std::fs::File::create(path)?;
-    let mut w = flate2::write::GzEncoder::new(std::io::BufWriter::new(f), flate2::Compression::new(6));
-    writeln!(w, "{}", serde_json::json!({"cache_compat_snapshot": 1, "source": redact(source)}))?;
+    let mut w =
+        flate2::write::GzEncoder::new(std::io::BufWriter::new(f), flate2::Compression::new(6));
+    writeln!(
+        w,
+        "{}",
+        serde_json::json!({"cache_compat_snapshot": 1, "source": redact(source)})
+    )?;
     for s in samples {
         let line = serde_json::json!({
             "key": hex(&s.key),
@@ -246,7 +267,11 @@ pub fn write_snapshot(path: &str, source: &str, samples: &[Sample]) -> std::io::
 }
 
 /// Read a snapshot.
-pub fn read_snapshot(path: &str, filter: &Filter, cov: &mut Coverage) -> Result<Vec<Sample>, SourceError> {
+pub fn read_snapshot(
+    path: &str,
+    filter: &Filter,
+    cov: &mut Coverage,
+) -> Result<Vec<Sample>, SourceError> {
     let err = |msg: String| SourceError::Snapshot {
         path: path.to_string(),
         msg,
@@ -255,8 +280,13 @@ pub fn read_snapshot(path: &str, filter: &Filter, cov: &mut Coverage) -> Result<
     let r = BufReader::new(flate2::read::GzDecoder::new(f));
     let mut out = Vec::new();
     for (i, line) in r.lines().enumerate() {
-        let line = line.map_err(|e| err(format!("not a cache-compat snapshot (gzip JSON lines): {e}")))?;
-        let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| err(format!("line {}: {e}", i + 1)))?;
+        let line = line.map_err(|e| {
+            err(format!(
+                "not a cache-compat snapshot (gzip JSON lines): {e}"
+            ))
+        })?;
+        let v: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| err(format!("line {}: {e}", i + 1)))?;
         if i == 0 {
             if v.get("cache_compat_snapshot").is_none() {
                 return Err(err("not a cache-compat snapshot (no header line)".into()));
@@ -268,7 +298,12 @@ pub fn read_snapshot(path: &str, filter: &Filter, cov: &mut Coverage) -> Result<
             return Err(err(format!("line {}: needs hex key and value", i + 1)));
         };
         cov.keys_seen += 1;
-        if !filter.matches.is_empty() && !filter.matches.iter().any(|g| glob_match(g.as_bytes(), &key)) {
+        if !filter.matches.is_empty()
+            && !filter
+                .matches
+                .iter()
+                .any(|g| glob_match(g.as_bytes(), &key))
+        {
             continue;
         }
         if filter.limit.is_some_and(|l| cov.sampled >= l) {
@@ -277,7 +312,11 @@ pub fn read_snapshot(path: &str, filter: &Filter, cov: &mut Coverage) -> Result<
         cov.sampled += 1;
         out.push(Sample {
             key,
-            kind: v.get("type").and_then(|t| t.as_str()).unwrap_or("string").to_string(),
+            kind: v
+                .get("type")
+                .and_then(|t| t.as_str())
+                .unwrap_or("string")
+                .to_string(),
             field: field("field"),
             ttl_ms: v.get("ttl_ms").and_then(|t| t.as_i64()),
             value,
@@ -352,7 +391,10 @@ mod tests {
         assert!(glob_match(b"a?c", b"abc"));
         assert!(!glob_match(b"a?c", b"abbc"));
         assert!(glob_match(b"user:[12]", b"user:2"));
-        assert_eq!(redact("redis://bob:secret@host:6379/0"), "redis://bob:***@host:6379/0");
+        assert_eq!(
+            redact("redis://bob:secret@host:6379/0"),
+            "redis://bob:***@host:6379/0"
+        );
         assert!(read_cmd("SET").is_err());
         assert!(read_cmd("FLUSHALL").is_err());
         assert!(read_cmd("GET").is_ok());

@@ -22,13 +22,40 @@ fn stdout(o: &Output) -> String {
 }
 
 #[test]
-fn readme_main_job_shows_the_incident() {
-    // The README's main-job command, as written there.
+fn readme_main_job_scans_the_demo_snapshot() {
+    // The README's main-job command, as written there. The snapshot holds what real Python 2.7 and
+    // 3.8 wrote through Werkzeug 0.16.1 (corpora/demo/make_snapshot.sh); tests/incident.rs holds the
+    // same kind of scan against the real cache layers.
+    let readme = std::fs::read_to_string(common::root().join("README.md")).expect("README");
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("cargo run --release -- scan"))
+        .expect("README gives the main-job command");
+    let args: Vec<&str> = line
+        .trim_start_matches("cargo run --release -- ")
+        .split_whitespace()
+        .collect();
+    let o = run(&args);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.starts_with("rolling deploy (2.7 and 3.8 share the cache): NOT SAFE"),
+        "{out}"
+    );
+    assert!(out.contains("UnicodeDecodeError: 'ascii' codec can't decode byte 0xe2 in position 842: ordinal not in range(128)"), "{out}");
+    assert!(
+        out.contains("ValueError: unsupported pickle protocol: 4"),
+        "{out}"
+    );
+}
+
+#[test]
+fn readme_inspect_command_shows_the_incident() {
     let readme = std::fs::read_to_string(common::root().join("README.md")).expect("README");
     let line = readme
         .lines()
         .find(|l| l.starts_with("cargo run --release -- inspect"))
-        .expect("README gives the main-job command");
+        .expect("README gives the inspect command");
     let args: Vec<&str> = line
         .trim_start_matches("cargo run --release -- ")
         .split_whitespace()
@@ -144,6 +171,29 @@ fn dangerous_globals_are_reported() {
 
 #[test]
 fn tool_errors_exit_2_with_a_message() {
+    let o = run(&[
+        "scan",
+        "--redis",
+        "redis://127.0.0.1:1/0",
+        "--old",
+        "2.7",
+        "--new",
+        "3.8",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cannot reach Redis at redis://127.0.0.1:1/0")
+    );
+    let o = run(&[
+        "scan",
+        "--snapshot",
+        "no/such.snapshot",
+        "--old",
+        "2.7",
+        "--new",
+        "3.8",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
     let o = run(&["inspect", "no/such/file.pkl"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("reading no/such/file.pkl"));

@@ -27,11 +27,24 @@ impl Drop for Server {
 }
 
 fn start_redis() -> Server {
-    let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
     let dir = std::env::temp_dir().join(format!("cc-redis-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .arg("--dir")
         .arg(&dir)
         .stdout(Stdio::null())
@@ -39,17 +52,30 @@ fn start_redis() -> Server {
         .expect("redis-server is installed (.ci/test-all installs it)");
     let t = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(10), "redis-server did not start");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "redis-server did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    Server { child, port, _dir: dir }
+    Server {
+        child,
+        port,
+        _dir: dir,
+    }
 }
 
 /// Where .ci/test-all installed the pinned Python packages for an interpreter.
 fn pydeps(version: &str) -> PathBuf {
-    let base = std::env::var("CACHE_COMPAT_PYDEPS").map(PathBuf::from).unwrap_or_else(|_| common::root().join("target/pydeps"));
+    let base = std::env::var("CACHE_COMPAT_PYDEPS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| common::root().join("target/pydeps"));
     let d = base.join(format!("py{}", version.replace('.', "")));
-    assert!(d.join("werkzeug").is_dir(), "Werkzeug 0.16.1 for Python {version} is not installed in {}: run `bash .ci/test-all`", d.display());
+    assert!(
+        d.join("werkzeug").is_dir(),
+        "Werkzeug 0.16.1 for Python {version} is not installed in {}: run `bash .ci/test-all`",
+        d.display()
+    );
     d
 }
 
@@ -61,12 +87,20 @@ fn py(version: &str, args: &[&str]) -> String {
         .env("PYTHONWARNINGS", "ignore")
         .output()
         .expect("run python");
-    assert!(o.status.success(), "python {version} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "python {version} {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// key -> (ok, error, written_back) as the real cache layer of `version` saw it.
-fn real_reads(version: &str, port: &str, keys: &[String]) -> BTreeMap<String, (bool, Option<String>, Option<String>)> {
+fn real_reads(
+    version: &str,
+    port: &str,
+    keys: &[String],
+) -> BTreeMap<String, (bool, Option<String>, Option<String>)> {
     let mut args = vec!["read", "127.0.0.1", port];
     args.extend(keys.iter().map(String::as_str));
     py(version, &args)
@@ -93,11 +127,28 @@ fn werkzeug_py27_to_py38_agrees_with_the_real_cache_layers() {
     py("3.8", &["fill", "127.0.0.1", &port, "py38:"]);
 
     let out = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
-        .args(["scan", "--redis", &format!("redis://127.0.0.1:{port}/0"), "--old", "2.7", "--new", "3.8", "--writer", "werkzeug"])
-        .args(["--match", "py27:*", "--match", "py38:*", "--format", "jsonl", "--all"])
+        .args([
+            "scan",
+            "--redis",
+            &format!("redis://127.0.0.1:{port}/0"),
+            "--old",
+            "2.7",
+            "--new",
+            "3.8",
+            "--writer",
+            "werkzeug",
+        ])
+        .args([
+            "--match", "py27:*", "--match", "py38:*", "--format", "jsonl", "--all",
+        ])
         .output()
         .expect("scan");
-    assert_eq!(out.status.code(), Some(1), "findings expected: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "findings expected: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut ours: BTreeMap<String, Value> = BTreeMap::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let v: Value = serde_json::from_str(line).expect("jsonl");
@@ -107,6 +158,45 @@ fn werkzeug_py27_to_py38_agrees_with_the_real_cache_layers() {
     }
     let keys: Vec<String> = ours.keys().cloned().collect();
     assert!(keys.len() >= 12, "{keys:?}");
+
+    // The same keys through `snapshot` + `scan --snapshot` give the same report, byte for byte.
+    let snap = std::env::temp_dir().join(format!("cc-incident-{}.snapshot", std::process::id()));
+    let s = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+        .args([
+            "snapshot",
+            "--redis",
+            &format!("redis://127.0.0.1:{port}/0"),
+            "--match",
+            "py27:*",
+            "--match",
+            "py38:*",
+            "--out",
+        ])
+        .arg(&snap)
+        .output()
+        .expect("snapshot");
+    assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+    let offline = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+        .args(["scan", "--snapshot"])
+        .arg(&snap)
+        .args([
+            "--old", "2.7", "--new", "3.8", "--writer", "werkzeug", "--format", "jsonl", "--all",
+        ])
+        .output()
+        .expect("scan --snapshot");
+    let _ = std::fs::remove_file(&snap);
+    let strip_coverage = |b: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(b)
+            .lines()
+            .filter(|l| !l.starts_with("{\"summary\""))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        strip_coverage(&offline.stdout),
+        strip_coverage(&out.stdout),
+        "snapshot scan differs from the live scan"
+    );
 
     let old = real_reads("2.7", &port, &keys);
     let new = real_reads("3.8", &port, &keys);
@@ -148,12 +238,28 @@ fn werkzeug_py27_to_py38_agrees_with_the_real_cache_layers() {
         let owb = old[key].2.as_ref().map(|k| new_reads_old_write[k].clone());
         cmp("new_reads_old_write", owb.as_ref());
     }
-    println!("incident: {} keys, {compared} checks compared with the real Werkzeug cache layers, {} disagreements", keys.len(), disagreements.len());
+    println!(
+        "incident: {} keys, {compared} checks compared with the real Werkzeug cache layers, {} disagreements",
+        keys.len(),
+        disagreements.len()
+    );
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
     // The incident's two failures are there, with CPython's words.
-    let errors: Vec<String> = ours.values().flat_map(|v| {
-        ["new_reads", "old_reads_new_write"].into_iter().filter_map(|c| v["checks"][c]["error"].as_str().map(str::to_string)).collect::<Vec<_>>()
-    }).collect();
-    assert!(errors.iter().any(|e| e.starts_with("UnicodeDecodeError: 'ascii' codec can't decode byte 0xe2 in position 842")));
-    assert!(errors.iter().any(|e| e == "ValueError: unsupported pickle protocol: 4"));
+    let errors: Vec<String> = ours
+        .values()
+        .flat_map(|v| {
+            ["new_reads", "old_reads_new_write"]
+                .into_iter()
+                .filter_map(|c| v["checks"][c]["error"].as_str().map(str::to_string))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(errors.iter().any(|e| {
+        e.starts_with("UnicodeDecodeError: 'ascii' codec can't decode byte 0xe2 in position 842")
+    }));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e == "ValueError: unsupported pickle protocol: 4")
+    );
 }
