@@ -109,12 +109,11 @@ pub fn unwrap(value: &[u8]) -> Unwrapped {
         };
     }
     if value.starts_with(b"{") {
-        if let Some(bar) = value.iter().position(|&b| b == b'|') {
-            if serde_json::from_slice::<serde_json::Value>(&value[..bar]).is_ok()
-                && looks_like_pickle(&value[bar + 1..])
-            {
-                return ok(Envelope::DogpileJson, value[bar + 1..].to_vec());
-            }
+        if let Some(bar) = value.iter().position(|&b| b == b'|')
+            && serde_json::from_slice::<serde_json::Value>(&value[..bar]).is_ok()
+            && looks_like_pickle(&value[bar + 1..])
+        {
+            return ok(Envelope::DogpileJson, value[bar + 1..].to_vec());
         }
         if serde_json::from_slice::<serde_json::Value>(value).is_ok() {
             return ok(Envelope::NotPickle("JSON"), Vec::new());

@@ -94,12 +94,11 @@ pub fn scan_redis(
     cov: &mut Coverage,
 ) -> Result<(), SourceError> {
     let mut url = url.to_string();
-    if let Ok(pw) = std::env::var("REDISCLI_AUTH") {
-        if !url.contains('@') {
-            if let Some(i) = url.find("://") {
-                url = format!("{}:{}@{}", &url[..i + 3], pw, &url[i + 3..]);
-            }
-        }
+    if let Ok(pw) = std::env::var("REDISCLI_AUTH")
+        && !url.contains('@')
+        && let Some(i) = url.find("://")
+    {
+        url = format!("{}:{}@{}", &url[..i + 3], pw, &url[i + 3..]);
     }
     let shown = redact(&url);
     let client = redis::Client::open(url.as_str()).map_err(|e| SourceError::Connect {
@@ -235,7 +234,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len() / 2)
