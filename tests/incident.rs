@@ -263,3 +263,38 @@ fn werkzeug_py27_to_py38_agrees_with_the_real_cache_layers() {
             .any(|e| e == "ValueError: unsupported pickle protocol: 4")
     );
 }
+
+#[test]
+fn a_read_only_acl_user_is_enough() {
+    let server = start_redis();
+    let port = server.port.to_string();
+    py("2.7", &["fill", "127.0.0.1", &port, "py27:"]);
+    // An ACL user that can run read commands and nothing else (robustness.md: +@read is enough).
+    let acl = Command::new("redis-cli")
+        .args(["-p", &port, "ACL", "SETUSER", "reader", "on", ">s3cret", "~*", "&*", "+@read", "+ping"])
+        .output()
+        .expect("redis-cli");
+    assert_eq!(String::from_utf8_lossy(&acl.stdout).trim(), "OK");
+    let before = Command::new("redis-cli").args(["-p", &port, "DBSIZE"]).output().expect("dbsize");
+    let out = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+        .args(["scan", "--redis", &format!("redis://reader@127.0.0.1:{port}/0"), "--old", "2.7", "--new", "3.8", "--writer", "werkzeug", "--format", "jsonl"])
+        .env("REDISCLI_AUTH", "s3cret")
+        .output()
+        .expect("scan");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(!stdout.contains("s3cret") && !stderr.contains("s3cret"), "the password is never printed");
+    let summary: Value = serde_json::from_str(stdout.lines().last().expect("summary")).expect("json");
+    // tests/e2e/werkzeug_cache.py writes 8 values under Python 2.
+    assert_eq!(summary["summary"]["coverage"]["sampled"], 8, "{stdout}");
+    // Nothing was written: the key count is unchanged.
+    let after = Command::new("redis-cli").args(["-p", &port, "DBSIZE"]).output().expect("dbsize");
+    assert_eq!(before.stdout, after.stdout);
+    // The same user cannot write, which is what makes the read-only claim checkable.
+    let w = Command::new("redis-cli")
+        .args(["-p", &port, "--user", "reader", "--pass", "s3cret", "--no-auth-warning", "SET", "x", "1"])
+        .output()
+        .expect("redis-cli");
+    assert!(String::from_utf8_lossy(&w.stdout).contains("NOPERM"), "{}", String::from_utf8_lossy(&w.stdout));
+}
