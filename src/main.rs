@@ -8,7 +8,7 @@ use cache_compat::inspect;
 use cache_compat::runtime::load::{AppClasses, LoadConfig};
 use cache_compat::runtime::{LoadOptions, Runtime};
 use cache_compat::scan;
-use cache_compat::source::{Coverage, Filter, read_snapshot, scan_redis, write_snapshot};
+use cache_compat::source::{Coverage, Filter, Pace, read_snapshot, scan_redis, write_snapshot};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Read;
 use std::process::ExitCode;
@@ -110,6 +110,15 @@ enum Command {
         /// Judge at most N values.
         #[arg(long)]
         limit: Option<u64>,
+        /// Keep each key with this probability (0-1], drawn from a hash of the key and --seed so
+        /// that the same keys are drawn on every run.
+        #[arg(long, default_value_t = 1.0)]
+        sample_rate: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// At most this many Redis commands a second, to protect production (0: unlimited).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
         #[arg(long, value_enum, default_value_t = ScanFormat::Table)]
         format: ScanFormat,
         /// Also list values with no finding.
@@ -222,10 +231,21 @@ fn run() -> Result<u8> {
             new_load,
             matches,
             limit,
+            sample_rate,
+            seed,
+            rate,
             format,
             all,
             output,
         } => {
+            if !(sample_rate > 0.0 && sample_rate <= 1.0) {
+                bail!("--sample-rate must be in (0, 1], not {sample_rate}");
+            }
+            let pace = Pace {
+                sample_rate,
+                seed,
+                rate,
+            };
             let side = |rt: &str, load: &str, w: &Option<String>, which: &str| -> Result<Side> {
                 let runtime = parse_runtimes(&[rt.to_string()])?[0];
                 let options =
@@ -254,6 +274,7 @@ fn run() -> Result<u8> {
                 scan_redis(
                     &url,
                     &filter,
+                    pace,
                     |s| results.push(scan::judge(&s, &old_side, &new_side)),
                     &mut cov,
                 )?;
@@ -292,6 +313,7 @@ fn run() -> Result<u8> {
             scan_redis(
                 &redis,
                 &Filter { matches, limit },
+                Pace::default(),
                 |s| samples.push(s),
                 &mut cov,
             )?;

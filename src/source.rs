@@ -30,6 +30,8 @@ pub struct Coverage {
     pub vanished: u64,
     /// Keys of types not read (lists, sets, streams, ...).
     pub skipped_types: u64,
+    /// Connections re-established after a drop (the interrupted batch was read again).
+    pub reconnects: u64,
 }
 
 /// Errors of the tool itself (exit 2).
@@ -85,66 +87,201 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Sample a live Redis: SCAN (deduplicated), then pipelined TYPE, GET/HSCAN and PTTL per batch.
-/// Values over `max_value` bytes are read by prefix (GETRANGE) and marked partial by length.
+/// Put `REDISCLI_AUTH` into a URL that has no password (`redis://host`, `redis://user@host`).
+fn with_env_password(url: &str) -> String {
+    let Ok(pw) = std::env::var("REDISCLI_AUTH") else {
+        return url.to_string();
+    };
+    let Some(i) = url.find("://") else {
+        return url.to_string();
+    };
+    let (scheme, rest) = (&url[..i + 3], &url[i + 3..]);
+    if scheme == "unix://" {
+        return url.to_string();
+    }
+    match rest.split_once('@') {
+        Some((user, host)) if !user.contains(':') => format!("{scheme}{user}:{pw}@{host}"),
+        Some(_) => url.to_string(),
+        None => format!("{scheme}:{pw}@{rest}"),
+    }
+}
+
+/// Sampling options of a live scan.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Keep a key with this probability (seeded, so the same keys are drawn each run).
+    pub sample_rate: f64,
+    pub seed: u64,
+    /// At most this many Redis commands a second (0: unlimited).
+    pub rate: u64,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            sample_rate: 1.0,
+            seed: 0,
+            rate: 0,
+        }
+    }
+}
+
+/// A stable, seeded draw for `--sample-rate`: the same key is kept or dropped in every run.
+fn keep(key: &[u8], pace: &Pace) -> bool {
+    if pace.sample_rate >= 1.0 {
+        return true;
+    }
+    // FNV-1a over seed and key; uniform enough for sampling.
+    let mut h: u64 = 0xcbf29ce484222325 ^ pace.seed;
+    for &b in key {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    ((h >> 11) as f64 / (1u64 << 53) as f64) < pace.sample_rate
+}
+
+struct Conn {
+    client: redis::Client,
+    con: redis::Connection,
+    shown: String,
+    pace: Pace,
+    started: std::time::Instant,
+    sent: u64,
+    /// Connections re-established after a drop.
+    pub reconnects: u64,
+}
+
+impl Conn {
+    fn open(url: &str, pace: Pace) -> Result<Conn, SourceError> {
+        let url = with_env_password(url);
+        let shown = redact(&url);
+        let connect_err = |e| SourceError::Connect {
+            url: shown.clone(),
+            source: e,
+        };
+        let client = redis::Client::open(url.as_str()).map_err(connect_err)?;
+        let con = client
+            .get_connection_with_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| SourceError::Connect {
+                url: shown.clone(),
+                source: e,
+            })?;
+        Ok(Conn {
+            client,
+            con,
+            shown,
+            pace,
+            started: std::time::Instant::now(),
+            sent: 0,
+            reconnects: 0,
+        })
+    }
+
+    /// Hold the command rate at `--rate`.
+    fn throttle(&mut self, commands: u64) {
+        self.sent += commands;
+        if self.pace.rate == 0 {
+            return;
+        }
+        let due = std::time::Duration::from_secs_f64(self.sent as f64 / self.pace.rate as f64);
+        if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+
+    /// Run a read-only query; a dropped connection is re-established (with backoff) and the same
+    /// query retried, since reads can be repeated safely. redis-rs does not replay it itself.
+    fn query<T: redis::FromRedisValue>(
+        &mut self,
+        what: &str,
+        build: impl Fn() -> Result<redis::Pipeline, SourceError>,
+    ) -> Result<T, SourceError> {
+        let mut delay = std::time::Duration::from_millis(100);
+        let mut attempt = 0;
+        loop {
+            let pipe = build()?;
+            self.throttle(pipe.cmd_iter().count() as u64);
+            match pipe.query::<T>(&mut self.con) {
+                Ok(v) => return Ok(v),
+                Err(e)
+                    if (e.is_connection_dropped() || e.is_io_error() || e.is_timeout())
+                        && attempt < 6 =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                    if let Ok(c) = self
+                        .client
+                        .get_connection_with_timeout(std::time::Duration::from_secs(10))
+                    {
+                        self.con = c;
+                        self.reconnects += 1;
+                    }
+                }
+                Err(e) => {
+                    return Err(SourceError::Command {
+                        cmd: format!("{what} on {}", self.shown),
+                        source: e,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn single(cmd: redis::Cmd) -> redis::Pipeline {
+    let mut p = redis::pipe();
+    p.add_command(cmd);
+    p
+}
+
+/// Sample a live Redis: SCAN (deduplicated: SCAN may return a key twice), then pipelined TYPE
+/// and PTTL, GET for strings and HSCAN for hashes. Keys gone between SCAN and GET are counted as
+/// vanished. Dropped connections are re-established and the batch retried.
 pub fn scan_redis(
     url: &str,
     filter: &Filter,
+    pace: Pace,
     mut sink: impl FnMut(Sample),
     cov: &mut Coverage,
 ) -> Result<(), SourceError> {
-    let mut url = url.to_string();
-    if let Ok(pw) = std::env::var("REDISCLI_AUTH")
-        && !url.contains('@')
-        && let Some(i) = url.find("://")
-    {
-        url = format!("{}:{}@{}", &url[..i + 3], pw, &url[i + 3..]);
-    }
-    let shown = redact(&url);
-    let client = redis::Client::open(url.as_str()).map_err(|e| SourceError::Connect {
-        url: shown.clone(),
-        source: e,
-    })?;
-    let mut con = client.get_connection().map_err(|e| SourceError::Connect {
-        url: shown.clone(),
-        source: e,
-    })?;
-    let cmd_err = |cmd: &str| {
-        let cmd = cmd.to_string();
-        move |e| SourceError::Command {
-            cmd: cmd.clone(),
-            source: e,
-        }
-    };
+    let mut c = Conn::open(url, pace)?;
     let patterns: Vec<String> = if filter.matches.is_empty() {
         vec!["*".into()]
     } else {
         filter.matches.clone()
     };
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    let full = |cov: &Coverage| filter.limit.is_some_and(|l| cov.sampled >= l);
     for pat in patterns {
         let mut cursor: u64 = 0;
         loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = read_cmd("SCAN")?
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pat)
-                .arg("COUNT")
-                .arg(1000)
-                .query(&mut con)
-                .map_err(cmd_err("SCAN"))?;
+            let ((next, keys),): ((u64, Vec<Vec<u8>>),) = c.query("SCAN", || {
+                Ok(single(
+                    read_cmd("SCAN")?
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pat)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .clone(),
+                ))
+            })?;
             let fresh: Vec<Vec<u8>> = keys
                 .into_iter()
                 .filter(|k| seen.insert(k.clone()))
                 .collect();
             cov.keys_seen += fresh.len() as u64;
+            let fresh: Vec<Vec<u8>> = fresh.into_iter().filter(|k| keep(k, &pace)).collect();
             if !fresh.is_empty() {
-                let mut pipe = redis::pipe();
-                for k in &fresh {
-                    pipe.add_command(read_cmd("TYPE")?.arg(k).clone());
-                    pipe.add_command(read_cmd("PTTL")?.arg(k).clone());
-                }
-                let meta: Vec<redis::Value> = pipe.query(&mut con).map_err(cmd_err("TYPE"))?;
+                let meta: Vec<redis::Value> = c.query("TYPE", || {
+                    let mut pipe = redis::pipe();
+                    for k in &fresh {
+                        pipe.add_command(read_cmd("TYPE")?.arg(k).clone());
+                        pipe.add_command(read_cmd("PTTL")?.arg(k).clone());
+                    }
+                    Ok(pipe)
+                })?;
                 let mut strings = Vec::new();
                 let mut hashes = Vec::new();
                 for (i, k) in fresh.iter().enumerate() {
@@ -165,16 +302,17 @@ pub fn scan_redis(
                     }
                 }
                 if !strings.is_empty() {
-                    let mut pipe = redis::pipe();
-                    for (k, _) in &strings {
-                        pipe.add_command(read_cmd("GET")?.arg(k).clone());
-                    }
-                    let vals: Vec<Option<Vec<u8>>> =
-                        pipe.query(&mut con).map_err(cmd_err("GET"))?;
+                    let vals: Vec<Option<Vec<u8>>> = c.query("GET", || {
+                        let mut pipe = redis::pipe();
+                        for (k, _) in &strings {
+                            pipe.add_command(read_cmd("GET")?.arg(k).clone());
+                        }
+                        Ok(pipe)
+                    })?;
                     for ((k, ttl), v) in strings.into_iter().zip(vals) {
                         match v {
                             Some(value) => {
-                                if filter.limit.is_some_and(|l| cov.sampled >= l) {
+                                if full(cov) {
                                     return Ok(());
                                 }
                                 cov.sampled += 1;
@@ -193,15 +331,18 @@ pub fn scan_redis(
                 for (k, ttl) in hashes {
                     let mut hcur: u64 = 0;
                     loop {
-                        let (n, kv): (u64, Vec<Vec<u8>>) = read_cmd("HSCAN")?
-                            .arg(&k)
-                            .arg(hcur)
-                            .arg("COUNT")
-                            .arg(100)
-                            .query(&mut con)
-                            .map_err(cmd_err("HSCAN"))?;
+                        let ((n, kv),): ((u64, Vec<Vec<u8>>),) = c.query("HSCAN", || {
+                            Ok(single(
+                                read_cmd("HSCAN")?
+                                    .arg(&k)
+                                    .arg(hcur)
+                                    .arg("COUNT")
+                                    .arg(100)
+                                    .clone(),
+                            ))
+                        })?;
                         for pair in kv.chunks_exact(2) {
-                            if filter.limit.is_some_and(|l| cov.sampled >= l) {
+                            if full(cov) {
                                 return Ok(());
                             }
                             cov.sampled += 1;
@@ -226,6 +367,7 @@ pub fn scan_redis(
             }
         }
     }
+    cov.reconnects = c.reconnects;
     Ok(())
 }
 

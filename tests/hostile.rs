@@ -240,7 +240,7 @@ fn run_case(name: &str, data: &[u8], expect: Expect) {
         .map(|(k, rts)| format!("{k} [{}]", rts.join(",")))
         .collect();
     println!(
-        "hostile {name}: {} bytes, {} runtimes, {:.3} s (all loads+renders+inspect), peak RSS growth {} MiB: {}",
+        "\nhostile {name}: {} bytes, {} runtimes, {:.3} s (all loads+renders+inspect), peak RSS growth {} MiB: {}",
         data.len(),
         rts.len(),
         elapsed.as_secs_f64(),

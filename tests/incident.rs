@@ -271,30 +271,169 @@ fn a_read_only_acl_user_is_enough() {
     py("2.7", &["fill", "127.0.0.1", &port, "py27:"]);
     // An ACL user that can run read commands and nothing else (robustness.md: +@read is enough).
     let acl = Command::new("redis-cli")
-        .args(["-p", &port, "ACL", "SETUSER", "reader", "on", ">s3cret", "~*", "&*", "+@read", "+ping"])
+        .args([
+            "-p", &port, "ACL", "SETUSER", "reader", "on", ">s3cret", "~*", "&*", "+@read", "+ping",
+        ])
         .output()
         .expect("redis-cli");
     assert_eq!(String::from_utf8_lossy(&acl.stdout).trim(), "OK");
-    let before = Command::new("redis-cli").args(["-p", &port, "DBSIZE"]).output().expect("dbsize");
+    // The default user is switched off, so a scan that did not authenticate as `reader` fails.
+    let off = Command::new("redis-cli")
+        .args(["-p", &port, "ACL", "SETUSER", "default", "off"])
+        .output()
+        .expect("redis-cli");
+    assert_eq!(String::from_utf8_lossy(&off.stdout).trim(), "OK");
+    let dbsize = || {
+        Command::new("redis-cli")
+            .args([
+                "-p",
+                &port,
+                "--user",
+                "reader",
+                "--pass",
+                "s3cret",
+                "--no-auth-warning",
+                "DBSIZE",
+            ])
+            .output()
+            .expect("dbsize")
+            .stdout
+    };
+    let before = dbsize();
     let out = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
-        .args(["scan", "--redis", &format!("redis://reader@127.0.0.1:{port}/0"), "--old", "2.7", "--new", "3.8", "--writer", "werkzeug", "--format", "jsonl"])
+        .args([
+            "scan",
+            "--redis",
+            &format!("redis://reader@127.0.0.1:{port}/0"),
+            "--old",
+            "2.7",
+            "--new",
+            "3.8",
+            "--writer",
+            "werkzeug",
+            "--format",
+            "jsonl",
+        ])
         .env("REDISCLI_AUTH", "s3cret")
         .output()
         .expect("scan");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
-    assert!(!stdout.contains("s3cret") && !stderr.contains("s3cret"), "the password is never printed");
-    let summary: Value = serde_json::from_str(stdout.lines().last().expect("summary")).expect("json");
+    assert!(
+        !stdout.contains("s3cret") && !stderr.contains("s3cret"),
+        "the password is never printed"
+    );
+    let summary: Value =
+        serde_json::from_str(stdout.lines().last().expect("summary")).expect("json");
     // tests/e2e/werkzeug_cache.py writes 8 values under Python 2.
     assert_eq!(summary["summary"]["coverage"]["sampled"], 8, "{stdout}");
     // Nothing was written: the key count is unchanged.
-    let after = Command::new("redis-cli").args(["-p", &port, "DBSIZE"]).output().expect("dbsize");
-    assert_eq!(before.stdout, after.stdout);
+    assert_eq!(before, dbsize());
     // The same user cannot write, which is what makes the read-only claim checkable.
     let w = Command::new("redis-cli")
-        .args(["-p", &port, "--user", "reader", "--pass", "s3cret", "--no-auth-warning", "SET", "x", "1"])
+        .args([
+            "-p",
+            &port,
+            "--user",
+            "reader",
+            "--pass",
+            "s3cret",
+            "--no-auth-warning",
+            "SET",
+            "x",
+            "1",
+        ])
         .output()
         .expect("redis-cli");
-    assert!(String::from_utf8_lossy(&w.stdout).contains("NOPERM"), "{}", String::from_utf8_lossy(&w.stdout));
+    assert!(
+        String::from_utf8_lossy(&w.stdout).contains("NOPERM"),
+        "{}",
+        String::from_utf8_lossy(&w.stdout)
+    );
+}
+
+/// RESP for SET key value, for `redis-cli --pipe`.
+fn resp_set(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+    out.extend_from_slice(b"*3\r\n$3\r\nSET\r\n");
+    for part in [key, value] {
+        out.extend_from_slice(format!("${}\r\n", part.len()).as_bytes());
+        out.extend_from_slice(part);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+#[test]
+fn a_connection_killed_mid_scan_loses_no_key() {
+    use std::io::Write;
+    let server = start_redis();
+    let port = server.port.to_string();
+    let n = 20_000;
+    let mut resp = Vec::new();
+    for i in 0..n {
+        // What Werkzeug on 3.8 stores for the text "value <i>".
+        let text = format!("value {i}");
+        let mut v = vec![b'!', 0x80, 4, 0x8c, text.len() as u8];
+        v.extend_from_slice(text.as_bytes());
+        v.extend_from_slice(b"\x94.");
+        resp_set(&mut resp, format!("k:{i}").as_bytes(), &v);
+    }
+    let mut pipe = Command::new("redis-cli")
+        .args(["-p", &port, "--pipe"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-cli");
+    pipe.stdin
+        .take()
+        .expect("stdin")
+        .write_all(&resp)
+        .expect("write");
+    assert!(pipe.wait().expect("wait").success());
+    let scan = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+        .args([
+            "scan",
+            "--redis",
+            &format!("redis://127.0.0.1:{port}/0"),
+            "--old",
+            "3.8",
+            "--new",
+            "3.13",
+            "--format",
+            "jsonl",
+        ])
+        .args(["--rate", "40000"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("scan");
+    // Kill every normal client connection (ours) while the scan runs, twice.
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(400));
+        let _ = Command::new("redis-cli")
+            .args([
+                "-p", &port, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes",
+            ])
+            .output();
+    }
+    let out = scan.wait_with_output().expect("scan output");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .expect("summary")
+        .to_string();
+    let v: Value = serde_json::from_str(&last).expect("json");
+    assert_eq!(v["summary"]["coverage"]["sampled"], n, "{last}");
+    assert!(
+        v["summary"]["coverage"]["reconnects"]
+            .as_u64()
+            .expect("reconnects")
+            >= 1,
+        "{last}"
+    );
 }
