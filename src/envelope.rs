@@ -15,6 +15,12 @@ pub enum Envelope {
     Zlib,
     /// gzip-compressed pickle (django-redis GzipCompressor).
     Gzip,
+    /// xz/lzma-compressed pickle (django-redis LzmaCompressor).
+    Lzma,
+    /// lz4 frame (django-redis Lz4Compressor).
+    Lz4,
+    /// zstd frame (django-redis ZStdCompressor).
+    Zstd,
     /// dogpile.cache >= 1.1: JSON metadata, `|`, pickle.
     DogpileJson,
     /// An integer stored as ASCII digits (Werkzeug, cachelib 0.1 and >= 0.15.4, Django,
@@ -31,6 +37,9 @@ impl Envelope {
             Envelope::Plain => "plain",
             Envelope::Zlib => "zlib",
             Envelope::Gzip => "gzip",
+            Envelope::Lzma => "lzma",
+            Envelope::Lz4 => "lz4",
+            Envelope::Zstd => "zstd",
             Envelope::DogpileJson => "dogpile-json",
             Envelope::AsciiInt => "ascii-int",
             Envelope::NotPickle(_) => "not-pickle",
@@ -40,6 +49,25 @@ impl Envelope {
 
 /// Decompressed values larger than this are not followed (a decompression bomb is a finding).
 pub const MAX_DECOMPRESSED: u64 = 256 << 20;
+
+/// A writer that refuses to grow past `MAX_DECOMPRESSED` (decompression bombs).
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() as u64 + buf.len() as u64 > MAX_DECOMPRESSED {
+            return Err(std::io::Error::other(
+                "decompressed value over the size cap",
+            ));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 /// The outcome of unwrapping.
 #[derive(Debug, Clone)]
@@ -89,16 +117,38 @@ pub fn unwrap(value: &[u8]) -> Unwrapped {
     if let Some(rest) = value.strip_prefix(b"!") {
         return ok(Envelope::Bang, rest.to_vec());
     }
+    // django-redis tries its configured compressor's decompress and falls back to the raw
+    // bytes; its compressors write these magics (writer-profiles.md).
     let zlib = value.len() > 2 && value[0] == 0x78 && matches!(value[1], 0x01 | 0x5e | 0x9c | 0xda);
-    if zlib || value.starts_with(&[0x1f, 0x8b]) {
-        let (env, r) = if zlib {
-            (
-                Envelope::Zlib,
-                inflate(flate2::read::ZlibDecoder::new(value)),
-            )
-        } else {
-            (Envelope::Gzip, inflate(flate2::read::GzDecoder::new(value)))
-        };
+    let decoded = if zlib {
+        Some((
+            Envelope::Zlib,
+            inflate(flate2::read::ZlibDecoder::new(value)),
+        ))
+    } else if value.starts_with(&[0x1f, 0x8b]) {
+        Some((Envelope::Gzip, inflate(flate2::read::GzDecoder::new(value))))
+    } else if value.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+        let mut out = Capped(Vec::new());
+        let r = lzma_rs::xz_decompress(&mut std::io::BufReader::new(value), &mut out)
+            .map(|_| out.0)
+            .map_err(|e| format!("corrupt xz data or over the size cap: {e}"));
+        Some((Envelope::Lzma, r))
+    } else if value.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
+        Some((
+            Envelope::Lz4,
+            inflate(lz4_flex::frame::FrameDecoder::new(value)),
+        ))
+    } else if value.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Some((
+            Envelope::Zstd,
+            ruzstd::decoding::StreamingDecoder::new(value)
+                .map_err(|e| format!("corrupt zstd data: {e}"))
+                .and_then(inflate),
+        ))
+    } else {
+        None
+    };
+    if let Some((env, r)) = decoded {
         return match r {
             Ok(p) => ok(env, p),
             Err(e) => Unwrapped {
