@@ -125,7 +125,62 @@ pub fn jsonl(results: &[ValueResult], summary: &Summary, all: bool) -> String {
     out
 }
 
-/// `--format table`: the verdict first, then one line per finding.
+/// A key's pattern: segments (split at `:`, `/`, `.`, `-`, `_`) that are numbers, hex ids of 8+
+/// digits or UUIDs become `*` (`article:7:body` -> `article:*:body`).
+pub fn key_pattern(key: &str) -> String {
+    let mut out = String::new();
+    let mut seg = String::new();
+    let flush = |seg: &mut String, out: &mut String| {
+        let is_num = !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit());
+        let is_hex = seg.len() >= 8
+            && seg.bytes().all(|b| b.is_ascii_hexdigit())
+            && seg.bytes().any(|b| b.is_ascii_digit());
+        out.push_str(if is_num || is_hex { "*" } else { seg });
+        seg.clear();
+    };
+    // UUIDs span '-' separators: fold them first.
+    let key = fold_uuids(key);
+    for c in key.chars() {
+        if matches!(c, ':' | '/' | '.' | '-' | '_' | '|' | '#') {
+            flush(&mut seg, &mut out);
+            out.push(c);
+        } else {
+            seg.push(c);
+        }
+    }
+    flush(&mut seg, &mut out);
+    out
+}
+
+fn fold_uuids(key: &str) -> String {
+    let b = key.as_bytes();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        if i + 36 <= b.len() && is_uuid(&b[i..i + 36]) {
+            out.push('*');
+            i += 36;
+        } else {
+            let c = key[i..].chars().next().unwrap_or('?');
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+fn is_uuid(b: &[u8]) -> bool {
+    b.iter().enumerate().all(|(i, &c)| {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            c == b'-'
+        } else {
+            c.is_ascii_hexdigit()
+        }
+    })
+}
+
+/// `--format table`: the verdict first, then the findings by key pattern (count, the exact error
+/// or change, example keys), then, with `all`, every value.
 pub fn table(
     results: &[ValueResult],
     summary: &Summary,
@@ -173,36 +228,114 @@ pub fn table(
     let c = &summary.coverage;
     let _ = writeln!(
         out,
-        "values judged: {} (keys seen {}, vanished {}, other types skipped {}, not pickles {})\n",
-        summary.values, c.keys_seen, c.vanished, c.skipped_types, summary.not_pickles
+        "values judged: {} (keys seen {}, vanished {}, other types skipped {}, not pickles {}, reconnects {})",
+        summary.values, c.keys_seen, c.vanished, c.skipped_types, summary.not_pickles, c.reconnects
     );
-    for r in results.iter().filter(|r| all || r.has_finding()) {
-        let key = match &r.field {
-            Some(f) => format!("{} [{}]", r.key, f),
-            None => r.key.clone(),
-        };
-        let _ = writeln!(
-            out,
-            "{key}  (envelope {}, protocol {})",
-            r.envelope,
-            r.protocol.map_or("-".into(), |p| p.to_string())
-        );
-        if let Some(n) = &r.note {
-            let _ = writeln!(out, "    {n}");
+    let _ = writeln!(
+        out,
+        "writers: {} writes protocol {} ({}), {} writes protocol {} ({})",
+        old.runtime,
+        old.writer.protocol_on(old.runtime),
+        old.writer.name,
+        new.runtime,
+        new.writer.protocol_on(new.runtime),
+        new.writer.name
+    );
+    // pattern -> check -> finding text -> keys
+    let mut groups: BTreeMap<String, (u64, BTreeMap<&'static str, BTreeMap<String, Vec<String>>>)> =
+        BTreeMap::new();
+    for r in results {
+        let g = groups.entry(key_pattern(&r.key)).or_default();
+        g.0 += 1;
+        let Some(checks) = &r.checks else { continue };
+        for (name, ch) in checks.all() {
+            let text = match ch {
+                Check::Fails { error } => format!("fails: {error}"),
+                Check::Changes { explanation } => format!("changes: {explanation}"),
+                _ => continue,
+            };
+            let key = match &r.field {
+                Some(f) => format!("{} [{f}]", r.key),
+                None => r.key.clone(),
+            };
+            g.1.entry(name)
+                .or_default()
+                .entry(text)
+                .or_default()
+                .push(key);
         }
-        if let Some(checks) = &r.checks {
-            for (name, ch) in checks.all() {
-                let detail = match ch {
-                    Check::Fails { error } => error.clone(),
-                    Check::Changes { explanation } => explanation.clone(),
-                    Check::Unknown { reason } => reason.clone(),
-                    _ => String::new(),
+    }
+    for (pattern, (n, checks)) in &groups {
+        if checks.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{pattern}  ({n} values)");
+        for (check, findings) in checks {
+            for (text, keys) in findings {
+                let shown: Vec<&str> = keys.iter().take(3).map(String::as_str).collect();
+                let more = if keys.len() > 3 {
+                    format!(", +{} more", keys.len() - 3)
+                } else {
+                    String::new()
                 };
-                if all || ch.is_finding() {
+                let _ = writeln!(out, "    {check:<20} {:>5} x {text}", keys.len());
+                let _ = writeln!(
+                    out,
+                    "    {:<20}         e.g. {}{more}",
+                    "",
+                    shown.join(", ")
+                );
+            }
+        }
+    }
+    if all {
+        let _ = writeln!(out, "\nevery value:");
+        for r in results {
+            let key = match &r.field {
+                Some(f) => format!("{} [{}]", r.key, f),
+                None => r.key.clone(),
+            };
+            let _ = writeln!(
+                out,
+                "{key}  (envelope {}, protocol {})",
+                r.envelope,
+                r.protocol.map_or("-".into(), |p| p.to_string())
+            );
+            if let Some(n) = &r.note {
+                let _ = writeln!(out, "    {n}");
+            }
+            if let Some(checks) = &r.checks {
+                for (name, ch) in checks.all() {
+                    let detail = match ch {
+                        Check::Fails { error } => error.clone(),
+                        Check::Changes { explanation } => explanation.clone(),
+                        Check::Unknown { reason } => reason.clone(),
+                        _ => String::new(),
+                    };
                     let _ = writeln!(out, "    {name:<20} {:<8} {detail}", ch.name());
                 }
             }
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_patterns_fold_ids() {
+        assert_eq!(key_pattern("article:7:body"), "article:*:body");
+        assert_eq!(key_pattern("session:9f86d081884c7d65"), "session:*");
+        assert_eq!(
+            key_pattern("user:123e4567-e89b-12d3-a456-426614174000:prefs"),
+            "user:*:prefs"
+        );
+        assert_eq!(
+            key_pattern(":1:views.decorators.cache"),
+            ":*:views.decorators.cache"
+        );
+        assert_eq!(key_pattern("flask_cache_index"), "flask_cache_index");
+    }
 }
