@@ -7,6 +7,7 @@
 //! interpreters.
 
 use super::codec::{self, Codec, Failure, Handler};
+use super::generated;
 use super::value::{Global, Heap, Id, Known, Node, Origin};
 use super::{Facts, LoadOptions, MemoMissing, PyError, Runtime};
 use crate::pickle::ops::{self, code};
@@ -1462,6 +1463,12 @@ impl<'a> Vm<'a> {
     }
 
     fn call(&mut self, f: Id, args: Id) -> R<Id> {
+        if let Node::Opaque { class } = self.heap.get(f).clone() {
+            // The result of a call the models do not follow (e.g. `getattr(ZoneInfo,
+            // '_unpickle')`): assumed callable, its result not modelled either.
+            self.tuple_items(args)?;
+            return self.opaque(class);
+        }
         let Node::Global(g) = self.heap.get(f).clone() else {
             if !matches!(self.heap.get(args), Node::Tuple(_)) {
                 return Err(Fail::Py(PyError::new(
@@ -2097,6 +2104,11 @@ pub fn resolve_global(
         if module.contains('.') && tables.has_module(top) {
             return Err(missing_module());
         }
+        // A standard-library module of another runtime (zoneinfo before 3.9, distutils after
+        // 3.11) is missing here, not an application module.
+        if generated::RUNTIMES.iter().any(|t| t.has_module(module) || t.has_module(top)) {
+            return Err(missing_module());
+        }
         if module.is_empty() || !apps.module_exists(module) {
             return Err(missing_module());
         }
@@ -2203,6 +2215,8 @@ fn known_global(rt: Runtime, module: &str, name: &str) -> Known {
         ("datetime", "time") => Known::Time,
         ("datetime", "timedelta") => Known::Timedelta,
         ("datetime", "timezone") => Known::Timezone,
+        // Rebuilt from a state dict like a plain class (NEWOBJ + BUILD {'int': N}).
+        ("uuid", "UUID") => Known::AppClass,
         ("decimal", "Decimal") | ("_decimal", "Decimal") | ("_pydecimal", "Decimal") => {
             Known::Decimal
         }
