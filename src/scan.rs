@@ -179,6 +179,9 @@ fn is_uuid(b: &[u8]) -> bool {
     })
 }
 
+/// check -> finding text -> the keys that have it.
+type Findings = BTreeMap<&'static str, BTreeMap<String, Vec<String>>>;
+
 /// `--format table`: the verdict first, then the findings by key pattern (count, the exact error
 /// or change, example keys), then, with `all`, every value.
 pub fn table(
@@ -242,8 +245,7 @@ pub fn table(
         new.writer.name
     );
     // pattern -> check -> finding text -> keys
-    let mut groups: BTreeMap<String, (u64, BTreeMap<&'static str, BTreeMap<String, Vec<String>>>)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<String, (u64, Findings)> = BTreeMap::new();
     for r in results {
         let g = groups.entry(key_pattern(&r.key)).or_default();
         g.0 += 1;

@@ -123,6 +123,7 @@ enum V<'b> {
     Bytes(Vec<u8>),
     Int(BigInt),
     Float(f64),
+    Global(&'b str, &'b str),
     Tuple(Vec<V<'b>>),
     List(Vec<V<'b>>),
 }
@@ -422,6 +423,22 @@ impl<'a> Pickler<'a> {
                     args.push(V::Node(n));
                 }
                 self.save_reduce(id, ("datetime", "timezone"), V::Tuple(args), None, extra)
+            }
+            Node::ZoneInfo { key, from_cache } => {
+                // ZoneInfo.__reduce__ is (ZoneInfo._unpickle, (key, from_cache)); the bound
+                // method pickles as getattr(ZoneInfo, '_unpickle') (a fresh object, memoized).
+                self.save_global("builtins", "getattr", None)?;
+                self.save_tuple_v(
+                    &[V::Global("zoneinfo", "ZoneInfo"), V::Interned("_unpickle")],
+                    0,
+                )?;
+                self.write(&[code::REDUCE]);
+                let m = Ident::Interned(format!("method#{}", self.out.len()));
+                self.memo_put(m);
+                self.save_tuple_v(&[V::Node(key), V::Int(BigInt::from(from_cache))], 0)?;
+                self.write(&[code::REDUCE]);
+                self.memo_put(ident);
+                Ok(())
             }
             Node::Decimal(s) => {
                 let arg = if self.py2() {
@@ -1019,6 +1036,7 @@ impl<'a> Pickler<'a> {
         match v {
             V::Node(id) => self.save(*id, extra),
             V::Int(i) => self.save_int(i, false),
+            V::Global(m, n) => self.save_global(m, n, None),
             V::Float(f) => {
                 self.save_float(*f);
                 Ok(())

@@ -1719,6 +1719,41 @@ impl<'a> Vm<'a> {
                 self.new_node(Node::Exception { class: g, args }, r)
             }
             Known::Object if a.is_empty() => self.new_instance(g),
+            Known::Getattr => {
+                // getattr(zoneinfo.ZoneInfo, '_unpickle'): how ZoneInfo instances pickle.
+                if let [cls, attr] = a.as_slice()
+                    && let (Node::Global(c), Node::Text(t)) =
+                        (self.heap.get(*cls), self.heap.get(*attr))
+                    && c.module == "zoneinfo"
+                    && c.name == "ZoneInfo"
+                    && t == b"_unpickle"
+                {
+                    let m = Global {
+                        module: "zoneinfo".into(),
+                        name: "ZoneInfo._unpickle".into(),
+                        known: Known::ZoneInfoUnpickle,
+                    };
+                    return self.new_node(Node::Global(m), r);
+                }
+                self.opaque(g)
+            }
+            Known::ZoneInfoUnpickle => match a.as_slice() {
+                [k, f] if matches!(self.heap.get(*k), Node::Text(_)) => {
+                    let from_cache = match self.heap.get(*f) {
+                        Node::Int(v) => v.to_i64().unwrap_or(1),
+                        Node::Bool(b) => *b as i64,
+                        _ => return self.opaque(g),
+                    };
+                    self.new_node(
+                        Node::ZoneInfo {
+                            key: *k,
+                            from_cache,
+                        },
+                        r,
+                    )
+                }
+                _ => self.opaque(g),
+            },
             Known::List if a.len() <= 1 => {
                 let items = match a.first() {
                     Some(&s) => self.iter_items(s)?,
@@ -1945,7 +1980,10 @@ impl<'a> Vm<'a> {
             None => None,
             Some(&t) => match self.heap.get(t) {
                 Node::None => None,
-                Node::Timezone { .. } | Node::Opaque { .. } | Node::Instance { .. } => Some(t),
+                Node::Timezone { .. }
+                | Node::ZoneInfo { .. }
+                | Node::Opaque { .. }
+                | Node::Instance { .. } => Some(t),
                 _ => {
                     return Err(Fail::Py(PyError::new("TypeError", "bad tzinfo state arg")));
                 }
@@ -2106,7 +2144,10 @@ pub fn resolve_global(
         }
         // A standard-library module of another runtime (zoneinfo before 3.9, distutils after
         // 3.11) is missing here, not an application module.
-        if generated::RUNTIMES.iter().any(|t| t.has_module(module) || t.has_module(top)) {
+        if generated::RUNTIMES
+            .iter()
+            .any(|t| t.has_module(module) || t.has_module(top))
+        {
             return Err(missing_module());
         }
         if module.is_empty() || !apps.module_exists(module) {
@@ -2195,6 +2236,7 @@ fn known_global(rt: Runtime, module: &str, name: &str) -> Known {
             "tuple" => Known::Tuple,
             "dict" => Known::Dict,
             "object" => Known::Object,
+            "getattr" => Known::Getattr,
             "range" if !rt.is_py2() => Known::Range,
             "xrange" if rt.is_py2() => Known::Range,
             n if is_exception_name(n) => Known::Exception,
@@ -2321,6 +2363,7 @@ pub fn type_name(n: &Node, py2: bool) -> String {
         Node::Time { .. } => "datetime.time".into(),
         Node::Timedelta(_) => "datetime.timedelta".into(),
         Node::Timezone { .. } => "datetime.timezone".into(),
+        Node::ZoneInfo { .. } => "zoneinfo.ZoneInfo".into(),
         Node::Decimal(_) => "decimal.Decimal".into(),
         Node::Range(_) => if py2 { "xrange" } else { "range" }.into(),
         Node::Global(g) => if is_type(g) {

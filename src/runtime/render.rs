@@ -301,6 +301,16 @@ impl<'a> Renderer<'a> {
                 let repr = timezone_repr(heap, *offset, *name);
                 text(out, repr.as_bytes());
             }
+            Node::ZoneInfo { key, .. } => {
+                out.push_str("<zoneinfo.ZoneInfo>repr=");
+                let k = match heap.get(*key) {
+                    Node::Text(t) => codec::code_points(t)
+                        .map(|c| char::from_u32(c).unwrap_or('?'))
+                        .collect::<String>(),
+                    _ => String::new(),
+                };
+                text(out, format!("zoneinfo.ZoneInfo(key='{k}')").as_bytes());
+            }
             Node::Decimal(s) => {
                 let _ = write!(out, "decimal.Decimal('{s}')");
             }

@@ -47,6 +47,10 @@ pub enum Known {
     OrderedDict,
     DefaultDict,
     Deque,
+    /// `builtins.getattr`, which pickles reach bound methods through.
+    Getattr,
+    /// `zoneinfo.ZoneInfo._unpickle` (what `getattr(ZoneInfo, '_unpickle')` gives).
+    ZoneInfoUnpickle,
     /// An exception class of the standard library.
     Exception,
     /// An application class (its module is not in the standard library), assumed importable and
@@ -105,6 +109,11 @@ pub enum Node {
     Timezone {
         offset: Id,
         name: Option<Id>,
+    },
+    /// `zoneinfo.ZoneInfo` (3.9+): its key (a Text node) and `_from_cache` flag.
+    ZoneInfo {
+        key: Id,
+        from_cache: i64,
     },
     /// `decimal.Decimal`, as its `str()`.
     Decimal(String),
@@ -183,6 +192,7 @@ impl Heap {
                 .collect(),
             Node::Datetime { tz: Some(t), .. } | Node::Time { tz: Some(t), .. } => vec![*t],
             Node::Timezone { offset, name } => std::iter::once(*offset).chain(*name).collect(),
+            Node::ZoneInfo { key, .. } => vec![*key],
             Node::Exception { args, .. } => vec![*args],
             Node::MemoryView(x) => vec![*x],
             _ => Vec::new(),
