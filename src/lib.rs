@@ -7,6 +7,7 @@ pub mod check;
 pub mod envelope;
 pub mod inspect;
 pub mod pickle;
+pub mod rdb;
 pub mod runtime;
 pub mod scan;
 pub mod security;

@@ -75,15 +75,14 @@ enum Command {
         /// A live Redis: redis://[user:password@]host:port/db, rediss://, unix:///path.
         /// The password may also come from REDISCLI_AUTH (never printed). Only read commands
         /// are sent.
-        #[arg(
-            long,
-            conflicts_with = "snapshot",
-            required_unless_present = "snapshot"
-        )]
+        #[arg(long, conflicts_with_all = ["snapshot", "rdb"], required_unless_present_any = ["snapshot", "rdb"])]
         redis: Option<String>,
         /// A snapshot file made by `cache-compat snapshot`.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "rdb")]
         snapshot: Option<String>,
+        /// A Redis RDB dump (Redis 5 to 7.x: `redis-cli save`, BGSAVE, a backup), read streaming.
+        #[arg(long)]
+        rdb: Option<String>,
         /// The runtime the cache is written by now (e.g. 2.7).
         #[arg(long)]
         old: String,
@@ -222,6 +221,7 @@ fn run() -> Result<u8> {
         Command::Scan {
             redis,
             snapshot,
+            rdb,
             old,
             new,
             writer,
@@ -270,6 +270,14 @@ fn run() -> Result<u8> {
                 for s in read_snapshot(&path, &filter, &mut cov)? {
                     results.push(scan::judge(&s, &old_side, &new_side));
                 }
+            } else if let Some(path) = rdb {
+                cache_compat::rdb::read_rdb(
+                    std::path::Path::new(&path),
+                    &filter,
+                    |s| results.push(scan::judge(&s, &old_side, &new_side)),
+                    &mut cov,
+                )
+                .with_context(|| format!("reading the RDB dump {path}"))?;
             } else if let Some(url) = redis {
                 scan_redis(
                     &url,

@@ -185,6 +185,22 @@ fn werkzeug_py27_to_py38_agrees_with_the_real_cache_layers() {
         .output()
         .expect("scan --snapshot");
     let _ = std::fs::remove_file(&snap);
+    // And through `redis-cli save` + `scan --rdb`.
+    let save = Command::new("redis-cli")
+        .args(["-p", &port, "SAVE"])
+        .output()
+        .expect("save");
+    assert_eq!(String::from_utf8_lossy(&save.stdout).trim(), "OK");
+    let from_rdb = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+        .args(["scan", "--rdb"])
+        .arg(server._dir.join("dump.rdb"))
+        .args([
+            "--old", "2.7", "--new", "3.8", "--writer", "werkzeug", "--match", "py27:*", "--match",
+            "py38:*",
+        ])
+        .args(["--format", "jsonl", "--all"])
+        .output()
+        .expect("scan --rdb");
     let strip_coverage = |b: &[u8]| -> Vec<String> {
         String::from_utf8_lossy(b)
             .lines()
@@ -196,6 +212,12 @@ fn werkzeug_py27_to_py38_agrees_with_the_real_cache_layers() {
         strip_coverage(&offline.stdout),
         strip_coverage(&out.stdout),
         "snapshot scan differs from the live scan"
+    );
+    assert_eq!(
+        strip_coverage(&from_rdb.stdout),
+        strip_coverage(&out.stdout),
+        "RDB scan differs from the live scan: {}",
+        String::from_utf8_lossy(&from_rdb.stderr)
     );
 
     let old = real_reads("2.7", &port, &keys);

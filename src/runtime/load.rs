@@ -1271,10 +1271,14 @@ impl<'a> Vm<'a> {
         Key::Digest(tag, a.finish(), b.finish())
     }
 
-    /// Deep or huge tuple keys fall back to object identity (the budget bounds the walk).
+    /// A key too deep or too large to hash within the budget is a finding: CPython hashes every
+    /// element of a tuple key (tuple hashes are not cached), so a doubling bomb as a key never
+    /// finishes loading there.
     fn key_of_bounded(&mut self, id: Id, budget: &mut usize, depth: usize) -> R<Key> {
         if *budget == 0 || depth > 200 {
-            return Ok(Key::Identity(id));
+            return Err(Fail::Unknown(Unmodelled::Budget(
+                "dict key or set item too large to hash",
+            )));
         }
         *budget -= 1;
         if let Some(k) = self.key_cache.get(&id) {

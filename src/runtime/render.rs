@@ -412,6 +412,9 @@ fn float(out: &mut String, f: f64) {
 pub fn text(out: &mut String, t: &[u8]) {
     out.push_str("u'");
     for cp in codec::code_points(t) {
+        if out.len() > MAX_RENDER {
+            break;
+        }
         if (0x20..=0x7e).contains(&cp) && cp != b'\\' as u32 && cp != b'\'' as u32 {
             out.push(cp as u8 as char);
         } else {
@@ -425,6 +428,9 @@ pub fn text(out: &mut String, t: &[u8]) {
 pub fn bytes(out: &mut String, b: &[u8]) {
     out.push_str("b'");
     for &c in b {
+        if out.len() > MAX_RENDER {
+            break;
+        }
         if (0x20..=0x7e).contains(&c) && c != b'\\' && c != b'\'' {
             out.push(c as char);
         } else {
