@@ -40,6 +40,8 @@ enum ScanFormat {
     Json,
 }
 
+// Parsed once per run: the size of the biggest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// One pickle: its disassembly, the strings it holds, the globals it references, and the
