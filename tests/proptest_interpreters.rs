@@ -3,13 +3,17 @@
 //! nested and shared containers; datetimes; big ints) are written by one real runtime
 //! (`corpora/gen/oracle.py` `build`) and loaded by every real reader under every option set
 //! (`load`); the model's prediction (`runtime::load` + `render`) must be what the reader did.
+//! Writers: 2.7 cPickle at protocols 0-2, the C pickle of 3.6-3.13 at every protocol. Readers:
+//! 2.7 cPickle, and 3.6-3.13 under each option set of corpora/README.md.
 //!
 //! Deterministic: a fixed proptest seed draws the cases up front (`CACHE_COMPAT_PROPTEST_CASES`,
 //! default 10,000; `CACHE_COMPAT_PROPTEST_SEED`, a u64). One oracle process per interpreter gets
 //! every request of a phase in one stream. A disagreement is shrunk (proptest's value tree, one
 //! oracle round trip per candidate) and printed; `CACHE_COMPAT_PROPTEST_SHRINK_KINDS` (default 1)
 //! shrinks the first case of that many kinds of disagreement. All disagreements are written to
-//! `target/proptest-interpreters-disagreements.txt`.
+//! `target/proptest-interpreters-disagreements.txt`, the drawn cases (spec, writer, pickle) to
+//! `target/proptest-interpreters-cases.jsonl`. Values a writer cannot build or pickle are counted
+//! and skipped, and so are oracle answers starting with `!` and values the models left opaque.
 
 mod common;
 
@@ -392,7 +396,7 @@ fn token_of(surrogates: bool, sel: u32, a: u32, b: u32) -> Vec<u32> {
 fn cp_token(surrogates: bool) -> BoxedStrategy<Vec<u32>> {
     let total: u32 = CP_BUCKETS.iter().map(|(w, _)| w).sum::<u32>()
         + if surrogates { SURROGATE_WEIGHT } else { 0 };
-    (0..total, any::<u32>(), any::<u32>())
+    (0..total, 0u32..0x110000, 0u32..0xc00)
         .prop_map(move |(sel, a, b)| token_of(surrogates, sel, a, b))
         .boxed()
 }
@@ -400,7 +404,9 @@ fn cp_token(surrogates: bool) -> BoxedStrategy<Vec<u32>> {
 fn text_cps(surrogates: bool) -> BoxedStrategy<Vec<u32>> {
     prop_oneof![
         30 => prop::collection::vec(cp_token(surrogates), 0..10),
-        1 => prop::collection::vec(cp_token(surrogates), 120..140),
+        // long (past the 1- and 2-byte length opcodes), as a repeated run so it shrinks quickly
+        1 => (prop::collection::vec(cp_token(surrogates), 1..6), 24usize..48)
+            .prop_map(|(run, k)| (0..k).flat_map(|_| run.iter().cloned()).collect()),
     ]
     .prop_map(|v| v.into_iter().flatten().collect())
     .boxed()
@@ -650,16 +656,18 @@ fn spec_strategy() -> BoxedStrategy<Spec> {
             s
         }
     });
-    let raw = leaf.prop_recursive(4, 48, 5, |inner| {
-        let kv = (hashable_strategy(), inner.clone());
+    // prop_recursive calls this closure on every draw: the strategies it uses are built once here.
+    let (hashable, attr) = (hashable_strategy(), attr_name());
+    let raw = leaf.prop_recursive(4, 48, 5, move |inner| {
+        let kv = (hashable.clone(), inner.clone());
         let c = prop_oneof![
             3 => items(inner.clone(), 5).prop_map(Spec::List),
             2 => items(inner.clone(), 5).prop_map(Spec::Tuple),
             3 => items(kv.clone(), 5).prop_map(Spec::Dict),
-            1 => items(hashable_strategy(), 5).prop_map(Spec::Set),
-            1 => items(hashable_strategy(), 5).prop_map(Spec::FrozenSet),
+            1 => items(hashable.clone(), 5).prop_map(Spec::Set),
+            1 => items(hashable.clone(), 5).prop_map(Spec::FrozenSet),
             1 => items(kv, 4).prop_map(Spec::OrderedDict),
-            1 => items((attr_name(), inner), 4).prop_map(|attrs| {
+            1 => items((attr.clone(), inner), 4).prop_map(|attrs| {
                 let m: BTreeMap<String, Spec> = attrs.into_iter().collect();
                 Spec::New(m.into_iter().collect())
             }),
@@ -687,7 +695,16 @@ fn splitmix(x: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Case `case` of the run with `seed`: its own runner (ChaCha seeded from both), so any case can
+/// The runner's configuration: no failure persistence (the runner is cloned for every lazily
+/// generated union arm, so it is kept cheap to clone).
+fn runner_config() -> Config {
+    Config {
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+/// Case `case` of the run with `seed`: its own runner (XorShift seeded from both), so any case can
 /// be drawn again alone (for shrinking) and the cases can be drawn in parallel.
 fn draw(
     seed: u64,
@@ -697,13 +714,13 @@ fn draw(
     ss: &BoxedStrategy<Spec>,
 ) -> Trees {
     let mut state = seed ^ (case as u64).wrapping_mul(0xd134_2543_de82_ef95);
-    let mut bytes = [0u8; 32];
+    let mut bytes = [0u8; 16];
     for chunk in bytes.chunks_mut(8) {
         chunk.copy_from_slice(&splitmix(&mut state).to_le_bytes());
     }
     let mut runner = TestRunner::new_with_rng(
         config.clone(),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
+        TestRng::from_seed(RngAlgorithm::XorShift, &bytes),
     );
     let w = ws.new_tree(&mut runner).expect("writer tree");
     let s = ss.new_tree(&mut runner).expect("spec tree");
@@ -722,7 +739,7 @@ fn draw_all(seed: u64, cases: usize) -> Vec<((usize, u8), Spec)> {
             .step_by(per)
             .map(|start| {
                 s.spawn(move || {
-                    let (ws, ss, config) = (writer_strategy(), spec_strategy(), Config::default());
+                    let (ws, ss, config) = (writer_strategy(), spec_strategy(), runner_config());
                     (start..(start + per).min(cases))
                         .map(|i| {
                             let (w, t) = draw(seed, i, &config, &ws, &ss);
@@ -1316,7 +1333,7 @@ fn shrink(d: &Disagreement, seed: u64, oracles: &mut [Oracle]) -> String {
     let mut tree = draw(
         seed,
         d.case,
-        &Config::default(),
+        &runner_config(),
         &writer_strategy(),
         &spec_strategy(),
     )
@@ -1334,26 +1351,44 @@ fn shrink(d: &Disagreement, seed: u64, oracles: &mut [Oracle]) -> String {
     let mut best_spec = tree.current();
     let mut best =
         fails(&best_spec, oracles).unwrap_or((d.pickle.clone(), d.real.clone(), d.ours.clone()));
+    // proptest's shrinking steps (simplify while it still fails, complicate when it passes),
+    // within a budget of steps and time; candidates already judged are not asked again.
+    let started = Instant::now();
+    let mut judged: HashMap<String, bool> = HashMap::new();
     let mut steps = 0;
     if tree.simplify() {
-        while steps < 3000 {
+        while steps < 2000 && started.elapsed().as_secs() < 30 {
             steps += 1;
             let cur = tree.current();
-            if let Some(f) = fails(&cur, oracles) {
-                best_spec = cur;
-                best = f;
-                if !tree.simplify() {
-                    break;
+            let key = cur.to_json().to_string();
+            let still = match judged.get(&key) {
+                Some(&f) => f,
+                None => {
+                    let f = fails(&cur, oracles);
+                    let failed = f.is_some();
+                    if let Some(f) = f {
+                        best_spec = cur;
+                        best = f;
+                    }
+                    judged.insert(key, failed);
+                    failed
                 }
-            } else if !tree.complicate() {
+            };
+            let moved = if still {
+                tree.simplify()
+            } else {
+                tree.complicate()
+            };
+            if !moved {
                 break;
             }
         }
     }
     format!(
-        "kind {}\n  case {} shrunk in {steps} steps\n  writer {} -> reader {} [{}]\n  spec {}\n  pickle {}\n  real: {}\n  ours: {}\n",
+        "kind {}\n  case {} shrunk in {steps} steps, {:.1}s\n  writer {} -> reader {} [{}]\n  spec {}\n  pickle {}\n  real: {}\n  ours: {}\n",
         d.kind,
         d.case,
+        started.elapsed().as_secs_f64(),
         writer_name(d.writer),
         d.reader,
         d.optset,

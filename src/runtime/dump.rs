@@ -581,7 +581,14 @@ impl<'a> Pickler<'a> {
         {
             return Err(DumpError::Py(PyError::new(
                 "ValueError",
-                "Exceeds the limit (4300 digits) for integer string conversion; use sys.set_int_max_str_digits() to increase the limit",
+                format!(
+                    "Exceeds the limit ({}) for integer string conversion; use sys.set_int_max_str_digits() to increase the limit",
+                    if self.rt.facts().int_limit_says_digits {
+                        "4300 digits"
+                    } else {
+                        "4300"
+                    }
+                ),
             )));
         }
         let small = v.to_i32().is_some();
