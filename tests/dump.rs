@@ -85,9 +85,13 @@ fn dumps_reproduce_the_real_picklers() {
             for (proto, real) in dumps {
                 let p: u8 = proto.parse().expect("protocol");
                 let Some(real_hex) = real.as_str() else {
-                    // The real pickler raised: the model must raise too.
+                    // The real pickler raised: the model must raise the same exception.
+                    let real_err = real["error"].as_str().unwrap_or("");
                     match dump(&heap, root, rt, p) {
-                        Err(DumpError::Py(_)) => t.exact += 1,
+                        Err(DumpError::Py(e)) if e.to_string() == real_err => t.exact += 1,
+                        Err(DumpError::Py(e)) => t.mismatch.push(format!(
+                            "{reader} p{p} {id}: real raised {real_err}, ours raised {e}"
+                        )),
                         Err(DumpError::Unmodelled(_)) => t.unmodelled += 1,
                         Ok(_) => t.mismatch.push(format!(
                             "{reader} p{p} {id}: real raised {real}, ours wrote bytes"
