@@ -367,7 +367,11 @@ impl Report {
                 "ok" => {
                     let val = v.value.as_deref().unwrap_or("");
                     let shown = if val.len() > 200 {
-                        format!("{}...", &val[..200])
+                        let mut cut = 200;
+                        while !val.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        format!("{}...", &val[..cut])
                     } else {
                         val.to_string()
                     };

@@ -77,7 +77,7 @@ impl Default for Budget {
     fn default() -> Self {
         Budget {
             max_ops: 10_000_000,
-            max_nodes: 5_000_000,
+            max_nodes: 2_000_000,
             max_stack: 1_000_000,
             max_marks: 1_000_000,
             max_memo: 1_000_000,
@@ -86,6 +86,10 @@ impl Default for Budget {
         }
     }
 }
+
+/// Memo indices from which the dense memo array of the 3.6-3.13 C unpickler (8 bytes an entry,
+/// resized to twice the index) needs more than 4 GiB: predicted as MemoryError.
+const C_MEMO_ALLOC_LIMIT: u64 = 1 << 28;
 
 /// Everything a load depends on besides the bytes.
 #[derive(Debug, Clone, Default)]
@@ -975,6 +979,13 @@ impl<'a> Vm<'a> {
 
     fn memo_put(&mut self, idx: u64) -> R<()> {
         let t = self.top()?;
+        if !self.py2() && (6..=13).contains(&self.rt.minor) && idx >= C_MEMO_ALLOC_LIMIT {
+            // _pickle.c (3.6-3.13) keeps the memo as a dense array and resizes it to twice the
+            // index: a PUT at index 2**31-1 asks for 32 GiB and raises MemoryError (observed under
+            // a 4 GB address-space limit; on a bigger machine it may succeed slowly). 3.14 keeps
+            // sparse indices in a dict (gh-115952); 2.7's cPickle always did.
+            return Err(Fail::Py(PyError::new("MemoryError", "")));
+        }
         if self.memo.len() >= self.cfg.budget.max_memo && !self.memo.contains_key(&idx) {
             return Err(Fail::Unknown(Unmodelled::Budget("memo")));
         }

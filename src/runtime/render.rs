@@ -13,6 +13,11 @@ use std::fmt::Write;
 /// shared tuples renders exponentially).
 pub const MAX_RENDER: usize = 8 << 20;
 
+/// Sort keys are compared on their first PLAIN_CAP bytes (longer keys that tie there keep their
+/// iteration order).
+const PLAIN_CAP: usize = 4096;
+const PLAIN_DEPTH: usize = 64;
+
 enum Task {
     Str(&'static str),
     Owned(String),
@@ -25,6 +30,9 @@ pub fn render(heap: &Heap, root: Id, rt: Runtime) -> String {
     Renderer {
         heap,
         py2: rt.is_py2(),
+        cap: MAX_RENDER,
+        plain_depth: 0,
+        plain_cache: Default::default(),
         counts: Some(counts),
         labels: HashMap::new(),
     }
@@ -77,6 +85,12 @@ fn ref_counts(heap: &Heap, root: Id) -> HashMap<Id, u32> {
 struct Renderer<'a> {
     heap: &'a Heap,
     py2: bool,
+    /// Output cap (MAX_RENDER; PLAIN_CAP for sort keys).
+    cap: usize,
+    /// Nesting of sort-key renderings (a frozenset inside a frozenset ...).
+    plain_depth: usize,
+    /// Sort keys already rendered, by node: shared items are rendered once.
+    plain_cache: std::rc::Rc<std::cell::RefCell<HashMap<Id, String>>>,
     /// `None`: plain mode (sort keys), no labels.
     counts: Option<HashMap<Id, u32>>,
     labels: HashMap<Id, usize>,
@@ -108,22 +122,40 @@ fn class_module(g: &Global) -> &str {
 }
 
 impl<'a> Renderer<'a> {
+    /// The plain rendering of a dict key or set item, for sorting: capped at PLAIN_CAP bytes,
+    /// computed once per node, and not deeper than PLAIN_DEPTH nested sorts (a hostile nesting of
+    /// frozensets must cost neither the stack nor exponential time).
     fn plain(&self, id: Id) -> String {
-        Renderer {
+        if let Some(s) = self.plain_cache.borrow().get(&id) {
+            return s.clone();
+        }
+        if self.plain_depth > PLAIN_DEPTH {
+            return String::new();
+        }
+        let s = Renderer {
             heap: self.heap,
             py2: self.py2,
+            cap: PLAIN_CAP,
+            plain_depth: self.plain_depth + 1,
+            plain_cache: self.plain_cache.clone(),
             counts: None,
             labels: HashMap::new(),
         }
-        .run(id)
+        .run(id);
+        self.plain_cache.borrow_mut().insert(id, s.clone());
+        s
     }
 
     fn run(mut self, root: Id) -> String {
         let mut out = String::new();
         let mut tasks = vec![Task::Node(root)];
         while let Some(t) = tasks.pop() {
-            if out.len() > MAX_RENDER {
-                out.truncate(MAX_RENDER);
+            if out.len() > self.cap {
+                let mut cut = self.cap;
+                while !out.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                out.truncate(cut);
                 out.push_str("!render-too-large");
                 break;
             }
@@ -411,8 +443,9 @@ fn float(out: &mut String, f: f64) {
 /// `u'...'`: printable ASCII but `\` and `'` as itself, everything else `\u{hex}`.
 pub fn text(out: &mut String, t: &[u8]) {
     out.push_str("u'");
+    let stop = out.len() + MAX_RENDER;
     for cp in codec::code_points(t) {
-        if out.len() > MAX_RENDER {
+        if out.len() > stop {
             break;
         }
         if (0x20..=0x7e).contains(&cp) && cp != b'\\' as u32 && cp != b'\'' as u32 {
@@ -427,8 +460,9 @@ pub fn text(out: &mut String, t: &[u8]) {
 /// `b'...'`: printable ASCII but `\` and `'` as itself, everything else `\xNN`.
 pub fn bytes(out: &mut String, b: &[u8]) {
     out.push_str("b'");
+    let stop = out.len() + MAX_RENDER;
     for &c in b {
-        if out.len() > MAX_RENDER {
+        if out.len() > stop {
             break;
         }
         if (0x20..=0x7e).contains(&c) && c != b'\\' && c != b'\'' {
