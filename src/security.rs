@@ -20,6 +20,11 @@ pub struct GlobalRef {
     pub danger: Option<&'static str>,
 }
 
+/// Longest string kept as a possible module or class name.
+const MAX_NAME: usize = 256;
+/// Memo entries that hold no name are kept only up to this many.
+const MAX_MEMO: usize = 100_000;
+
 const WHOLE_MODULES: &[(&str, &str)] = &[
     (
         "os",
@@ -136,12 +141,19 @@ pub fn globals(data: &[u8], ops: &[Op]) -> Vec<GlobalRef> {
     // The last strings pushed (for STACK_GLOBAL), and memoized strings by index.
     let mut strings: Vec<Option<String>> = Vec::new();
     let mut memo: std::collections::HashMap<u64, Option<String>> = std::collections::HashMap::new();
-    let text = |r: &std::ops::Range<usize>| String::from_utf8_lossy(&data[r.clone()]).into_owned();
+    // Only strings short enough to be a module or class name are kept: a big string memoized or
+    // fetched many times must not be copied each time.
+    let text = |r: &std::ops::Range<usize>| {
+        (r.len() <= MAX_NAME).then(|| String::from_utf8_lossy(&data[r.clone()]).into_owned())
+    };
     for op in ops {
-        let last = strings.last().cloned().flatten();
+        let last = |strings: &Vec<Option<String>>| strings.last().cloned().flatten();
         match (op.code, &op.arg) {
             (code::GLOBAL | code::INST, Arg::Line2(m, n)) => {
-                let (m, n) = (text(m), text(n));
+                let full = |r: &std::ops::Range<usize>| {
+                    String::from_utf8_lossy(&data[r.clone()]).into_owned()
+                };
+                let (m, n) = (full(m), full(n));
                 out.push(GlobalRef {
                     danger: danger(&m, &n),
                     module: m,
@@ -156,19 +168,24 @@ pub fn globals(data: &[u8], ops: &[Op]) -> Vec<GlobalRef> {
                 strings.push(None);
             }
             (code::SHORT_BINUNICODE | code::BINUNICODE | code::BINUNICODE8, Arg::Bytes(r)) => {
-                strings.push(Some(text(r)));
+                strings.push(text(r));
             }
-            (code::UNICODE, Arg::Line(r)) => strings.push(Some(text(r))),
+            (code::UNICODE, Arg::Line(r)) => strings.push(text(r)),
             (code::BINPUT | code::LONG_BINPUT, Arg::Int(i)) => {
-                memo.insert(*i as u64, last);
+                let v = last(&strings);
+                if v.is_some() || memo.len() < MAX_MEMO {
+                    memo.insert(*i as u64, v);
+                }
             }
             (code::MEMOIZE, _) => {
                 let i = memo.len() as u64;
-                memo.insert(i, last);
+                let v = last(&strings);
+                memo.insert(i, v);
             }
             (code::PUT, Arg::Line(r)) => {
-                if let Ok(i) = text(r).trim().parse::<u64>() {
-                    memo.insert(i, last);
+                if let Some(i) = text(r).and_then(|t| t.trim().parse::<u64>().ok()) {
+                    let v = last(&strings);
+                    memo.insert(i, v);
                 }
             }
             (code::BINGET | code::LONG_BINGET, Arg::Int(i)) => {
@@ -176,9 +193,7 @@ pub fn globals(data: &[u8], ops: &[Op]) -> Vec<GlobalRef> {
             }
             (code::GET, Arg::Line(r)) => {
                 let v = text(r)
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
+                    .and_then(|t| t.trim().parse::<u64>().ok())
                     .and_then(|i| memo.get(&i).cloned().flatten());
                 strings.push(v);
             }
