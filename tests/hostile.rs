@@ -401,6 +401,28 @@ hostile!(hostile_nested_frozensets_100k, Expect::Bounded, {
     cat(&[b"\x80\x04", &rep(b"(", n + 1), &rep(b"\x91", n + 1), b"."])
 });
 
+// frozenset([(frozenset([(...,)]),)]) 40 levels of each, alternating.
+hostile!(hostile_nested_frozenset_tuple_alternating, Expect::Bounded, {
+    cat(&[b"\x80\x04", &rep(b"(", 40), b")", &rep(b"\x85\x91", 40), b"."])
+});
+
+// A 40-deep frozenset nest as a dict key, and as the value of a set's items.
+hostile!(hostile_nested_frozensets_as_dict_key, Expect::Bounded, {
+    cat(&[b"\x80\x04}", &rep(b"(", 41), &rep(b"\x91", 41), b"Ns."])
+});
+
+// A set of 10,000 distinct frozensets, each holding i and one shared 30-deep frozenset nest.
+hostile!(hostile_set_of_frozensets_sharing_a_nest, Expect::Bounded, {
+    let mut v = cat(&[b"\x80\x04", &rep(b"(", 31), &rep(b"\x91", 31), b"q\x000\x8f("]);
+    for i in 0..10_000u16 {
+        v.extend_from_slice(b"(M");
+        v.extend_from_slice(&i.to_le_bytes());
+        v.extend_from_slice(b"h\x00\x91");
+    }
+    v.extend_from_slice(b"\x90.");
+    v
+});
+
 // A dict key that is a tuple nested 100,000 deep: ((((...),),),).
 hostile!(hostile_deep_tuple_key, Expect::Bounded, {
     cat(&[b"\x80\x02}", b")", &rep(b"\x85", 100_000), b"Ns."])
