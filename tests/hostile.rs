@@ -402,9 +402,19 @@ hostile!(hostile_nested_frozensets_100k, Expect::Bounded, {
 });
 
 // frozenset([(frozenset([(...,)]),)]) 40 levels of each, alternating.
-hostile!(hostile_nested_frozenset_tuple_alternating, Expect::Bounded, {
-    cat(&[b"\x80\x04", &rep(b"(", 40), b")", &rep(b"\x85\x91", 40), b"."])
-});
+hostile!(
+    hostile_nested_frozenset_tuple_alternating,
+    Expect::Bounded,
+    {
+        cat(&[
+            b"\x80\x04",
+            &rep(b"(", 40),
+            b")",
+            &rep(b"\x85\x91", 40),
+            b".",
+        ])
+    }
+);
 
 // A 40-deep frozenset nest as a dict key, and as the value of a set's items.
 hostile!(hostile_nested_frozensets_as_dict_key, Expect::Bounded, {
@@ -413,7 +423,12 @@ hostile!(hostile_nested_frozensets_as_dict_key, Expect::Bounded, {
 
 // A set of 10,000 distinct frozensets, each holding i and one shared 30-deep frozenset nest.
 hostile!(hostile_set_of_frozensets_sharing_a_nest, Expect::Bounded, {
-    let mut v = cat(&[b"\x80\x04", &rep(b"(", 31), &rep(b"\x91", 31), b"q\x000\x8f("]);
+    let mut v = cat(&[
+        b"\x80\x04",
+        &rep(b"(", 31),
+        &rep(b"\x91", 31),
+        b"q\x000\x8f(",
+    ]);
     for i in 0..10_000u16 {
         v.extend_from_slice(b"(M");
         v.extend_from_slice(&i.to_le_bytes());
