@@ -21,63 +21,9 @@ mod common;
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self._dir);
-    }
-}
-
-fn start_redis() -> Server {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let dir = std::env::temp_dir().join(format!("cc-redis-dj-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server is installed (.ci/test-all installs it)");
-    let t = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "redis-server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Server {
-        child,
-        port,
-        _dir: dir,
-    }
-}
+use std::process::Command;
+use std::time::Instant;
 
 fn normalize(name: &str) -> String {
     name.to_ascii_lowercase().replace(['-', '.'], "_")
@@ -442,7 +388,7 @@ fn django_layer(version: &'static str, args: &'static [&'static str]) -> Layer {
 #[test]
 fn django_rediscache_py313_agrees_with_real_readers_on_36_37_38() {
     let t = Instant::now();
-    let server = start_redis();
+    let server = common::start_redis();
     let port = server.port.to_string();
     let new = django_layer("3.13", &["django"]);
     new.fill(&port, "dj313:");
@@ -483,7 +429,7 @@ fn django_rediscache_py313_agrees_with_real_readers_on_36_37_38() {
 #[test]
 fn django_redis_zlib_py313_agrees_with_real_django_redis_on_36_37() {
     let t = Instant::now();
-    let server = start_redis();
+    let server = common::start_redis();
     let port = server.port.to_string();
     let new = django_layer("3.13", &["django-redis"]);
     let new_highest = django_layer("3.13", &["django-redis-highest"]);
@@ -560,7 +506,7 @@ fn django_redis_zlib_py313_agrees_with_real_django_redis_on_36_37() {
 #[test]
 fn rq_job_hashes_py313_agree_with_real_rq_on_37() {
     let t = Instant::now();
-    let server = start_redis();
+    let server = common::start_redis();
     let port = server.port.to_string();
     let rq = |version, folder| Layer {
         version,

@@ -8,62 +8,9 @@ mod common;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_redis() -> Server {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let dir = std::env::temp_dir().join(format!("cc-redis-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server is installed (.ci/test-all installs it)");
-    let t = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "redis-server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Server {
-        child,
-        port,
-        _dir: dir,
-    }
-}
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// Where .ci/test-all installed the pinned Python packages for an interpreter.
 fn pydeps(version: &str) -> PathBuf {
@@ -121,7 +68,7 @@ fn real_reads(
 
 #[test]
 fn werkzeug_py27_to_py38_agrees_with_the_real_cache_layers() {
-    let server = start_redis();
+    let server = common::start_redis();
     let port = server.port.to_string();
     py("2.7", &["fill", "127.0.0.1", &port, "py27:"]);
     py("3.8", &["fill", "127.0.0.1", &port, "py38:"]);
@@ -193,7 +140,7 @@ fn werkzeug_py27_to_py38_agrees_with_the_real_cache_layers() {
     assert_eq!(String::from_utf8_lossy(&save.stdout).trim(), "OK");
     let from_rdb = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
         .args(["scan", "--rdb"])
-        .arg(server._dir.join("dump.rdb"))
+        .arg(server.dir.join("dump.rdb"))
         .args([
             "--old", "2.7", "--new", "3.8", "--writer", "werkzeug", "--match", "py27:*", "--match",
             "py38:*",
@@ -288,7 +235,7 @@ fn werkzeug_py27_to_py38_agrees_with_the_real_cache_layers() {
 
 #[test]
 fn a_read_only_acl_user_is_enough() {
-    let server = start_redis();
+    let server = common::start_redis();
     let port = server.port.to_string();
     py("2.7", &["fill", "127.0.0.1", &port, "py27:"]);
     // An ACL user that can run read commands and nothing else (robustness.md: +@read is enough).
@@ -388,7 +335,7 @@ fn resp_set(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
 #[test]
 fn a_connection_killed_mid_scan_loses_no_key() {
     use std::io::Write;
-    let server = start_redis();
+    let server = common::start_redis();
     let port = server.port.to_string();
     let n = 20_000;
     let mut resp = Vec::new();

@@ -83,3 +83,56 @@ pub fn interpreter(version: &str) -> PathBuf {
     });
     dir.join("bin/python")
 }
+
+/// A redis-server of the test's own, on a free loopback port, stopped (and its directory removed)
+/// when dropped.
+pub struct RedisServer {
+    child: std::process::Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Start a redis-server (persistence off; `redis-cli save` still writes `dir/dump.rdb`).
+pub fn start_redis() -> RedisServer {
+    use std::time::{Duration, Instant};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let dir = std::env::temp_dir().join(format!("cc-redis-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let child = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (.ci/test-all installs it)");
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "redis-server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    RedisServer { child, port, dir }
+}
