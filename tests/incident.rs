@@ -406,3 +406,85 @@ fn a_connection_killed_mid_scan_loses_no_key() {
         "{last}"
     );
 }
+
+#[test]
+fn keys_expiring_during_the_scan_are_counted_not_failed() {
+    use std::io::Write;
+    let server = common::start_redis();
+    let port = server.port.to_string();
+    let pipe_in = |resp: &[u8]| {
+        let mut pipe = Command::new("redis-cli")
+            .args(["-p", &port, "--pipe"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-cli");
+        pipe.stdin
+            .take()
+            .expect("stdin")
+            .write_all(resp)
+            .expect("write");
+        assert!(pipe.wait().expect("wait").success());
+    };
+    let mut resp = Vec::new();
+    for i in 0..6000 {
+        resp_set(
+            &mut resp,
+            format!("k:{i}").as_bytes(),
+            b"!\x80\x04\x8c\x05hello\x94.",
+        );
+    }
+    pipe_in(&resp);
+    // The scan is slowed (~6 s); half the keys get a 100 ms expiry one second in, so they expire
+    // while the scan runs, some of them between SCAN listing them and the scan reading them.
+    let scan = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+        .args([
+            "scan",
+            "--redis",
+            &format!("redis://127.0.0.1:{port}/0"),
+            "--old",
+            "3.8",
+            "--new",
+            "3.13",
+        ])
+        .args([
+            "--writer", "werkzeug", "--format", "jsonl", "--rate", "3000",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("scan");
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut expire = Vec::new();
+    for i in (0..6000).step_by(2) {
+        let key = format!("k:{i}");
+        let parts: [&[u8]; 3] = [b"PEXPIRE", key.as_bytes(), b"100"];
+        expire.extend_from_slice(b"*3\r\n");
+        for p in parts {
+            expire.extend_from_slice(format!("${}\r\n", p.len()).as_bytes());
+            expire.extend_from_slice(p);
+            expire.extend_from_slice(b"\r\n");
+        }
+    }
+    pipe_in(&expire);
+    let out = scan.wait_with_output().expect("scan output");
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "the scan must not fail on vanished keys"
+    );
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .expect("summary")
+        .to_string();
+    let v: Value = serde_json::from_str(&last).expect("json");
+    let cov = &v["summary"]["coverage"];
+    let n = |k: &str| cov[k].as_u64().expect(k);
+    // Every key that never expired is judged; an expiring one is judged, counted as vanished, or
+    // (expired before SCAN reached it) not seen at all.
+    assert!(n("sampled") >= 3000, "{last}");
+    assert!(
+        n("vanished") > 0,
+        "keys expired between SCAN and GET: {last}"
+    );
+    assert_eq!(n("sampled") + n("vanished"), n("keys_seen"), "{last}");
+}
