@@ -609,7 +609,7 @@ impl<'a> Pickler<'a> {
             let text = if self.py2() {
                 format_g17(f)
             } else {
-                float_repr(f, false)
+                float_repr(f)
             };
             self.write(format!("F{text}\n").as_bytes());
         }
@@ -1119,28 +1119,46 @@ enum Items<'b> {
 }
 
 /// `repr(float)`: the shortest repr, Python's formatting (`1e+16`, `1.5`, `inf`, `nan`).
-pub fn float_repr(f: f64, py2: bool) -> String {
+pub fn float_repr(f: f64) -> String {
+    // Rust's `{:e}` gives the shortest round-trip digits: "1.5e0", "1e16".
+    float_layout(f, &format!("{f:e}"), 16, true)
+}
+
+/// C's `%.17g`, which cPickle uses for protocol-0 floats (`F0.10000000000000001`).
+pub fn format_g17(f: f64) -> String {
+    if f == 0.0 {
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    float_layout(f, &format!("{f:.16e}"), 17, false)
+}
+
+/// Lay out the digits of `sci` (Rust's `{:e}` form of `f`) as `repr`/`%g` do: fixed notation for
+/// exponents in -4..`fixed_below`, else `d.ddde+XX`; `dot_zero` adds `.0` to integral values.
+fn float_layout(f: f64, sci: &str, fixed_below: i32, dot_zero: bool) -> String {
     if f.is_nan() {
         return "nan".into();
     }
     if f.is_infinite() {
         return if f > 0.0 { "inf".into() } else { "-inf".into() };
     }
-    let _ = py2;
-    // Rust's `{:e}` gives the shortest round-trip digits: "1.5e0", "1e16".
-    let e = format!("{f:e}");
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let (mant, exp) = sci.split_once('e').unwrap_or((sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let neg = mant.starts_with('-');
+    let sign = if mant.starts_with('-') { "-" } else { "" };
     let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
-    let sign = if neg { "-" } else { "" };
-    if (-4..16).contains(&exp) {
+    let digits = digits.trim_end_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    if (-4..fixed_below).contains(&exp) {
         let n = digits.len() as i32;
         let point = exp + 1;
         let body = if point <= 0 {
             format!("0.{}{}", "0".repeat((-point) as usize), digits)
         } else if point >= n {
-            format!("{}{}.0", digits, "0".repeat((point - n) as usize))
+            let zeros = "0".repeat((point - n) as usize);
+            format!("{digits}{zeros}{}", if dot_zero { ".0" } else { "" })
         } else {
             format!(
                 "{}.{}",
@@ -1153,7 +1171,7 @@ pub fn float_repr(f: f64, py2: bool) -> String {
         let m = if digits.len() > 1 {
             format!("{}.{}", &digits[..1], &digits[1..])
         } else {
-            digits.clone()
+            digits.to_string()
         };
         format!(
             "{sign}{m}e{}{:02}",
@@ -1184,58 +1202,6 @@ fn join_surrogate_pairs(t: &[u8]) -> Vec<u8> {
         }
     }
     out
-}
-
-/// C's `%.17g`, which cPickle uses for protocol-0 floats (`F0.10000000000000001`).
-pub fn format_g17(f: f64) -> String {
-    if f.is_nan() {
-        return "nan".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
-    }
-    let e = format!("{:.16e}", f);
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let neg = mant.starts_with('-');
-    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
-    let digits = digits.trim_end_matches('0');
-    let digits = if digits.is_empty() { "0" } else { digits };
-    let sign = if neg { "-" } else { "" };
-    if (-4..17).contains(&exp) {
-        let n = digits.len() as i32;
-        let point = exp + 1;
-        let body = if point <= 0 {
-            format!("0.{}{}", "0".repeat((-point) as usize), digits)
-        } else if point >= n {
-            format!("{}{}", digits, "0".repeat((point - n) as usize))
-        } else {
-            format!(
-                "{}.{}",
-                &digits[..point as usize],
-                &digits[point as usize..]
-            )
-        };
-        format!("{sign}{body}")
-    } else {
-        let m = if digits.len() > 1 {
-            format!("{}.{}", &digits[..1], &digits[1..])
-        } else {
-            digits.to_string()
-        };
-        format!(
-            "{sign}{m}e{}{:02}",
-            if exp < 0 { "-" } else { "+" },
-            exp.abs()
-        )
-    }
 }
 
 /// py2 `repr(str)`: single quotes unless the string has `'` and no `"`.
@@ -1292,14 +1258,18 @@ mod tests {
 
     #[test]
     fn float_reprs_follow_python() {
-        assert_eq!(float_repr(1.5, false), "1.5");
-        assert_eq!(float_repr(1e16, false), "1e+16");
-        assert_eq!(float_repr(1e15, false), "1000000000000000.0");
-        assert_eq!(float_repr(0.0001, false), "0.0001");
-        assert_eq!(float_repr(0.00001, false), "1e-05");
-        assert_eq!(float_repr(-0.0, false), "-0.0");
-        assert_eq!(float_repr(0.1, false), "0.1");
-        assert_eq!(float_repr(1e300, false), "1e+300");
+        assert_eq!(float_repr(1.5), "1.5");
+        assert_eq!(float_repr(1e16), "1e+16");
+        assert_eq!(float_repr(1e15), "1000000000000000.0");
+        assert_eq!(float_repr(0.0001), "0.0001");
+        assert_eq!(float_repr(0.00001), "1e-05");
+        assert_eq!(float_repr(-0.0), "-0.0");
+        assert_eq!(float_repr(0.1), "0.1");
+        assert_eq!(float_repr(1e300), "1e+300");
+        assert_eq!(float_repr(0.0), "0.0");
+        assert_eq!(float_repr(100.0), "100.0");
+        assert_eq!(format_g17(100.0), "100");
+        assert_eq!(format_g17(-1.5), "-1.5");
         assert_eq!(format_g17(0.1), "0.10000000000000001");
         assert_eq!(format_g17(1.0), "1");
         assert_eq!(format_g17(1e300), "1.0000000000000001e+300");
