@@ -17,6 +17,21 @@ fn run(args: &[&str]) -> Output {
         .expect("run cache-compat")
 }
 
+/// Run the README's command that starts with `cargo run --release -- <sub>`, as written there.
+fn run_readme_command(sub: &str) -> Output {
+    let readme = std::fs::read_to_string(common::root().join("README.md")).expect("README");
+    let prefix = format!("cargo run --release -- {sub}");
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("README gives a `{prefix}` command"));
+    let args: Vec<&str> = line
+        .trim_start_matches("cargo run --release -- ")
+        .split_whitespace()
+        .collect();
+    run(&args)
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -26,16 +41,7 @@ fn readme_main_job_scans_the_demo_snapshot() {
     // The README's main-job command, as written there. The snapshot holds what real Python 2.7 and
     // 3.8 wrote through Werkzeug 0.16.1 (corpora/demo/make_snapshot.sh); tests/incident.rs holds the
     // same kind of scan against the real cache layers.
-    let readme = std::fs::read_to_string(common::root().join("README.md")).expect("README");
-    let line = readme
-        .lines()
-        .find(|l| l.starts_with("cargo run --release -- scan"))
-        .expect("README gives the main-job command");
-    let args: Vec<&str> = line
-        .trim_start_matches("cargo run --release -- ")
-        .split_whitespace()
-        .collect();
-    let o = run(&args);
+    let o = run_readme_command("scan");
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(
@@ -51,16 +57,7 @@ fn readme_main_job_scans_the_demo_snapshot() {
 
 #[test]
 fn readme_inspect_command_shows_the_incident() {
-    let readme = std::fs::read_to_string(common::root().join("README.md")).expect("README");
-    let line = readme
-        .lines()
-        .find(|l| l.starts_with("cargo run --release -- inspect"))
-        .expect("README gives the inspect command");
-    let args: Vec<&str> = line
-        .trim_start_matches("cargo run --release -- ")
-        .split_whitespace()
-        .collect();
-    let o = run(&args);
+    let o = run_readme_command("inspect");
     let out = stdout(&o);
     // The demo value was written by real py2.7 cPickle (corpora/demo/make_demo.py); the 3.x
     // verdict is what CPython 3 raises for a py2 str holding UTF-8 (see corpora/outcomes).

@@ -322,19 +322,39 @@ fn a_read_only_acl_user_is_enough() {
     );
 }
 
-/// RESP for SET key value, for `redis-cli --pipe`.
-fn resp_set(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
-    out.extend_from_slice(b"*3\r\n$3\r\nSET\r\n");
-    for part in [key, value] {
+/// One command in RESP, appended to `out`, for `redis-cli --pipe`.
+fn resp(out: &mut Vec<u8>, parts: &[&[u8]]) {
+    out.extend_from_slice(format!("*{}\r\n", parts.len()).as_bytes());
+    for part in parts {
         out.extend_from_slice(format!("${}\r\n", part.len()).as_bytes());
         out.extend_from_slice(part);
         out.extend_from_slice(b"\r\n");
     }
 }
 
+fn resp_set(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+    resp(out, &[b"SET", key, value]);
+}
+
+/// Send RESP commands to the server with `redis-cli --pipe`.
+fn redis_pipe(port: &str, commands: &[u8]) {
+    use std::io::Write;
+    let mut pipe = Command::new("redis-cli")
+        .args(["-p", port, "--pipe"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-cli");
+    pipe.stdin
+        .take()
+        .expect("stdin")
+        .write_all(commands)
+        .expect("write");
+    assert!(pipe.wait().expect("wait").success());
+}
+
 #[test]
 fn a_connection_killed_mid_scan_loses_no_key() {
-    use std::io::Write;
     let server = common::start_redis();
     let port = server.port.to_string();
     let n = 20_000;
@@ -347,18 +367,7 @@ fn a_connection_killed_mid_scan_loses_no_key() {
         v.extend_from_slice(b"\x94.");
         resp_set(&mut resp, format!("k:{i}").as_bytes(), &v);
     }
-    let mut pipe = Command::new("redis-cli")
-        .args(["-p", &port, "--pipe"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-cli");
-    pipe.stdin
-        .take()
-        .expect("stdin")
-        .write_all(&resp)
-        .expect("write");
-    assert!(pipe.wait().expect("wait").success());
+    redis_pipe(&port, &resp);
     let scan = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
         .args([
             "scan",
@@ -409,32 +418,17 @@ fn a_connection_killed_mid_scan_loses_no_key() {
 
 #[test]
 fn keys_expiring_during_the_scan_are_counted_not_failed() {
-    use std::io::Write;
     let server = common::start_redis();
     let port = server.port.to_string();
-    let pipe_in = |resp: &[u8]| {
-        let mut pipe = Command::new("redis-cli")
-            .args(["-p", &port, "--pipe"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-cli");
-        pipe.stdin
-            .take()
-            .expect("stdin")
-            .write_all(resp)
-            .expect("write");
-        assert!(pipe.wait().expect("wait").success());
-    };
-    let mut resp = Vec::new();
+    let mut sets = Vec::new();
     for i in 0..6000 {
         resp_set(
-            &mut resp,
+            &mut sets,
             format!("k:{i}").as_bytes(),
             b"!\x80\x04\x8c\x05hello\x94.",
         );
     }
-    pipe_in(&resp);
+    redis_pipe(&port, &sets);
     // The scan is slowed (~6 s); half the keys get a 100 ms expiry one second in, so they expire
     // while the scan runs, some of them between SCAN listing them and the scan reading them.
     let scan = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
@@ -456,16 +450,12 @@ fn keys_expiring_during_the_scan_are_counted_not_failed() {
     std::thread::sleep(Duration::from_millis(1000));
     let mut expire = Vec::new();
     for i in (0..6000).step_by(2) {
-        let key = format!("k:{i}");
-        let parts: [&[u8]; 3] = [b"PEXPIRE", key.as_bytes(), b"100"];
-        expire.extend_from_slice(b"*3\r\n");
-        for p in parts {
-            expire.extend_from_slice(format!("${}\r\n", p.len()).as_bytes());
-            expire.extend_from_slice(p);
-            expire.extend_from_slice(b"\r\n");
-        }
+        resp(
+            &mut expire,
+            &[b"PEXPIRE", format!("k:{i}").as_bytes(), b"100"],
+        );
     }
-    pipe_in(&expire);
+    redis_pipe(&port, &expire);
     let out = scan.wait_with_output().expect("scan output");
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
