@@ -12,3 +12,4 @@ pub mod runtime;
 pub mod scan;
 pub mod security;
 pub mod source;
+pub mod verdict;

@@ -8,7 +8,9 @@ use cache_compat::inspect;
 use cache_compat::runtime::load::{AppClasses, LoadConfig};
 use cache_compat::runtime::{LoadOptions, Runtime};
 use cache_compat::scan;
-use cache_compat::source::{Coverage, Filter, Pace, read_snapshot, scan_redis, write_snapshot};
+use cache_compat::source::{
+    Coverage, Filter, Pace, RedisOpts, read_snapshot, scan_redis, write_snapshot,
+};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Read;
 use std::process::ExitCode;
@@ -85,6 +87,8 @@ enum Command {
         /// A Redis RDB dump (Redis 5 to 7.x: `redis-cli save`, BGSAVE, a backup), read streaming.
         #[arg(long)]
         rdb: Option<String>,
+        #[command(flatten)]
+        redis_opts: RedisOpts,
         /// The runtime the cache is written by now (e.g. 2.7).
         #[arg(long)]
         old: String,
@@ -134,6 +138,8 @@ enum Command {
     Snapshot {
         #[arg(long)]
         redis: String,
+        #[command(flatten)]
+        redis_opts: RedisOpts,
         #[arg(long)]
         out: String,
         #[arg(long = "match")]
@@ -224,6 +230,7 @@ fn run() -> Result<u8> {
             redis,
             snapshot,
             rdb,
+            redis_opts: _,
             old,
             new,
             writer,
@@ -314,6 +321,7 @@ fn run() -> Result<u8> {
         }
         Command::Snapshot {
             redis,
+            redis_opts: _,
             out,
             matches,
             limit,

@@ -68,6 +68,10 @@ pub fn read_cmd(name: &str) -> Result<redis::Cmd, SourceError> {
     Ok(redis::cmd(name))
 }
 
+/// Connection options of a live Redis beyond its URL (flattened into `scan` and `snapshot`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RedisOpts {}
+
 /// A glob filter as Redis MATCH understands it (`*`, `?`, `[...]` passed to the server).
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
