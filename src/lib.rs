@@ -4,10 +4,12 @@
 #![forbid(unsafe_code)]
 
 pub mod check;
+pub mod config;
 pub mod envelope;
 pub mod inspect;
 pub mod pickle;
 pub mod rdb;
+pub mod report;
 pub mod runtime;
 pub mod scan;
 pub mod security;

@@ -5,14 +5,14 @@ use anyhow::{Context, Result, bail};
 use cache_compat::check::Side;
 use cache_compat::envelope::Writer;
 use cache_compat::inspect;
+use cache_compat::report::render::Format as ReportFormat;
 use cache_compat::runtime::load::{AppClasses, LoadConfig};
 use cache_compat::runtime::{LoadOptions, Runtime};
-use cache_compat::scan;
 use cache_compat::source::{
     Coverage, Filter, Pace, RedisOpts, read_snapshot, scan_redis, write_snapshot,
 };
-use clap::{Parser, Subcommand, ValueEnum};
-use std::io::Read;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -32,13 +32,6 @@ struct Cli {
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Text,
-    Json,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ScanFormat {
-    Table,
-    Jsonl,
     Json,
 }
 
@@ -75,63 +68,15 @@ enum Command {
     },
     /// The main job: sample a cache and judge every value for a migration from --old to --new
     /// (checks old_reads, new_reads, old_reads_new_write, new_reads_old_write, round_trip).
-    Scan {
-        /// A live Redis: redis://[user:password@]host:port/db, rediss://, unix:///path.
-        /// The password may also come from REDISCLI_AUTH (never printed). Only read commands
-        /// are sent.
-        #[arg(long, conflicts_with_all = ["snapshot", "rdb"], required_unless_present_any = ["snapshot", "rdb"])]
-        redis: Option<String>,
-        /// A snapshot file made by `cache-compat snapshot`.
-        #[arg(long, conflicts_with = "rdb")]
-        snapshot: Option<String>,
-        /// A Redis RDB dump (Redis 5 to 7.x: `redis-cli save`, BGSAVE, a backup), read streaming.
+    /// Settings may also come from cache-compat.toml (see `cache-compat init`).
+    Scan(Box<ScanArgs>),
+    /// Write a commented cache-compat.toml template (refuses to overwrite without --force).
+    Init {
+        /// Where to write it.
+        #[arg(long, default_value = "cache-compat.toml")]
+        path: String,
         #[arg(long)]
-        rdb: Option<String>,
-        #[command(flatten)]
-        redis_opts: RedisOpts,
-        /// The runtime the cache is written by now (e.g. 2.7).
-        #[arg(long)]
-        old: String,
-        /// The runtime being deployed (e.g. 3.8).
-        #[arg(long)]
-        new: String,
-        /// The cache layer of both sides: werkzeug, cachelib[@VERSION], flask-caching, django,
-        /// django-redis[@VERSION], pickle, pickle:N.
-        #[arg(long, default_value = "pickle")]
-        writer: String,
-        #[arg(long)]
-        old_writer: Option<String>,
-        #[arg(long)]
-        new_writer: Option<String>,
-        /// Load options of the old side (3.x): encoding=..,errors=..,fix_imports=..
-        #[arg(long, default_value = "")]
-        old_load: String,
-        /// Load options of the new side, e.g. encoding=latin1.
-        #[arg(long, default_value = "")]
-        new_load: String,
-        /// Only keys matching this glob (repeatable; Redis MATCH syntax).
-        #[arg(long = "match")]
-        matches: Vec<String>,
-        /// Judge at most N values.
-        #[arg(long)]
-        limit: Option<u64>,
-        /// Keep each key with this probability (0-1], drawn from a hash of the key and --seed so
-        /// that the same keys are drawn on every run.
-        #[arg(long, default_value_t = 1.0)]
-        sample_rate: f64,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// At most this many Redis commands a second, to protect production (0: unlimited).
-        #[arg(long, default_value_t = 0)]
-        rate: u64,
-        #[arg(long, value_enum, default_value_t = ScanFormat::Table)]
-        format: ScanFormat,
-        /// Also list values with no finding.
-        #[arg(long)]
-        all: bool,
-        /// Write the report here instead of standard output.
-        #[arg(long)]
-        output: Option<String>,
+        force: bool,
     },
     /// Capture sampled raw values from a live Redis into a portable compressed file (no judging),
     /// for a CI job or an offline audit. Only read commands are sent.
@@ -180,7 +125,11 @@ fn parse_runtimes(names: &[String]) -> Result<Vec<Runtime>> {
 }
 
 fn run() -> Result<u8> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     match cli.command {
         Command::Inspect {
             file,
@@ -226,98 +175,17 @@ fn run() -> Result<u8> {
             }
             Ok(if report.any_fails() { 1 } else { 0 })
         }
-        Command::Scan {
-            redis,
-            snapshot,
-            rdb,
-            redis_opts: _,
-            old,
-            new,
-            writer,
-            old_writer,
-            new_writer,
-            old_load,
-            new_load,
-            matches,
-            limit,
-            sample_rate,
-            seed,
-            rate,
-            format,
-            all,
-            output,
-        } => {
-            if !(sample_rate > 0.0 && sample_rate <= 1.0) {
-                bail!("--sample-rate must be in (0, 1], not {sample_rate}");
-            }
-            let pace = Pace {
-                sample_rate,
-                seed,
-                rate,
-            };
-            let side = |rt: &str, load: &str, w: &Option<String>, which: &str| -> Result<Side> {
-                let runtime = parse_runtimes(&[rt.to_string()])?[0];
-                let options =
-                    LoadOptions::parse(load).map_err(|e| anyhow::anyhow!("--{which}-load: {e}"))?;
-                let writer = Writer::parse(w.as_deref().unwrap_or(&writer))
-                    .map_err(|e| anyhow::anyhow!("--{which}-writer: {e}"))?;
-                Ok(Side {
-                    runtime,
-                    load: LoadConfig {
-                        options,
-                        ..LoadConfig::default()
-                    },
-                    writer,
-                })
-            };
-            let old_side = side(&old, &old_load, &old_writer, "old")?;
-            let new_side = side(&new, &new_load, &new_writer, "new")?;
-            let filter = Filter { matches, limit };
-            let mut cov = Coverage::default();
-            let mut results = Vec::new();
-            if let Some(path) = snapshot {
-                for s in read_snapshot(&path, &filter, &mut cov)? {
-                    results.push(scan::judge(&s, &old_side, &new_side));
-                }
-            } else if let Some(path) = rdb {
-                cache_compat::rdb::read_rdb(
-                    std::path::Path::new(&path),
-                    &filter,
-                    |s| results.push(scan::judge(&s, &old_side, &new_side)),
-                    &mut cov,
-                )
-                .with_context(|| format!("reading the RDB dump {path}"))?;
-            } else if let Some(url) = redis {
-                scan_redis(
-                    &url,
-                    &filter,
-                    pace,
-                    |s| results.push(scan::judge(&s, &old_side, &new_side)),
-                    &mut cov,
-                )?;
-            }
-            results.sort_by(|a, b| (&a.key, &a.field).cmp(&(&b.key, &b.field)));
-            let summary = scan::summarize(&results, cov);
-            let text = match format {
-                ScanFormat::Table => scan::table(&results, &summary, &old_side, &new_side, all),
-                ScanFormat::Jsonl => scan::jsonl(&results, &summary, all),
-                ScanFormat::Json => {
-                    let shown: Vec<_> = results.iter().filter(|r| all || r.has_finding()).collect();
-                    format!(
-                        "{}\n",
-                        serde_json::to_string_pretty(
-                            &serde_json::json!({"values": shown, "summary": summary})
-                        )?
-                    )
-                }
-            };
-            match output {
-                Some(path) => {
-                    std::fs::write(&path, text).with_context(|| format!("writing {path}"))?
-                }
-                None => print!("{text}"),
-            }
-            Ok(if summary.with_findings > 0 { 1 } else { 0 })
+        Command::Scan(args) => {
+            let m = matches
+                .subcommand_matches("scan")
+                .context("scan arguments")?;
+            let outputs = pair_outputs(&args.format, &args.output, m)?;
+            scan_cmd(*args, outputs)
+        }
+        Command::Init { path, force } => {
+            cache_compat::config::init(std::path::Path::new(&path), force)?;
+            eprintln!("cache-compat: wrote {path}; edit it, then run `cache-compat scan`");
+            Ok(0)
         }
         Command::Snapshot {
             redis,
@@ -384,4 +252,437 @@ fn run() -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// `scan`'s arguments as typed. Options left out fall back to the environment (where named), then
+/// the config file, then the defaults (docs/config.md).
+#[derive(clap::Args)]
+struct ScanArgs {
+    /// A live Redis: redis://[user:password@]host:port/db, rediss://, unix:///path.
+    /// The password may also come from REDISCLI_AUTH (never printed). Only read commands
+    /// are sent.
+    #[arg(long, conflicts_with_all = ["snapshot", "rdb"])]
+    redis: Option<String>,
+    /// A snapshot file made by `cache-compat snapshot`.
+    #[arg(long, conflicts_with = "rdb")]
+    snapshot: Option<String>,
+    /// A Redis RDB dump (Redis 5 to 7.x: `redis-cli save`, BGSAVE, a backup), read streaming.
+    #[arg(long)]
+    rdb: Option<String>,
+    #[command(flatten)]
+    redis_opts: RedisOpts,
+    /// The runtime the cache is written by now (e.g. 2.7).
+    #[arg(long)]
+    old: Option<String>,
+    /// The runtime being deployed (e.g. 3.8).
+    #[arg(long)]
+    new: Option<String>,
+    /// The cache layer of both sides: werkzeug, cachelib[@VERSION], flask-caching, django,
+    /// django-redis[@VERSION], pickle, pickle:N. Default: pickle.
+    #[arg(long)]
+    writer: Option<String>,
+    #[arg(long)]
+    old_writer: Option<String>,
+    #[arg(long)]
+    new_writer: Option<String>,
+    /// Load options of the old side (3.x): encoding=..,errors=..,fix_imports=..
+    #[arg(long)]
+    old_load: Option<String>,
+    /// Load options of the new side, e.g. encoding=latin1.
+    #[arg(long)]
+    new_load: Option<String>,
+    /// Only keys matching this glob (repeatable; Redis MATCH syntax).
+    #[arg(long = "match")]
+    matches: Vec<String>,
+    /// Judge at most N values.
+    #[arg(long)]
+    limit: Option<u64>,
+    /// Keep each key with this probability (0-1], drawn from a hash of the key and --seed so
+    /// that the same keys are drawn on every run. Default 1.
+    #[arg(long)]
+    sample_rate: Option<f64>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// At most this many Redis commands a second, to protect production (0: unlimited).
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Report formats: table, json, jsonl, markdown, junit, github. Repeatable or a comma list;
+    /// `FORMAT=FILE` writes that format to FILE. Default: table.
+    #[arg(long, value_delimiter = ',')]
+    format: Vec<String>,
+    /// Write the format given just before (or the only format) to FILE instead of standard
+    /// output: `--format json --output report.json --format junit --output junit.xml`.
+    #[arg(long)]
+    output: Vec<String>,
+    /// Also list values with no finding.
+    #[arg(long)]
+    all: bool,
+    /// The config file (default: ./cache-compat.toml, else the nearest one up to the git root).
+    #[arg(long, env = "CACHE_COMPAT_CONFIG")]
+    config: Option<String>,
+    /// Exit 1 when a finding is at or above this level: deny, warn or never. Default: deny.
+    #[arg(long, env = "CACHE_COMPAT_FAIL_ON")]
+    fail_on: Option<String>,
+    /// Accept the findings listed in this baseline file (each with a reason).
+    #[arg(long, env = "CACHE_COMPAT_BASELINE")]
+    baseline: Option<String>,
+    /// Write every current finding to this baseline file (reasons to fill in).
+    #[arg(long)]
+    write_baseline: Option<String>,
+    /// Progress on standard error: auto (a bar when stderr is a terminal), bar, log (a line
+    /// every few seconds, for CI logs), none.
+    #[arg(long, env = "CACHE_COMPAT_PROGRESS")]
+    progress: Option<String>,
+    /// Threads that judge values (default: one per core).
+    #[arg(long, env = "CACHE_COMPAT_JOBS")]
+    jobs: Option<usize>,
+}
+
+/// One report to write: a format, and a file (standard output when `None`).
+struct Output {
+    format: ReportFormat,
+    path: Option<String>,
+}
+
+/// Pair each `--output` with the `--format` given just before it (by position on the command
+/// line); `FORMAT=FILE` carries its own file. With one format, `--output` may come anywhere.
+fn pair_outputs(
+    formats: &[String],
+    outputs: &[String],
+    m: &clap::ArgMatches,
+) -> Result<Vec<(String, Option<String>)>> {
+    let fi: Vec<usize> = m
+        .indices_of("format")
+        .map(|i| i.collect())
+        .unwrap_or_default();
+    let oi: Vec<usize> = m
+        .indices_of("output")
+        .map(|i| i.collect())
+        .unwrap_or_default();
+    let mut pairs: Vec<(String, Option<String>)> =
+        formats.iter().map(|f| (f.clone(), None)).collect();
+    if pairs.is_empty() {
+        if outputs.len() > 1 {
+            bail!(
+                "--output is given {} times but there is no --format to pair each with",
+                outputs.len()
+            );
+        }
+        // `--output FILE` alone: the default format (table, or the config's) to FILE.
+        return Ok(outputs
+            .iter()
+            .map(|o| (String::new(), Some(o.clone())))
+            .collect());
+    }
+    for (o, &at) in outputs.iter().zip(&oi) {
+        let slot = if pairs.len() == 1 {
+            Some(0)
+        } else {
+            fi.iter().rposition(|&f| f < at)
+        };
+        let Some(k) = slot else {
+            bail!("--output {o}: give it after the --format it is for");
+        };
+        if pairs[k].1.is_some() || pairs[k].0.contains('=') {
+            bail!(
+                "--output {o}: the format {} already has an output file",
+                pairs[k].0
+            );
+        }
+        pairs[k].1 = Some(o.clone());
+    }
+    Ok(pairs)
+}
+
+fn resolve(base: &Option<std::path::PathBuf>, p: &str) -> String {
+    match base {
+        Some(dir) if std::path::Path::new(p).is_relative() => dir.join(p).display().to_string(),
+        _ => p.to_string(),
+    }
+}
+
+fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
+    use cache_compat::config;
+    use cache_compat::report::{self, Keep, Levels, PatternRule, progress};
+    // The config: named, or discovered; its relative paths are relative to its directory.
+    let cfg_path = match &a.config {
+        Some(p) => Some(std::path::PathBuf::from(p)),
+        None => config::discover(&std::env::current_dir().context("the current directory")?),
+    };
+    let cfg = match &cfg_path {
+        Some(p) => config::load(p)?,
+        None => config::Config::default(),
+    };
+    let base = cfg_path
+        .as_ref()
+        .and_then(|p| p.parent().map(|d| d.to_path_buf()))
+        .filter(|d| !d.as_os_str().is_empty());
+    let from_file = |p: &Option<String>| p.as_ref().map(|p| resolve(&base, p));
+
+    // The source: the command line's, else the file's (exactly one).
+    let (redis, snapshot, rdb) = if a.redis.is_some() || a.snapshot.is_some() || a.rdb.is_some() {
+        (a.redis.clone(), a.snapshot.clone(), a.rdb.clone())
+    } else {
+        let s = &cfg.source;
+        (s.redis.clone(), from_file(&s.snapshot), from_file(&s.rdb))
+    };
+    let given = [&redis, &snapshot, &rdb]
+        .iter()
+        .filter(|x| x.is_some())
+        .count();
+    if given != 1 {
+        bail!(
+            "give exactly one source: --redis URL, --snapshot FILE or --rdb FILE (or one of redis, snapshot, rdb under [source] in {})",
+            config::FILE_NAME
+        );
+    }
+    let c = &cfg.checks;
+    let old = a
+        .old
+        .clone()
+        .or(c.old.clone())
+        .context("--old RUNTIME is required (or `old` under [checks] in the config)")?;
+    let new = a
+        .new
+        .clone()
+        .or(c.new.clone())
+        .context("--new RUNTIME is required (or `new` under [checks] in the config)")?;
+    let writer = a
+        .writer
+        .clone()
+        .or(c.writer.clone())
+        .unwrap_or_else(|| "pickle".into());
+    let sample_rate = a.sample_rate.or(cfg.sample.sample_rate).unwrap_or(1.0);
+    if !(sample_rate > 0.0 && sample_rate <= 1.0) {
+        bail!("--sample-rate must be in (0, 1], not {sample_rate}");
+    }
+    let pace = Pace {
+        sample_rate,
+        seed: a.seed.or(cfg.sample.seed).unwrap_or(0),
+        rate: a.rate.or(cfg.sample.rate).unwrap_or(0),
+    };
+    let apps = AppClasses {
+        importable: (!c.app_classes.is_empty()).then(|| c.app_classes.iter().cloned().collect()),
+        py2_classic: c.py2_classic.iter().cloned().collect(),
+    };
+    let side = |rt: &str, load: Option<String>, w: Option<String>, which: &str| -> Result<Side> {
+        let runtime = parse_runtimes(&[rt.to_string()])?[0];
+        let options = LoadOptions::parse(load.as_deref().unwrap_or(""))
+            .map_err(|e| anyhow::anyhow!("--{which}-load: {e}"))?;
+        let writer = Writer::parse(w.as_deref().unwrap_or(&writer))
+            .map_err(|e| anyhow::anyhow!("--{which}-writer: {e}"))?;
+        let mut load = LoadConfig {
+            options,
+            apps: apps.clone(),
+            ..LoadConfig::default()
+        };
+        cfg.budgets.apply(&mut load.budget);
+        Ok(Side {
+            runtime,
+            load,
+            writer,
+        })
+    };
+    let old_side = side(
+        &old,
+        a.old_load.clone().or(c.old_load.clone()),
+        a.old_writer.clone().or(c.old_writer.clone()),
+        "old",
+    )?;
+    let new_side = side(
+        &new,
+        a.new_load.clone().or(c.new_load.clone()),
+        a.new_writer.clone().or(c.new_writer.clone()),
+        "new",
+    )?;
+    let filter = Filter {
+        matches: if a.matches.is_empty() {
+            cfg.sample.matches.clone()
+        } else {
+            a.matches.clone()
+        },
+        limit: a.limit.or(cfg.sample.limit),
+    };
+
+    // Outputs: the command line's, else the file's, else a table on standard output.
+    let mut outs: Vec<Output> = Vec::new();
+    let cli_given = !outputs.is_empty();
+    let specs: Vec<(String, Option<String>)> = if cli_given {
+        outputs
+    } else {
+        cfg.report
+            .format
+            .iter()
+            .map(|f| match f.split_once('=') {
+                Some((f, p)) => (f.to_string(), Some(resolve(&base, p))),
+                None => (f.clone(), None),
+            })
+            .collect()
+    };
+    for (spec, path) in specs {
+        let spec = if spec.is_empty() {
+            "table".to_string()
+        } else {
+            spec
+        };
+        let (format, own) =
+            config::parse_format_spec(&spec).map_err(|e| anyhow::anyhow!("--format: {e}"))?;
+        outs.push(Output {
+            format,
+            path: own.or(path),
+        });
+    }
+    if outs.is_empty() {
+        outs.push(Output {
+            format: ReportFormat::Table,
+            path: None,
+        });
+    }
+    if outs.iter().filter(|o| o.path.is_none()).count() > 1 {
+        bail!(
+            "several formats would go to standard output: give all but one an --output FILE (or FORMAT=FILE)"
+        );
+    }
+    let all = a.all || cfg.report.all.unwrap_or(false);
+    let fail_on = config::parse_fail_on(
+        a.fail_on
+            .as_deref()
+            .or(cfg.report.fail_on.as_deref())
+            .unwrap_or("deny"),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let mode_name = a
+        .progress
+        .clone()
+        .or(cfg.report.progress.clone())
+        .unwrap_or_else(|| "auto".into());
+    let mode = progress::Mode::parse(&mode_name)
+        .with_context(|| format!("unknown --progress {mode_name:?} (auto, bar, log, none)"))?;
+    let baseline = match a
+        .baseline
+        .clone()
+        .or_else(|| from_file(&cfg.report.baseline))
+    {
+        Some(p) => report::baseline::load(&p)?,
+        None => Vec::new(),
+    };
+    let keep = if outs.iter().any(|o| o.format.prints_values(true)) && all {
+        Keep::All
+    } else if outs.iter().any(|o| o.format.prints_values(all)) {
+        Keep::Findings
+    } else {
+        Keep::None
+    };
+    let opts = report::Options {
+        patterns: cfg
+            .patterns
+            .iter()
+            .map(|p| PatternRule {
+                glob: p.glob.clone(),
+                name: p.name.clone().unwrap_or_else(|| p.glob.clone()),
+            })
+            .collect(),
+        keep,
+        examples: cfg.report.examples.unwrap_or(3),
+        levels: Levels {
+            overrides: cfg.levels.clone().into_iter().collect(),
+        },
+        ..report::Options::default()
+    };
+    let jobs = a.jobs.or(cfg.sample.jobs).unwrap_or(0);
+
+    // The scan: the source feeds judging threads; the aggregate is folded as values arrive.
+    let mut agg = report::Aggregator::new(opts);
+    let mut cov = Coverage::default();
+    // The total for the ETA: a snapshot knows it; for a live Redis the lead wires DBSIZE
+    // (source::estimate_keys) in here.
+    if let Some(path) = snapshot {
+        let samples = read_snapshot(&path, &filter, &mut cov)?;
+        let mut prog = progress::Progress::new(mode, Some(samples.len() as u64));
+        report::pipeline::run(
+            |sink: &mut dyn FnMut(cache_compat::source::Sample)| -> Result<()> {
+                samples.into_iter().for_each(sink);
+                Ok(())
+            },
+            &old_side,
+            &new_side,
+            &mut agg,
+            &mut prog,
+            jobs,
+        )?;
+    } else if let Some(path) = rdb {
+        let mut prog = progress::Progress::new(mode, None);
+        report::pipeline::run(
+            |sink: &mut dyn FnMut(cache_compat::source::Sample)| {
+                cache_compat::rdb::read_rdb(std::path::Path::new(&path), &filter, sink, &mut cov)
+                    .with_context(|| format!("reading the RDB dump {path}"))
+            },
+            &old_side,
+            &new_side,
+            &mut agg,
+            &mut prog,
+            jobs,
+        )?;
+    } else if let Some(url) = redis {
+        let mut prog = progress::Progress::new(mode, None);
+        report::pipeline::run(
+            |sink: &mut dyn FnMut(cache_compat::source::Sample)| {
+                scan_redis(&url, &filter, pace, sink, &mut cov).map_err(anyhow::Error::from)
+            },
+            &old_side,
+            &new_side,
+            &mut agg,
+            &mut prog,
+            jobs,
+        )?;
+    }
+    let rep = agg.finish(cov, &old_side, &new_side, &baseline);
+
+    let stdout_tty = std::io::stdout().is_terminal();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    for o in &outs {
+        let style = report::render::Style {
+            color: o.path.is_none() && o.format == ReportFormat::Table && stdout_tty && !no_color,
+            all,
+            fail_on,
+        };
+        let text = report::render::render(&rep, o.format, style);
+        match &o.path {
+            Some(path) => std::fs::write(path, &text).with_context(|| format!("writing {path}"))?,
+            None => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(text.as_bytes())
+                    .context("writing the report")?;
+                out.flush().context("writing the report")?;
+            }
+        }
+        if o.format == ReportFormat::Markdown
+            && let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY")
+        {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&summary)
+                .with_context(|| {
+                    format!("opening $GITHUB_STEP_SUMMARY {}", summary.to_string_lossy())
+                })?;
+            f.write_all(text.as_bytes())
+                .context("writing $GITHUB_STEP_SUMMARY")?;
+        }
+    }
+    for s in &rep.stale_baseline {
+        eprintln!(
+            "cache-compat: warning: baseline entry no longer occurs: pattern {:?}, check {}, code {} (reason: {})",
+            s.pattern, s.check, s.code, s.reason
+        );
+    }
+    if let Some(path) = &a.write_baseline {
+        std::fs::write(path, report::baseline::render(rep.findings.iter()))
+            .with_context(|| format!("writing {path}"))?;
+        eprintln!(
+            "cache-compat: wrote {} findings to {path}; give each a reason",
+            rep.listed().count()
+        );
+    }
+    Ok(if rep.fails(fail_on) { 1 } else { 0 })
 }

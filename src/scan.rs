@@ -1,11 +1,10 @@
-//! `scan`: judge every sampled value for a migration, and render the results (cli.md).
+//! `scan`: judge every sampled value for a migration (cli.md). Grouping keys into patterns lives
+//! here; aggregation and rendering in `report`.
 
-use crate::check::{Check, Side};
 use crate::source::Coverage;
 pub use crate::verdict::{ValueResult, judge, show_key};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 /// Totals for the summary line.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -42,16 +41,6 @@ pub fn summarize(results: &[ValueResult], coverage: Coverage) -> Summary {
         }
     }
     s
-}
-
-/// `--format jsonl`: one line per value with a finding (every value with `all`), then the summary.
-pub fn jsonl(results: &[ValueResult], summary: &Summary, all: bool) -> String {
-    let mut out = String::new();
-    for r in results.iter().filter(|r| all || r.has_finding()) {
-        let _ = writeln!(out, "{}", serde_json::to_string(r).unwrap_or_default());
-    }
-    let _ = writeln!(out, "{}", serde_json::json!({ "summary": summary }));
-    out
 }
 
 /// A key's pattern: segments (split at `:`, `/`, `.`, `-`, `_`) that are numbers, hex ids of 8+
@@ -106,149 +95,6 @@ fn is_uuid(b: &[u8]) -> bool {
             c.is_ascii_hexdigit()
         }
     })
-}
-
-/// check -> finding text -> the keys that have it.
-type Findings = BTreeMap<&'static str, BTreeMap<String, Vec<String>>>;
-
-/// `--format table`: the verdict first, then the findings by key pattern (count, the exact error
-/// or change, example keys), then, with `all`, every value.
-pub fn table(
-    results: &[ValueResult],
-    summary: &Summary,
-    old: &Side,
-    new: &Side,
-    all: bool,
-) -> String {
-    let mut out = String::new();
-    let count = |check: &str, outcome: &str| {
-        summary
-            .checks
-            .get(check)
-            .and_then(|m| m.get(outcome))
-            .copied()
-            .unwrap_or(0)
-    };
-    let bad = |check: &str| count(check, "fails") + count(check, "changes");
-    let rolling = bad("old_reads")
-        + bad("new_reads")
-        + bad("old_reads_new_write")
-        + bad("new_reads_old_write");
-    let rollback = bad("old_reads_new_write") + bad("round_trip");
-    let _ = writeln!(
-        out,
-        "rolling deploy ({} and {} share the cache): {}",
-        old.runtime,
-        new.runtime,
-        if rolling == 0 {
-            "safe".to_string()
-        } else {
-            format!("NOT SAFE ({rolling} failing or changing checks)")
-        }
-    );
-    let _ = writeln!(
-        out,
-        "rollback to {} after {} has written: {}",
-        old.runtime,
-        new.runtime,
-        if rollback == 0 {
-            "safe".to_string()
-        } else {
-            format!("NOT SAFE ({rollback} failing or changing checks)")
-        }
-    );
-    let c = &summary.coverage;
-    let _ = writeln!(
-        out,
-        "values judged: {} (keys seen {}, vanished {}, other types skipped {}, not pickles {}, reconnects {})",
-        summary.values, c.keys_seen, c.vanished, c.skipped_types, summary.not_pickles, c.reconnects
-    );
-    let _ = writeln!(
-        out,
-        "writers: {} writes protocol {} ({}), {} writes protocol {} ({})",
-        old.runtime,
-        old.writer.protocol_on(old.runtime),
-        old.writer.name,
-        new.runtime,
-        new.writer.protocol_on(new.runtime),
-        new.writer.name
-    );
-    // pattern -> check -> finding text -> keys
-    let mut groups: BTreeMap<String, (u64, Findings)> = BTreeMap::new();
-    for r in results {
-        let g = groups.entry(key_pattern(&r.key)).or_default();
-        g.0 += 1;
-        let Some(checks) = &r.checks else { continue };
-        for (name, ch) in checks.all() {
-            let text = match ch {
-                Check::Fails { error } => format!("fails: {error}"),
-                Check::Changes { explanation } => format!("changes: {explanation}"),
-                _ => continue,
-            };
-            let key = match &r.field {
-                Some(f) => format!("{} [{f}]", r.key),
-                None => r.key.clone(),
-            };
-            g.1.entry(name)
-                .or_default()
-                .entry(text)
-                .or_default()
-                .push(key);
-        }
-    }
-    for (pattern, (n, checks)) in &groups {
-        if checks.is_empty() {
-            continue;
-        }
-        let _ = writeln!(out, "\n{pattern}  ({n} values)");
-        for (check, findings) in checks {
-            for (text, keys) in findings {
-                let shown: Vec<&str> = keys.iter().take(3).map(String::as_str).collect();
-                let more = if keys.len() > 3 {
-                    format!(", +{} more", keys.len() - 3)
-                } else {
-                    String::new()
-                };
-                let _ = writeln!(out, "    {check:<20} {:>5} x {text}", keys.len());
-                let _ = writeln!(
-                    out,
-                    "    {:<20}         e.g. {}{more}",
-                    "",
-                    shown.join(", ")
-                );
-            }
-        }
-    }
-    if all {
-        let _ = writeln!(out, "\nevery value:");
-        for r in results {
-            let key = match &r.field {
-                Some(f) => format!("{} [{}]", r.key, f),
-                None => r.key.clone(),
-            };
-            let _ = writeln!(
-                out,
-                "{key}  (envelope {}, protocol {})",
-                r.envelope,
-                r.protocol.map_or("-".into(), |p| p.to_string())
-            );
-            if let Some(n) = &r.note {
-                let _ = writeln!(out, "    {n}");
-            }
-            if let Some(checks) = &r.checks {
-                for (name, ch) in checks.all() {
-                    let detail = match ch {
-                        Check::Fails { error } => error.clone(),
-                        Check::Changes { explanation } => explanation.clone(),
-                        Check::Unknown { reason } => reason.clone(),
-                        _ => String::new(),
-                    };
-                    let _ = writeln!(out, "    {name:<20} {:<8} {detail}", ch.name());
-                }
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
