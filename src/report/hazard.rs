@@ -308,7 +308,7 @@ pub fn advice(h: Hazard, check: &str, n: u64, old: &Side, new: &Side) -> String 
         Hazard::ResourceLimit => format!(
             "the reader refuses the value's size: raise the limit in the app (e.g. sys.set_int_max_str_digits) or {flush}"
         ),
-        Hazard::OtherError => format!("{flush}"),
+        Hazard::OtherError => flush,
         Hazard::Mojibake => format!(
             "{values} {} wrong text: re-decode with .encode('latin1').decode('utf-8') in the app, or {flush}",
             if n == 1 { "loads as" } else { "load as" }

@@ -232,6 +232,29 @@ pub fn table(r: &Report, style: Style) -> String {
             let _ = writeln!(out, "    fix: {}", first.advice);
         }
     }
+    let clean: Vec<_> = r
+        .patterns
+        .iter()
+        .filter(|p| p.pickles > 0 && p.with_findings == 0 && p.unknown == 0)
+        .collect();
+    if !clean.is_empty() {
+        let _ = writeln!(
+            out,
+            "\npatterns without findings (95% upper bound of the failure rate from the sample):"
+        );
+        for p in clean.iter().take(CLEAN_SHOWN) {
+            let _ = writeln!(
+                out,
+                "  {}  {}, below {}",
+                p.pattern,
+                plural(p.pickles, "value", "values"),
+                pct(p.failure_rate_high95)
+            );
+        }
+        if clean.len() > CLEAN_SHOWN {
+            let _ = writeln!(out, "  +{} more patterns", clean.len() - CLEAN_SHOWN);
+        }
+    }
     for a in &r.stale_baseline {
         let _ = writeln!(
             out,
@@ -263,13 +286,17 @@ pub fn table(r: &Report, style: Style) -> String {
                         Check::Unknown { reason } => reason.clone(),
                         _ => String::new(),
                     };
-                    let _ = writeln!(out, "    {name:<20} {:<8} {detail}", ch.name());
+                    let line = format!("    {name:<20} {:<8} {detail}", ch.name());
+                    let _ = writeln!(out, "{}", line.trim_end());
                 }
             }
         }
     }
     out
 }
+
+/// Clean patterns listed in the table.
+const CLEAN_SHOWN: usize = 20;
 
 fn examples(ex: &[String], count: u64) -> String {
     let more = count.saturating_sub(ex.len() as u64);
@@ -280,30 +307,45 @@ fn examples(ex: &[String], count: u64) -> String {
     s
 }
 
-/// `json`: one document (schema in docs/formats.md).
+/// `json`: one document (schema in docs/formats.md), the verdicts first.
 pub fn json(r: &Report, style: Style) -> String {
-    let values: Vec<_> = r
-        .values
-        .iter()
-        .filter(|v| style.all || v.has_finding())
-        .collect();
-    let mut doc = serde_json::to_value(r).unwrap_or_default();
-    if let Some(o) = doc.as_object_mut() {
-        o.insert(
-            "verdict".into(),
-            serde_json::json!({"rolling_deploy": r.rolling_line(), "rollback": r.rollback_line()}),
-        );
-        o.insert("fail_on".into(), fail_on_name(style.fail_on).into());
-        o.insert("fails".into(), r.fails(style.fail_on).into());
-        o.insert(
-            "values".into(),
-            serde_json::to_value(values).unwrap_or_default(),
-        );
-        o.insert(
-            "summary".into(),
-            serde_json::to_value(&r.summary).unwrap_or_default(),
-        );
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        schema: u32,
+        verdict: [String; 2],
+        rolling_deploy: &'a super::Verdict,
+        rollback: &'a super::Verdict,
+        fail_on: &'static str,
+        fails: bool,
+        old: &'a super::SideInfo,
+        new: &'a super::SideInfo,
+        coverage: &'a super::CoverageReport,
+        findings: &'a [Finding],
+        stale_baseline: &'a [super::baseline::Accept],
+        patterns: &'a [super::PatternReport],
+        values: Vec<&'a crate::verdict::ValueResult>,
+        summary: &'a crate::scan::Summary,
     }
+    let doc = Doc {
+        schema: r.schema,
+        verdict: [r.rolling_line(), r.rollback_line()],
+        rolling_deploy: &r.rolling_deploy,
+        rollback: &r.rollback,
+        fail_on: fail_on_name(style.fail_on),
+        fails: r.fails(style.fail_on),
+        old: &r.old,
+        new: &r.new,
+        coverage: &r.coverage,
+        findings: &r.findings,
+        stale_baseline: &r.stale_baseline,
+        patterns: &r.patterns,
+        values: r
+            .values
+            .iter()
+            .filter(|v| style.all || v.has_finding())
+            .collect(),
+        summary: &r.summary,
+    };
     format!(
         "{}\n",
         serde_json::to_string_pretty(&doc).unwrap_or_default()
@@ -359,21 +401,19 @@ pub fn markdown(r: &Report, style: Style) -> String {
         Safety::NotSafe => "❌",
         Safety::Unknown => "⚠️",
     };
-    let bold = |line: String| match line.split_once(": ") {
-        Some((q, a)) => format!("{q}: **{a}**"),
-        None => line,
-    };
+    // The answer in bold: "question: **NOT SAFE** (counts)".
+    let bold = |line: String, s: Safety| line.replacen(s.label(), &format!("**{}**", s.label()), 1);
     let _ = writeln!(
         out,
         "{} {}\n",
         mark(r.rolling_deploy.safe),
-        bold(r.rolling_line())
+        bold(r.rolling_line(), r.rolling_deploy.safe)
     );
     let _ = writeln!(
         out,
         "{} {}\n",
         mark(r.rollback.safe),
-        bold(r.rollback_line())
+        bold(r.rollback_line(), r.rollback.safe)
     );
     let _ = writeln!(out, "{}  ", r.coverage_line());
     let _ = writeln!(out, "{}  ", writers_line(r));
