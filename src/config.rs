@@ -190,23 +190,35 @@ fn formats<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(v)
 }
 
-fn levels<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<Hazard, Level>, D::Error> {
-    let m = BTreeMap::<String, String>::deserialize(d)?;
-    let mut out = BTreeMap::new();
-    for (k, v) in m {
-        let h = Hazard::parse(&k).ok_or_else(|| {
+/// A hazard code key, validated where it is read (so an error points at its line).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct CodeKey(Hazard);
+
+impl<'de> Deserialize<'de> for CodeKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let k = String::deserialize(d)?;
+        Hazard::parse(&k).map(CodeKey).ok_or_else(|| {
             D::Error::custom(format!(
                 "unknown hazard code {k:?} (CC001 .. or a slug; see docs/hazards.md)"
             ))
-        })?;
-        let l = Level::parse(&v).ok_or_else(|| {
-            D::Error::custom(format!(
-                "level of {k} must be deny, warn or allow, not {v:?}"
-            ))
-        })?;
-        out.insert(h, l);
+        })
     }
-    Ok(out)
+}
+
+struct LevelValue(Level);
+
+impl<'de> Deserialize<'de> for LevelValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = String::deserialize(d)?;
+        Level::parse(&v)
+            .map(LevelValue)
+            .ok_or_else(|| D::Error::custom(format!("a level is deny, warn or allow, not {v:?}")))
+    }
+}
+
+fn levels<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<Hazard, Level>, D::Error> {
+    let m = BTreeMap::<CodeKey, LevelValue>::deserialize(d)?;
+    Ok(m.into_iter().map(|(k, v)| (k.0, v.0)).collect())
 }
 
 /// `deny` | `warn` | `never` -> the failing level (`None`: never fail on findings).

@@ -563,6 +563,8 @@ fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
         .clone()
         .or_else(|| from_file(&cfg.report.baseline))
     {
+        // Writing a baseline for the first time: the configured one need not exist yet.
+        Some(p) if a.write_baseline.is_some() && !std::path::Path::new(&p).exists() => Vec::new(),
         Some(p) => report::baseline::load(&p)?,
         None => Vec::new(),
     };

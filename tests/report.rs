@@ -524,3 +524,89 @@ fn configured_patterns_group_keys() {
     assert_eq!(p["pickles"], 6);
     assert_eq!(p["with_findings"], 6);
 }
+
+#[test]
+fn every_hazard_code_is_documented_with_its_default_level() {
+    let doc = std::fs::read_to_string(common::root().join("docs/hazards.md")).expect("docs");
+    for h in cache_compat::report::Hazard::ALL {
+        let row = format!(
+            "| {} | {} | {} |",
+            h.code(),
+            h.slug(),
+            h.default_level().name()
+        );
+        assert!(doc.contains(&row), "docs/hazards.md lacks the row {row}");
+    }
+}
+
+#[test]
+fn load_options_turn_the_failure_into_the_documented_changes() {
+    // encoding='latin1': the py2 UTF-8 str loads as mojibake (the text tests/cli.rs checks
+    // against CPython's latin-1 decoding); encoding='bytes': a py2 str loads as bytes.
+    for (load, key, code) in [
+        ("encoding=latin1", "page:py27:page_utf8", "CC010"),
+        ("encoding=bytes", "page:py27:title_ascii", "CC011"),
+    ] {
+        let o = scan(&["--new-load", load, "--format", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        let f = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["pattern"] == key && f["check"] == "new_reads")
+            .unwrap_or_else(|| panic!("{load}: no new_reads finding"));
+        assert_eq!(f["code"], code, "{load}: {f}");
+    }
+}
+
+/// The CI recipe of docs/recipes.md as written: its config block and its GitHub Actions command.
+#[test]
+fn the_ci_recipe_runs_as_written() {
+    let doc = std::fs::read_to_string(common::root().join("docs/recipes.md")).expect("recipes");
+    let toml_block = doc
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("a toml block");
+    let cmd = doc
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("- run: cache-compat "))
+        .expect("the GitHub Actions scan step");
+    let d = tmpdir("recipe");
+    std::fs::write(d.join("cache-compat.toml"), toml_block).unwrap();
+    std::fs::copy(
+        common::root().join("corpora/demo/werkzeug-incident.snapshot"),
+        d.join("cache.snapshot"),
+    )
+    .unwrap();
+    // The recipe's baseline, written by the recipe's own --write-baseline step.
+    let o = bin()
+        .current_dir(&d)
+        .args([
+            "scan",
+            "--write-baseline",
+            "cache-compat-baseline.toml",
+            "--format",
+            "jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let summary = d.join("summary.md");
+    let o = bin()
+        .current_dir(&d)
+        .args(cmd.split_whitespace())
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "baselined: {}", text(&o.stderr));
+    assert!(text(&o.stdout).starts_with("::notice title=cache-compat verdict::"));
+    assert!(text(&o.stderr).contains("cache-compat: done: 14/14 values judged"));
+    roxmltree::Document::parse(&std::fs::read_to_string(d.join("cache-compat.junit.xml")).unwrap())
+        .expect("junit");
+    assert!(
+        std::fs::read_to_string(&summary)
+            .unwrap()
+            .starts_with("❌ rolling deploy (2.7 and 3.8 share the cache): **NOT SAFE**")
+    );
+}
