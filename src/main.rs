@@ -506,8 +506,20 @@ fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
 
     // Outputs: the command line's, else the file's, else a table on standard output.
     let mut outs: Vec<Output> = Vec::new();
-    let cli_given = !outputs.is_empty();
-    let specs: Vec<(String, Option<String>)> = if cli_given {
+    let only_output = outputs.len() == 1 && outputs[0].0.is_empty();
+    let specs: Vec<(String, Option<String>)> = if only_output {
+        // `--output FILE` alone: the config's one format (or the table) goes to FILE.
+        match cfg.report.format.as_slice() {
+            [] => outputs,
+            [one] => vec![(
+                one.split('=').next().unwrap_or("table").to_string(),
+                outputs[0].1.clone(),
+            )],
+            _ => bail!(
+                "--output without --format, and the config names several formats: say which format goes to the file"
+            ),
+        }
+    } else if !outputs.is_empty() {
         outputs
     } else {
         cfg.report

@@ -222,3 +222,43 @@ fn runtimes_lists_every_runtime_with_its_facts() {
     assert_eq!(r314["default_protocol"], 5);
     assert_eq!(r314["checked_against_interpreter"], false);
 }
+
+/// Run the binary under a pseudo-terminal (util-linux `script`), as a user at a terminal does;
+/// standard output and error arrive merged.
+fn run_in_terminal(args: &str, no_color: bool) -> String {
+    let mut c = Command::new("script");
+    c.args([
+        "-qec",
+        &format!("{} {args}", env!("CARGO_BIN_EXE_cache-compat")),
+        "/dev/null",
+    ])
+    .current_dir(common::root())
+    .env_remove("NO_COLOR");
+    if no_color {
+        c.env("NO_COLOR", "1");
+    }
+    let o = c
+        .output()
+        .expect("util-linux `script` runs the binary under a pseudo-terminal");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn colour_and_progress_at_a_terminal_and_no_color_honoured() {
+    let demo = "scan --snapshot corpora/demo/werkzeug-incident.snapshot --old 2.7 --new 3.8 --writer werkzeug";
+    let out = run_in_terminal(&format!("{demo} --progress none"), false);
+    assert!(
+        out.contains("\x1b[1;31mrolling deploy (2.7 and 3.8 share the cache): NOT SAFE"),
+        "{out:?}"
+    );
+    let out = run_in_terminal(&format!("{demo} --progress none"), true);
+    assert!(!out.contains('\x1b'), "NO_COLOR: {out:?}");
+    assert!(out.contains("rolling deploy (2.7 and 3.8 share the cache): NOT SAFE"));
+    // At a terminal the progress bar is drawn on stderr (and cleared before the report).
+    let out = run_in_terminal(demo, true);
+    assert!(out.contains("values judged"), "{out:?}");
+    // Piped (not a terminal): no colour, no progress.
+    let o = run(&demo.split_whitespace().collect::<Vec<_>>());
+    assert!(!String::from_utf8_lossy(&o.stdout).contains('\x1b'));
+    assert!(o.stderr.is_empty());
+}
