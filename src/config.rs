@@ -99,6 +99,8 @@ pub struct ReportConfig {
     pub fail_on: Option<String>,
     pub baseline: Option<String>,
     pub examples: Option<usize>,
+    /// Key patterns kept apart (further ones are counted as "(other patterns)").
+    pub max_patterns: Option<usize>,
     #[serde(default, deserialize_with = "progress")]
     pub progress: Option<String>,
     pub all: Option<bool>,
@@ -343,6 +345,7 @@ writer = "pickle"
 # fail_on = "deny"                   # deny, warn or never
 # baseline = "cache-compat-baseline.toml"
 # examples = 3                       # example keys per error
+# max_patterns = 10000               # patterns kept apart; the rest count as "(other patterns)"
 # progress = "auto"                  # auto, bar, log, none
 # all = false                        # also list values with no finding
 

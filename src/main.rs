@@ -598,6 +598,7 @@ fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
             .collect(),
         keep,
         examples: cfg.report.examples.unwrap_or(3),
+        max_patterns: cfg.report.max_patterns.unwrap_or(10_000).max(1),
         levels: Levels {
             overrides: cfg.levels.clone().into_iter().collect(),
         },

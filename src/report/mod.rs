@@ -83,6 +83,9 @@ pub struct Options {
     pub examples: usize,
     /// Distinct error texts kept per pattern x check x code.
     pub texts: usize,
+    /// Key patterns kept apart; values of further patterns are counted under
+    /// [`OTHER_PATTERNS`].
+    pub max_patterns: usize,
     pub levels: Levels,
 }
 
@@ -93,6 +96,7 @@ impl Default for Options {
             keep: Keep::Findings,
             examples: 3,
             texts: 20,
+            max_patterns: 10_000,
             levels: Levels::default(),
         }
     }
@@ -158,6 +162,28 @@ impl HazardAgg {
 struct CheckAgg {
     outcomes: BTreeMap<&'static str, u64>,
     hazards: BTreeMap<Hazard, HazardAgg>,
+}
+
+/// Where values of patterns past `max_patterns` are counted.
+pub const OTHER_PATTERNS: &str = "(other patterns)";
+
+impl PatternAgg {
+    /// Add another pattern's counts (its texts and examples are dropped).
+    fn absorb(&mut self, o: PatternAgg) {
+        self.values += o.values;
+        self.pickles += o.pickles;
+        self.failing += o.failing;
+        self.unknown += o.unknown;
+        for (check, c) in o.checks {
+            let mine = self.checks.entry(check).or_default();
+            for (k, n) in c.outcomes {
+                *mine.outcomes.entry(k).or_insert(0) += n;
+            }
+            for (h, a) in c.hazards {
+                mine.hazards.entry(h).or_default().count += a.count;
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -231,6 +257,35 @@ impl Aggregator {
         if r.has_finding() {
             s.with_findings += 1;
         }
+        // Bounded: the `max_patterns` smallest pattern names are kept with texts and examples;
+        // the rest are counted under OTHER_PATTERNS (whatever the arrival order).
+        let pattern = if self.patterns.contains_key(&pattern)
+            || pattern == OTHER_PATTERNS
+            || self.patterns.len()
+                < self.opts.max_patterns + usize::from(self.patterns.contains_key(OTHER_PATTERNS))
+        {
+            pattern
+        } else {
+            let largest = self
+                .patterns
+                .keys()
+                .rev()
+                .find(|k| k.as_str() != OTHER_PATTERNS)
+                .cloned();
+            match largest {
+                Some(l) if pattern < l => {
+                    if let Some(evicted) = self.patterns.remove(&l) {
+                        self.patterns
+                            .entry(OTHER_PATTERNS.to_string())
+                            .or_default()
+                            .absorb(evicted);
+                    }
+                    pattern
+                }
+                _ => OTHER_PATTERNS.to_string(),
+            }
+        };
+        let keep_texts = pattern != OTHER_PATTERNS;
         let p = self.patterns.entry(pattern).or_default();
         p.values += 1;
         let Some(checks) = &r.checks else {
@@ -261,10 +316,12 @@ impl Aggregator {
                 Check::Unknown { reason } => reason.as_str(),
                 _ => "",
             };
-            c.hazards
-                .entry(h)
-                .or_default()
-                .add(text, &shown, &self.opts);
+            let agg = c.hazards.entry(h).or_default();
+            if keep_texts {
+                agg.add(text, &shown, &self.opts);
+            } else {
+                agg.count += 1;
+            }
             if self.opts.levels.of(h) == Level::Allow {
                 continue;
             }
@@ -648,6 +705,62 @@ fn counts(v: &Verdict) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn value(key: &str) -> ValueResult {
+        ValueResult {
+            key: key.into(),
+            field: None,
+            envelope: "plain",
+            protocol: Some(2),
+            checks: Some(crate::check::Checks {
+                old_reads: Check::Ok,
+                new_reads: Check::Fails {
+                    error: format!("EOFError: {key}"),
+                },
+                old_reads_new_write: Check::Skipped,
+                new_reads_old_write: Check::Ok,
+                round_trip: Check::Ok,
+            }),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn patterns_past_the_cap_are_counted_as_other_whatever_the_order() {
+        let keys = ["e", "a", "d", "b", "c", "a", "e"];
+        let run = |order: &mut dyn Iterator<Item = &&str>| {
+            let mut agg = Aggregator::new(Options {
+                max_patterns: 2,
+                ..Options::default()
+            });
+            for k in order {
+                agg.add(value(k));
+            }
+            agg.patterns
+                .iter()
+                .map(|(k, p)| {
+                    let texts: Vec<String> = p.checks["new_reads"].hazards
+                        [&Hazard::MalformedPickle]
+                        .texts
+                        .keys()
+                        .cloned()
+                        .collect();
+                    (k.clone(), p.values, texts)
+                })
+                .collect::<Vec<_>>()
+        };
+        let a = run(&mut keys.iter());
+        let b = run(&mut keys.iter().rev());
+        assert_eq!(a, b);
+        assert_eq!(
+            a,
+            vec![
+                (OTHER_PATTERNS.to_string(), 4, vec![]),
+                ("a".to_string(), 2, vec!["EOFError: a".to_string()]),
+                ("b".to_string(), 1, vec!["EOFError: b".to_string()]),
+            ]
+        );
+    }
 
     #[test]
     fn rule_of_three_and_wilson() {
