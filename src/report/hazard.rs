@@ -260,17 +260,17 @@ fn classify_error(e: &str) -> Hazard {
 /// The fix, with its side effects, for `n` values of one pattern that have hazard `h` in `check`
 /// for the migration `old` -> `new`.
 pub fn advice(h: Hazard, check: &str, n: u64, old: &Side, new: &Side) -> String {
-    let (values, are) = if n == 1 {
-        ("this value".to_string(), "is")
+    let (values, are, stops, loads) = if n == 1 {
+        ("this value".to_string(), "is", "stops", "loads")
     } else {
-        (format!("these {n} values"), "are")
+        (format!("these {n} values"), "are", "stop", "load")
     };
     let flush = format!(
         "flush or version this key pattern before the deploy (e.g. a key prefix per runtime); side effect: {values} {are} recomputed on a cold cache"
     );
     match h {
         Hazard::Py2StrNotAscii => format!(
-            "{flush}; or load on {} with encoding='latin1': {values} stop failing but load as mojibake unless the app re-decodes the text with .encode('latin1').decode('utf-8'); or encoding='bytes': the py2 str values load as bytes and str keys and text operations no longer match",
+            "{flush}; or load on {} with encoding='latin1': {values} {stops} failing but {loads} as mojibake unless the app re-decodes the text with .encode('latin1').decode('utf-8'); or encoding='bytes': the py2 str values load as bytes and str keys and text operations no longer match",
             new.runtime
         ),
         Hazard::ProtocolTooNew => {

@@ -680,7 +680,7 @@ impl Report {
     }
 
     pub fn confidence_line(&self) -> String {
-        "confidence: per pattern, the 95% interval of its failure rate from the values sampled (0 failures in n values: below 3/n, the rule of three; otherwise the Wilson interval)".to_string()
+        "confidence: per pattern, the 95% interval of its failure rate from the values sampled (0 failures in n values: below 3/n, the rule of three; otherwise the Wilson interval); hazard codes: docs/hazards.md".to_string()
     }
 }
 

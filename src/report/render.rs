@@ -166,6 +166,7 @@ pub fn table(r: &Report, style: Style) -> String {
     );
     let _ = writeln!(out, "{}", p.safety(&r.rollback_line(), r.rollback.safe));
     let _ = writeln!(out, "{}", r.coverage_line());
+    let _ = writeln!(out, "{}", r.confidence_line());
     let _ = writeln!(out, "{}", writers_line(r));
     let _ = writeln!(out, "{}", status_line(r, style.fail_on));
     for pat in &r.patterns {
@@ -416,6 +417,7 @@ pub fn markdown(r: &Report, style: Style) -> String {
         bold(r.rollback_line(), r.rollback.safe)
     );
     let _ = writeln!(out, "{}  ", r.coverage_line());
+    let _ = writeln!(out, "{}  ", r.confidence_line());
     let _ = writeln!(out, "{}  ", writers_line(r));
     let _ = writeln!(out, "{}\n", status_line(r, style.fail_on));
     let listed: Vec<&Finding> = r.listed().collect();
