@@ -281,8 +281,10 @@ struct ScanArgs {
     /// django-redis[@VERSION], pickle, pickle:N. Default: pickle.
     #[arg(long)]
     writer: Option<String>,
+    /// The old side's cache layer, when it differs from --writer.
     #[arg(long)]
     old_writer: Option<String>,
+    /// The new side's cache layer, when it differs from --writer (e.g. pinned: pickle:2).
     #[arg(long)]
     new_writer: Option<String>,
     /// Load options of the old side (3.x): encoding=..,errors=..,fix_imports=..
