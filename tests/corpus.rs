@@ -43,6 +43,7 @@ fn corpus_loads_agree_with_real_interpreters() {
     // corpora/gen/appmod.py: `New` is new-style, `Old` is classic on Python 2.
     let mut apps = AppClasses::only(["appmod".to_string()]);
     apps.py2_classic.insert("appmod.Old".into());
+    apps.py2_classic.insert("appmod.OldInit".into());
     for reader in readers {
         let rt = Runtime::parse(reader).expect("runtime");
         let tally = by_reader.entry(reader).or_default();
