@@ -2631,22 +2631,27 @@ pub fn resolve_global(
     })
 }
 
+/// The standard library directory of a runtime, as `repr(module)` prints it: CPython prints the
+/// file the module was imported from, under the reader's installation (`sys.prefix`, e.g.
+/// `/usr` or `~/.pyenv/versions/3.8.18`), which no pickle carries. The models print the POSIX
+/// layout with `<prefix>` standing for it, as the corpus oracle scrubs the real paths.
+pub fn stdlib_dir(rt: Runtime) -> String {
+    format!("<prefix>/lib/python{}.{}", rt.major, rt.minor)
+}
+
 fn missing_attribute(rt: Runtime, module: &str, name: &str, repr: Option<&str>) -> PyError {
     if rt.is_py2() {
-        if rt.pure {
-            return PyError::new(
-                "AttributeError",
-                format!("'module' object has no attribute '{name}'"),
-            );
-        }
+        // cPickle and pickle.py both let getattr's error through.
         return PyError::new(
             "AttributeError",
             format!("'module' object has no attribute '{name}'"),
         );
     }
+    // A curated stdlib module: its real file under the stdlib directory. Any other module (an
+    // application module): where it is installed is the application's, so the path names it.
     let repr = repr
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("<module '{module}' from '{{path}}'>"));
+        .map(|r| r.replace("{path}", &stdlib_dir(rt)))
+        .unwrap_or_else(|| format!("<module '{module}' from '<path of {module}>'>"));
     PyError::new(
         "AttributeError",
         format!("Can't get attribute '{name}' on {repr}"),
