@@ -175,6 +175,13 @@ pub fn load_parsed(data: &[u8], parsed: &Parsed, runtime: Runtime, cfg: &LoadCon
     {
         return vm.fail(f);
     }
+    if let (Some(c), ParseErrorKind::Truncated) = (err.code, err.kind)
+        && runtime.is_py2()
+        && runtime.pure
+        && let Some(f) = vm.pure_partial_line(c)
+    {
+        return vm.fail(f);
+    }
     let f = vm.parse_failure(err.code, err.kind);
     vm.fail(f)
 }
@@ -308,6 +315,11 @@ impl<'a> Vm<'a> {
             }
             ParseErrorKind::UnknownOpcode(b) => self.invalid_load_key(b),
             ParseErrorKind::OpBudget => Fail::Unknown(Unmodelled::Budget("operations")),
+            ParseErrorKind::NegativeLength(_) if self.rt.pure => {
+                // pickle.py: `self.read(n)` with n < 0 reads the rest of the stream, STOP
+                // included; the next opcode read finds nothing.
+                Fail::Py(PyError::new("EOFError", ""))
+            }
             ParseErrorKind::NegativeLength(_) => {
                 let name = opcode.and_then(ops::info).map_or("?", |i| i.name);
                 if self.py2() || opcode == Some(code::LONG4) {
@@ -407,6 +419,46 @@ impl<'a> Vm<'a> {
             }
             _ => None,
         }
+    }
+
+    /// pickle.py (2.7) reads lines with `readline()`, which at the end of the stream returns
+    /// the rest without a newline; `load_int` converts the whole of it, every other loader
+    /// drops its last character as if it were the newline. The opcode then runs on that text;
+    /// if it succeeds, the next opcode read finds nothing (EOFError).
+    fn pure_partial_line(&mut self, c: u8) -> Option<Fail> {
+        let info = ops::info(c)?;
+        let start = self.pos + 1;
+        let rest = self.data.get(start..)?;
+        let eof = Fail::Py(PyError::new("EOFError", ""));
+        let strip = |n: usize| {
+            if c == code::INT {
+                n
+            } else {
+                n.saturating_sub(1)
+            }
+        };
+        let op = match info.arg {
+            ops::ArgKind::Line => Op {
+                pos: self.pos,
+                code: c,
+                arg: Arg::Line(start..start + strip(rest.len())),
+            },
+            ops::ArgKind::Line2 => {
+                let n = rest.iter().position(|&b| b == b'\n')?;
+                let second = start + n + 1;
+                let len2 = self.data.len() - second;
+                Op {
+                    pos: self.pos,
+                    code: c,
+                    arg: Arg::Line2(start..start + n, second..second + len2.saturating_sub(1)),
+                }
+            }
+            _ => return None,
+        };
+        Some(match self.step(&op) {
+            Err(f) => f,
+            Ok(_) => eof,
+        })
     }
 
     fn known_opcode(&self, b: u8) -> bool {
@@ -891,7 +943,7 @@ impl<'a> Vm<'a> {
                 return Err(self.no_persistent_load());
             }
             (code::EXT1 | code::EXT2 | code::EXT4, Arg::Int(i)) => {
-                if *i <= 0 {
+                if *i <= 0 && !self.rt.pure {
                     return Err(self.unpickling_error("EXT specifies code <= 0"));
                 }
                 return Err(Fail::Py(PyError::new(
