@@ -1141,6 +1141,20 @@ impl<'a> Vm<'a> {
     }
 
     fn load_float_line(&self, line: &[u8]) -> R<f64> {
+        if self.rt.pure {
+            // pickle.py (2.7): `float(line)`: surrounding whitespace is allowed, the whole rest
+            // must be a float, and one too large is inf (py2's float() does not overflow).
+            let s = String::from_utf8_lossy(line);
+            let t = s.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
+            let (value, used) = parse_float_prefix(t, true);
+            return match value {
+                Some(v) if !t.is_empty() && used == t.len() => Ok(v),
+                _ => Err(Fail::Py(PyError::new(
+                    "ValueError",
+                    format!("could not convert string to float: {s}"),
+                ))),
+            };
+        }
         if line.is_empty() {
             return Err(self.truncated());
         }
@@ -2448,9 +2462,12 @@ impl Vm<'_> {
     fn check_slot_state(&self, sl: Id) -> R<()> {
         if let Node::Dict(kv) = self.heap.get(sl) {
             for &(k, _) in kv {
-                if !matches!(self.heap.get(k), Node::Text(_))
-                    && !(self.py2() && matches!(self.heap.get(k), Node::Bytes(_)))
-                {
+                let name = match self.heap.get(k) {
+                    Node::Text(_) => true,
+                    Node::Bytes(_) => self.py2(),
+                    _ => false,
+                };
+                if !name {
                     let t = self.type_name(k);
                     return Err(Fail::Py(PyError::new(
                         "TypeError",
