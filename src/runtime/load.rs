@@ -444,7 +444,19 @@ impl<'a> Vm<'a> {
                 arg: Arg::Line(start..start + strip(rest.len())),
             },
             ops::ArgKind::Line2 => {
-                let n = rest.iter().position(|&b| b == b'\n')?;
+                let Some(n) = rest.iter().position(|&b| b == b'\n') else {
+                    // The first readline() takes the rest; the second finds nothing.
+                    let end = self.data.len();
+                    let op = Op {
+                        pos: self.pos,
+                        code: c,
+                        arg: Arg::Line2(start..start + rest.len().saturating_sub(1), end..end),
+                    };
+                    return Some(match self.step(&op) {
+                        Err(f) => f,
+                        Ok(_) => eof,
+                    });
+                };
                 let second = start + n + 1;
                 let len2 = self.data.len() - second;
                 Op {
@@ -819,6 +831,22 @@ impl<'a> Vm<'a> {
                     }
                 }
             }
+            // pickle.py (2.7) keys its memo by strings: the PUT/GET line as it is, and repr(i)
+            // for the binary forms (so `p-1`, `px` and a LONG_BINPUT of 2**31 are all fine).
+            (code::GET, Arg::Line(r)) if self.rt.pure => {
+                let key = self.slice(r).to_vec();
+                self.pure_memo_get(key)?
+            }
+            (code::BINGET | code::LONG_BINGET, Arg::Int(i)) if self.rt.pure => {
+                self.pure_memo_get((*i as u32 as i32).to_string().into_bytes())?
+            }
+            (code::PUT, Arg::Line(r)) if self.rt.pure => {
+                let key = self.slice(r).to_vec();
+                self.pure_memo_put(key)?
+            }
+            (code::BINPUT | code::LONG_BINPUT, Arg::Int(i)) if self.rt.pure => {
+                self.pure_memo_put((*i as u32 as i32).to_string().into_bytes())?
+            }
             (code::GET, Arg::Line(r)) if self.py2() && !self.rt.pure => {
                 let key = self.slice(r).to_vec();
                 match self.text_memo.get(&key) {
@@ -1034,6 +1062,22 @@ impl<'a> Vm<'a> {
                 }
             }),
         }
+    }
+
+    fn pure_memo_get(&mut self, key: Vec<u8>) -> R<()> {
+        match self.text_memo.get(&key) {
+            Some(&id) => self.push(id),
+            None => Err(Fail::Py(PyError::new("KeyError", py2_str_repr(&key)))),
+        }
+    }
+
+    fn pure_memo_put(&mut self, key: Vec<u8>) -> R<()> {
+        let t = self.top()?;
+        if self.text_memo.len() >= self.cfg.budget.max_memo && !self.text_memo.contains_key(&key) {
+            return Err(Fail::Unknown(Unmodelled::Budget("memo")));
+        }
+        self.text_memo.insert(key, t);
+        Ok(())
     }
 
     fn memo_put(&mut self, idx: u64) -> R<()> {
@@ -1282,6 +1326,10 @@ impl<'a> Vm<'a> {
     fn global_from_lines(&self, m: &[u8], n: &[u8]) -> R<Global> {
         if (m.is_empty() || n.is_empty()) && !self.rt.pure {
             return Err(self.truncated());
+        }
+        if m.is_empty() && self.rt.pure {
+            // pickle.py find_class: `__import__('')`.
+            return Err(Fail::Py(PyError::new("ValueError", "Empty module name")));
         }
         let dec = |b: &[u8]| -> R<String> {
             if self.py2() {
