@@ -175,10 +175,10 @@ pub fn load_parsed(data: &[u8], parsed: &Parsed, runtime: Runtime, cfg: &LoadCon
     {
         return vm.fail(f);
     }
-    if let (Some(c), ParseErrorKind::Truncated) = (err.code, err.kind)
+    if let (Some(c), ParseErrorKind::Truncated | ParseErrorKind::TooLong(_)) = (err.code, err.kind)
         && runtime.is_py2()
         && runtime.pure
-        && let Some(f) = vm.pure_partial_line(c)
+        && let Some(f) = vm.pure_partial_line(c).or_else(|| vm.pure_partial_read(c))
     {
         return vm.fail(f);
     }
@@ -470,6 +470,81 @@ impl<'a> Vm<'a> {
         Some(match self.step(&op) {
             Err(f) => f,
             Ok(_) => eof,
+        })
+    }
+
+    /// pickle.py (2.7) at the end of the stream: `self.read(n)` returns what is left, `ord()` of
+    /// an empty read is a TypeError, `marshal.loads('i' + s)` reads a missing byte as EOF (-1,
+    /// so the int goes negative), `struct.unpack('>d', s)` wants 8 bytes. What the opcode pushes
+    /// is followed by an empty read of the next opcode: EOFError.
+    fn pure_partial_read(&mut self, c: u8) -> Option<Fail> {
+        let rest = self.data.get(self.pos + 1..)?.to_vec();
+        let eof = Fail::Py(PyError::new("EOFError", ""));
+        let ord_empty = || {
+            Fail::Py(PyError::new(
+                "TypeError",
+                "ord() expected a character, but string of length 0 found",
+            ))
+        };
+        // marshal.c r_long on a string: each missing byte is EOF (-1), OR-ed in, sign-extended.
+        let mloads_i = |b: &[u8]| -> i64 {
+            let mut x: i64 = 0;
+            for k in 0..4 {
+                let v = b.get(k).map_or(-1, |&v| v as i64);
+                x |= v << (8 * k);
+            }
+            x | -(x & 0x8000_0000)
+        };
+        let unregistered = |code: i64| {
+            Fail::Py(PyError::new(
+                "ValueError",
+                format!("unregistered extension code {code}"),
+            ))
+        };
+        Some(match c {
+            code::PROTO
+            | code::BININT1
+            | code::BINGET
+            | code::BINPUT
+            | code::SHORT_BINSTRING
+            | code::LONG1
+            | code::EXT1
+                if rest.is_empty() =>
+            {
+                ord_empty()
+            }
+            code::SHORT_BINSTRING
+            | code::LONG1
+            | code::BININT
+            | code::BININT2
+            | code::LONG4
+            | code::BINSTRING => eof,
+            code::BINUNICODE if std::str::from_utf8(rest.get(4..).unwrap_or(&[])).is_ok() => eof,
+            code::BINFLOAT => Fail::Py(PyError::new(
+                "struct.error",
+                "unpack requires a string argument of length 8",
+            )),
+            code::LONG_BINGET => {
+                let key = mloads_i(&rest).to_string().into_bytes();
+                match self.pure_memo_get(key) {
+                    Ok(()) => eof,
+                    Err(f) => f,
+                }
+            }
+            code::LONG_BINPUT => {
+                let key = mloads_i(&rest).to_string().into_bytes();
+                match self.pure_memo_put(key) {
+                    Ok(()) => eof,
+                    Err(f) => f,
+                }
+            }
+            code::EXT2 => {
+                let mut b = rest.get(..rest.len().min(2)).unwrap_or(&[]).to_vec();
+                b.extend_from_slice(&[0, 0]);
+                unregistered(mloads_i(&b))
+            }
+            code::EXT4 => unregistered(mloads_i(&rest)),
+            _ => return None,
         })
     }
 
