@@ -53,6 +53,7 @@ fn dumps_reproduce_the_real_picklers() {
     let pickles = common::pickles();
     let mut apps = AppClasses::only(["appmod".to_string()]);
     apps.py2_classic.insert("appmod.Old".into());
+    apps.py2_classic.insert("appmod.OldInit".into());
     let cfg = LoadConfig {
         apps,
         ..LoadConfig::default()

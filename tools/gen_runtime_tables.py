@@ -44,7 +44,7 @@ CURATED_MODULES = sorted(
         _codecs codecs functools _functools fractions uuid array operator _operator
         itertools enum re types pathlib ipaddress numbers zoneinfo time calendar io _io
         os posix subprocess sys pickle _pickle cPickle copy weakref _weakref random
-        _random string struct _struct json urlparse urllib urllib.parse email.message
+        _random string struct _struct json urlparse urllib urllib.parse email.message math
         UserDict UserList UserString StringIO cStringIO sets
         """.split()
     )

@@ -214,6 +214,9 @@ def values():
     add("app_old", appmod.Old(1, "x"))
     add("app_new_nested", appmod.New([1, 2], {u"k": appmod.Old(None, 2.5)}))
 
+    # ---- coverage: the values real apps cache (see _app_values)
+    v.extend(_app_values())
+
     # ---- a web session: a dict of mixed values under native str keys
     add("session_mixed", {
         "user_id": 42,
@@ -229,6 +232,195 @@ def values():
         "flash": (),
         "ratio": 0.1,
     })
+    return v
+
+
+def _opt_import(name):
+    try:
+        return __import__(name)
+    except ImportError:
+        return None
+
+
+def _app_values():
+    """Values real caches hold beyond the basics: stdlib containers and reconstructors, app classes."""
+    import array
+    import fractions
+    import functools
+    import re
+    import time
+    import uuid
+    ipaddress = _opt_import("ipaddress")
+    pathlib = _opt_import("pathlib")
+    zoneinfo = _opt_import("zoneinfo")
+    v = []
+    add = lambda name, value: v.append((name, value))
+
+    # collections
+    add("odict_empty", collections.OrderedDict())
+    add("odict_nested", collections.OrderedDict([(1, collections.OrderedDict([(u"x", [1])])),
+                                                 ((1, 2), None)]))
+    for fac_name, fac in (("int", int), ("list", list), ("set", set), ("none", None)):
+        dd = collections.defaultdict(fac)
+        if fac is int:
+            dd[u"a"] += 2
+        elif fac is list:
+            dd[u"a"].append(1)
+        elif fac is set:
+            dd[u"a"].add(1)
+        else:
+            dd[u"a"] = 3
+        add("ddict_%s" % fac_name, dd)
+    add("ddict_int_empty", collections.defaultdict(int))
+    add("deque_plain", collections.deque([1, u"a"]))
+    add("deque_empty", collections.deque())
+    add("deque_maxlen_0", collections.deque([], maxlen=0))
+    add("counter", collections.Counter({u"a": 2, u"b": 1}))
+    add("namedtuple", appmod.Point(1, u"y"))
+    add("list_namedtuples", [appmod.Point(1, 2), appmod.Point(3, 4)])
+
+    # enums (app-defined; 2.7 has plain stand-ins that load py3's pickles, and writes none)
+    if not PY2:
+        add("enum_member", appmod.Color.RED)
+        add("enum_member_str", appmod.Color.GREEN)
+        add("intenum_member", appmod.Level.HIGH)
+        add("dict_enum_keys", {appmod.Level.LOW: u"low", appmod.Color.RED: 1})
+
+    # numbers
+    for dname, ds in (("nan", "NaN"), ("snan", "sNaN"), ("inf", "Infinity"), ("minf", "-Infinity"),
+                      ("m0", "-0"), ("exp", "1.23E+30"), ("small", "-1E-30"), ("long", "3.14159265358979323846264338327950288")):
+        add("decimal_" + dname, decimal.Decimal(ds))
+    add("fraction", fractions.Fraction(1, 3))
+    add("complex_nan_inf", complex(float("nan"), float("-inf")))
+    add("complex_m0", complex(-0.0, 0.0))
+    add("float_tiny", 5e-324)
+    add("float_max", 1.7976931348623157e308)
+    add("float_1e16", 1e16)
+    add("float_1e22", 1e22)
+    add("float_1em7", 1e-7)
+    add("float_0_3", 0.1 + 0.2)
+    add("float_m1_5", -1.5)
+    add("int_m2p63", -2 ** 63)
+    add("int_2p64m1", 2 ** 64 - 1)
+    add("int_m2p64", -2 ** 64)
+    add("int_m2p1000", -2 ** 1000)
+    add("int_2p31_list", [2 ** 31, -2 ** 31 - 1, 2 ** 32])
+    if PY2:
+        add("long_0", _long(0))
+        add("long_m1", _long(-1))
+        add("long_2p64", _long(2) ** 64)
+
+    # datetime with tzinfo
+    td = datetime.timedelta
+    add("timedelta_neg", td(-1, 5, 7))
+    add("timedelta_max", td.max)
+    add("timedelta_min", td.min)
+    add("date_min", datetime.date.min)
+    add("date_max", datetime.date.max)
+    add("datetime_min", datetime.datetime.min)
+    add("datetime_max", datetime.datetime.max)
+    add("time_midnight", datetime.time(0))
+    add("list_datetimes_shared", [datetime.datetime(2021, 5, 6), datetime.date(2021, 5, 6)] * 2)
+    if hasattr(datetime, "timezone"):
+        tz = datetime.timezone
+        add("datetime_fixed_offset", datetime.datetime(2020, 1, 2, 3, 4, 5, 6, tzinfo=tz(td(hours=5, minutes=30))))
+        add("datetime_neg_offset", datetime.datetime(2020, 1, 2, tzinfo=tz(td(hours=-8))))
+        add("datetime_named_offset", datetime.datetime(2020, 1, 2, tzinfo=tz(td(hours=1), u"CET")))
+        add("time_utc", datetime.time(3, 4, 5, tzinfo=tz.utc))
+        add("timezone_utc", tz.utc)
+        add("timezone_offset", tz(td(minutes=-90)))
+        u = tz.utc
+        add("datetimes_shared_utc", [datetime.datetime(2020, 1, 1, tzinfo=u), datetime.datetime(2020, 1, 2, tzinfo=u)])
+    if zoneinfo is not None:
+        z = zoneinfo.ZoneInfo("Europe/Paris")
+        add("datetime_zoneinfo", datetime.datetime(2020, 6, 1, 12, tzinfo=z))
+        add("zoneinfo", z)
+
+    # other stdlib types
+    add("uuid", uuid.UUID("12345678-1234-5678-1234-567812345678"))
+    add("list_uuids", [uuid.UUID(int=0), uuid.UUID(int=2 ** 128 - 1)])
+    if ipaddress is not None:
+        add("ipv4", ipaddress.IPv4Address(u"192.168.0.1"))
+        add("ipv6", ipaddress.IPv6Address(u"::1"))
+        add("ipv4_network", ipaddress.IPv4Network(u"10.0.0.0/8"))
+        add("ipv4_interface", ipaddress.IPv4Interface(u"10.1.2.3/24"))
+    if pathlib is not None:
+        add("purepath", pathlib.PurePosixPath("/srv/app/x.txt"))
+        add("posixpath", pathlib.PosixPath("/srv/app"))
+    add("range_step", _range(1, 10, 3))
+    add("range_empty", _range(0))
+    add("range_neg", _range(10, -10, -4))
+    add("slice", slice(1, 10, 2))
+    add("slice_none", slice(None, 5))
+    add("bytearray_empty", bytearray())
+    add("bytearray_latin1", bytearray(b"\x00\x80\xff caf\xc3\xa9"))
+    add("array_i", array.array("i", [1, -2, 3]))
+    add("array_d", array.array("d", [1.5]))
+    add("array_b", array.array("B", b"ab"))
+    add("re_pattern", re.compile(u"a+b", re.I))
+    add("re_pattern_bytes", re.compile(b"x*"))
+    add("struct_time", time.struct_time((2020, 1, 2, 3, 4, 5, 3, 2, 0)))
+    add("partial", functools.partial(int, base=2))
+    add("partial_args", functools.partial(max, 1, 2))
+
+    # set/frozenset nesting
+    add("frozenset_nested", frozenset([frozenset([1, 2]), frozenset(), (1, u"a")]))
+    add("set_of_tuples", set([(1, 2), (u"a", None)]))
+    add("dict_frozenset_keys", {frozenset([1]): u"one", frozenset(): u"none"})
+    add("set_mixed_numbers", set([1, 2.5, -3, True and 7]))
+
+    # app classes
+    add("app_slots", appmod.Slotted(1, u"s"))
+    add("app_reduce", appmod.WithReduce(1, [2]))
+    add("app_state", appmod.WithState(u"a", 2))
+    add("app_error", appmod.AppError(u"bad", 3))
+    add("app_dict", appmod.AppDict(a=1))
+    add("app_list", appmod.AppList([1, 2]))
+    o = appmod.New(None, None)
+    o.a = o
+    add("app_cycle", o)
+    add("app_old_init", appmod.OldInit(5))
+    n1 = appmod.New(1, 2)
+    add("app_shared_in_dict", {u"x": n1, u"y": [n1, (n1,)]})
+
+    # exceptions
+    add("exc_keyerror", KeyError(u"k"))
+    add("exc_two_args", ValueError(u"x", 2))
+    add("exc_no_args", RuntimeError())
+    add("exc_oserror", OSError(2, u"No such file"))
+    add("exc_ioerror", IOError(u"io"))
+    e = ValueError(u"attrs")
+    e.code = 7
+    add("exc_with_dict", e)
+    add("exc_stopiteration", StopIteration(3))
+    add("exc_unicode_decode", UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"))
+
+    # shared references (memo)
+    s = u"shared text"
+    b = (1, 2)
+    lst = [s, s, b, b]
+    add("shared_mixed", {u"a": lst, u"b": lst, u"c": s})
+    d = {}
+    d[u"l"] = [d]
+    add("recursive_dict_list", d)
+    fs = frozenset([1])
+    add("shared_frozenset", [fs, fs, {fs: fs}])
+
+    # text and py2 str edge cases
+    add("text_astral_mix", u"a\U00010000b\U0010ffff\ud800c")
+    add("text_surrogate_pair_and_lone", u"\ud83d\ude00\udc00\ud83d")
+    add("text_nul_and_bom", u"\x00\ufeff\uffff")
+    add("list_text_shared_keys", [{u"k\xe9": 1}, {u"k\xe9": 2}])
+    if PY2:
+        add("pystr_all_bytes", b"".join(chr(i) for i in range(256)))
+        add("pystr_utf8_cjk", u"\u4e2d\u6587".encode("utf-8"))
+        add("pystr_cp1252", b"\x93quoted\x94 \x80")
+        add("pystr_backslash_quote", b"\\'\"\n")
+        add("dict_mixed_str_unicode_keys", {b"a": 1, u"b": 2, b"caf\xc3\xa9": 3})
+        add("tuple_str_unicode", (b"x", u"x", b"\xff", u"\xff"))
+    else:
+        add("bytes_all", bytes(range(256)))
+        add("dict_bytes_keys", {b"a": 1, b"\xff": 2})
     return v
 
 

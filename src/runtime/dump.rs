@@ -52,6 +52,9 @@ pub fn dump(heap: &Heap, root: Id, rt: Runtime, protocol: u8) -> D<Vec<u8>> {
         },
         depth: 0,
     };
+    if let Some(refs) = &p.refs {
+        py2_unpredictable(heap, root, refs)?;
+    }
     if protocol >= 2 {
         p.out.extend_from_slice(&[code::PROTO, protocol]);
         if protocol >= 4 {
@@ -90,6 +93,40 @@ impl Py2Refs {
     }
 }
 
+/// Shapes whose cPickle memo the refcount model gets wrong (seen against 2.7: a set or
+/// frozenset reached more than once has the list of its `__reduce__` memoized; so has a list that
+/// is a dict's value and holds that dict): not modelled rather than guessed.
+fn py2_unpredictable(heap: &Heap, root: Id, refs: &Py2Refs) -> D<()> {
+    let mut seen = vec![false; heap.len()];
+    let mut todo = vec![root];
+    while let Some(id) = todo.pop() {
+        if std::mem::replace(&mut seen[id], true) {
+            continue;
+        }
+        match heap.get(id) {
+            Node::Set(_) | Node::FrozenSet(_)
+                if refs.counts.get(&id).copied().unwrap_or(0) >= 2 =>
+            {
+                return Err(DumpError::Unmodelled(
+                    "py2: a shared set or frozenset (cPickle's memo of its reduce list)".into(),
+                ));
+            }
+            Node::Dict(kv) => {
+                for &(_, v) in kv {
+                    if matches!(heap.get(v), Node::List(items) if items.contains(&id)) {
+                        return Err(DumpError::Unmodelled(
+                            "py2: a list that is a dict's value and holds the dict".into(),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+        todo.extend(heap.children(id));
+    }
+    Ok(())
+}
+
 /// What the memo is keyed by: object identity, with the objects CPython shares (cached
 /// one-character and empty strings and bytes, a class looked up twice) keyed by value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -121,6 +158,8 @@ enum V<'b> {
     /// Text the pickler interns (module names, 'latin1'): memoized by value.
     Interned(&'b str),
     Bytes(Vec<u8>),
+    /// A py2 `str` that something else also references (memoized by cPickle).
+    Py2Shared(Vec<u8>),
     Int(BigInt),
     Float(f64),
     Global(&'b str, &'b str),
@@ -441,7 +480,10 @@ impl<'a> Pickler<'a> {
                 Ok(())
             }
             Node::Decimal(s) => {
-                let arg = if self.py2() {
+                let arg = if self.py2() && matches!(s.as_str(), "NaN" | "sNaN" | "Infinity") {
+                    // py2 Decimal.__str__ returns these as the code's constants (refcount > 1).
+                    V::Py2Shared(s.clone().into_bytes())
+                } else if self.py2() {
                     V::Bytes(s.clone().into_bytes())
                 } else {
                     V::Text(&s)
@@ -461,7 +503,12 @@ impl<'a> Pickler<'a> {
                 extra,
             ),
             Node::DefaultDict { factory, items } if !self.py2() => {
-                let args = V::Tuple(vec![V::Node(factory)]);
+                // defdict_reduce: no arguments when the factory is None.
+                let args = if matches!(self.heap.get(factory), Node::None) {
+                    V::Tuple(vec![])
+                } else {
+                    V::Tuple(vec![V::Node(factory)])
+                };
                 self.save_reduce_with_items(
                     id,
                     ("collections", "defaultdict"),
@@ -483,26 +530,39 @@ impl<'a> Pickler<'a> {
                     extra,
                 )
             }
-            Node::Exception { class, args } => {
-                // BaseException.__reduce__ returns (type, self.args): the args tuple is shared
-                // with the exception (refcount 2 on py2), and py2's `message` attribute holds a
-                // second reference to a single argument.
+            Node::Exception { class, args, dict } => {
+                // BaseException.__reduce__ returns (type, self.args[, self.__dict__]): the args
+                // tuple is shared with the exception (refcount 2 on py2), and py2's exceptions
+                // keep a second reference to some arguments as attributes: `message` (a single
+                // argument), EnvironmentError's errno/strerror/filename, the Unicode errors'
+                // fields.
                 let (m, n) = (class.module.clone(), class.name.clone());
                 self.save_global(&m, &n, None)?;
                 let items = match self.heap.get(args) {
                     Node::Tuple(v) => v.clone(),
                     _ => Vec::new(),
                 };
-                if self.py2() && items.len() == 1 {
-                    if self.proto < 2 {
+                let attrs = self.py2()
+                    && (items.len() == 1
+                        || (matches!(n.as_str(), "OSError" | "IOError" | "EnvironmentError")
+                            && (2..=3).contains(&items.len()))
+                        || (n.starts_with("Unicode")
+                            && n.ends_with("Error")
+                            && (4..=5).contains(&items.len())));
+                if attrs {
+                    let op = match (self.proto >= 2, items.len()) {
+                        (true, 1) => Some(code::TUPLE1),
+                        (true, 2) => Some(code::TUPLE2),
+                        (true, 3) => Some(code::TUPLE3),
+                        _ => None,
+                    };
+                    if op.is_none() {
                         self.write(&[code::MARK]);
                     }
-                    self.save(items[0], 1)?;
-                    self.write(&[if self.proto >= 2 {
-                        code::TUPLE1
-                    } else {
-                        code::TUPLE
-                    }]);
+                    for &it in &items {
+                        self.save(it, 1)?;
+                    }
+                    self.write(&[op.unwrap_or(code::TUPLE)]);
                     self.py2_put(args, 1);
                 } else {
                     self.save(args, 1)?;
@@ -513,6 +573,14 @@ impl<'a> Pickler<'a> {
                     self.py2_put(id, extra);
                 } else {
                     self.memo_put(ident);
+                }
+                if !dict.is_empty() {
+                    // The state is the exception's __dict__ (refcount 2 on py2: the exception
+                    // and the reduce tuple); its keys went through setattr, which interns them.
+                    self.write(if self.proto >= 1 { b"}" } else { b"(d" });
+                    self.memo_put(Ident::Interned(format!("dict#{id}")));
+                    self.attr_items(&dict)?;
+                    self.write(&[code::BUILD]);
                 }
                 Ok(())
             }
@@ -724,6 +792,8 @@ impl<'a> Pickler<'a> {
                 V::Interned("latin-1")
             };
             V::Tuple(vec![V::Text(&text), enc])
+        } else if b.is_empty() {
+            V::Tuple(vec![])
         } else {
             V::Tuple(vec![V::Bytes(b.to_vec())])
         };
@@ -859,6 +929,41 @@ impl<'a> Pickler<'a> {
         Ok(())
     }
 
+    /// The items of an instance's or exception's `__dict__`: as `batch_setitems`, except that on
+    /// py2 an attribute name (a `str` of two or more characters; shorter ones are never memoized)
+    /// is interned, and so held by the code that names it as well: memoized.
+    fn attr_items(&mut self, kv: &[(Id, Id)]) -> D<()> {
+        if !self.py2() {
+            return self.batch_setitems(kv, false);
+        }
+        let iter = u32::from(self.proto == 0);
+        let one = |p: &mut Self, k: Id, v: Id| -> D<()> {
+            let interned = matches!(p.heap.get(k), Node::Bytes(b) if b.len() >= 2);
+            p.save(k, iter + u32::from(interned))?;
+            p.save(v, iter)
+        };
+        if self.proto == 0 || kv.len() == 1 {
+            for &(k, v) in kv {
+                one(self, k, v)?;
+                self.write(&[code::SETITEM]);
+            }
+            return Ok(());
+        }
+        for chunk in kv.chunks(BATCHSIZE) {
+            if chunk.len() == 1 {
+                one(self, chunk[0].0, chunk[0].1)?;
+                self.write(&[code::SETITEM]);
+                continue;
+            }
+            self.write(&[code::MARK]);
+            for &(k, v) in chunk {
+                one(self, k, v)?;
+            }
+            self.write(&[code::SETITEMS]);
+        }
+        Ok(())
+    }
+
     /// `iter_refs`: py2 protocol 0 walks `iteritems()`, whose tuples hold a reference to each key
     /// and value; the binary protocols use PyDict_Next (borrowed).
     fn batch_setitems(&mut self, kv: &[(Id, Id)], iter_refs: bool) -> D<()> {
@@ -927,7 +1032,7 @@ impl<'a> Pickler<'a> {
                 self.write(b"(d");
             }
             self.memo_put(Ident::Interned(format!("dict#{id}")));
-            self.batch_setitems(dict, self.proto == 0)?;
+            self.attr_items(dict)?;
             self.write(&[code::BUILD]);
             return Ok(());
         }
@@ -961,7 +1066,7 @@ impl<'a> Pickler<'a> {
                 self.write(b"(d");
             }
             self.memo_put(Ident::Interned(format!("dict#{id}")));
-            self.batch_setitems(dict, self.py2() && self.proto == 0)?;
+            self.attr_items(dict)?;
             self.write(&[code::BUILD]);
         }
         Ok(())
@@ -1090,6 +1195,13 @@ impl<'a> Pickler<'a> {
                     }
                     self.save_bytes(b, Some(k))
                 }
+            }
+            V::Py2Shared(b) => {
+                self.save_py2_str(b);
+                if b.len() >= 2 {
+                    self.memo_put(Ident::Interned(format!("shared#{}", self.out.len())));
+                }
+                Ok(())
             }
             V::Tuple(items) => self.save_tuple_v(items, extra),
             V::List(items) => {

@@ -175,6 +175,13 @@ pub fn load_parsed(data: &[u8], parsed: &Parsed, runtime: Runtime, cfg: &LoadCon
     {
         return vm.fail(f);
     }
+    if let (Some(c), ParseErrorKind::Truncated | ParseErrorKind::TooLong(_)) = (err.code, err.kind)
+        && runtime.is_py2()
+        && runtime.pure
+        && let Some(f) = vm.pure_partial_line(c).or_else(|| vm.pure_partial_read(c))
+    {
+        return vm.fail(f);
+    }
     let f = vm.parse_failure(err.code, err.kind);
     vm.fail(f)
 }
@@ -215,6 +222,10 @@ struct Vm<'a> {
     /// Lazily built key indexes of dict-like and set nodes.
     index: HashMap<Id, HashMap<Key, usize>>,
     key_cache: HashMap<Id, Key>,
+    /// `datetime.timezone.utc`: `timezone(timedelta(0))` returns this one object (3.x).
+    utc: Option<Id>,
+    /// `ZoneInfo._unpickle(key, 1)` returns the cached object of that key.
+    zoneinfo_cache: HashMap<Vec<u8>, Id>,
     hash_keys: (
         std::collections::hash_map::RandomState,
         std::collections::hash_map::RandomState,
@@ -238,6 +249,8 @@ impl<'a> Vm<'a> {
             bytes_used: 0,
             index: HashMap::new(),
             key_cache: HashMap::new(),
+            utc: None,
+            zoneinfo_cache: HashMap::new(),
             hash_keys: Default::default(),
         }
     }
@@ -302,6 +315,11 @@ impl<'a> Vm<'a> {
             }
             ParseErrorKind::UnknownOpcode(b) => self.invalid_load_key(b),
             ParseErrorKind::OpBudget => Fail::Unknown(Unmodelled::Budget("operations")),
+            ParseErrorKind::NegativeLength(_) if self.rt.pure => {
+                // pickle.py: `self.read(n)` with n < 0 reads the rest of the stream, STOP
+                // included; the next opcode read finds nothing.
+                Fail::Py(PyError::new("EOFError", ""))
+            }
             ParseErrorKind::NegativeLength(_) => {
                 let name = opcode.and_then(ops::info).map_or("?", |i| i.name);
                 if self.py2() || opcode == Some(code::LONG4) {
@@ -401,6 +419,133 @@ impl<'a> Vm<'a> {
             }
             _ => None,
         }
+    }
+
+    /// pickle.py (2.7) reads lines with `readline()`, which at the end of the stream returns
+    /// the rest without a newline; `load_int` converts the whole of it, every other loader
+    /// drops its last character as if it were the newline. The opcode then runs on that text;
+    /// if it succeeds, the next opcode read finds nothing (EOFError).
+    fn pure_partial_line(&mut self, c: u8) -> Option<Fail> {
+        let info = ops::info(c)?;
+        let start = self.pos + 1;
+        let rest = self.data.get(start..)?;
+        let eof = Fail::Py(PyError::new("EOFError", ""));
+        let strip = |n: usize| {
+            if c == code::INT {
+                n
+            } else {
+                n.saturating_sub(1)
+            }
+        };
+        let op = match info.arg {
+            ops::ArgKind::Line => Op {
+                pos: self.pos,
+                code: c,
+                arg: Arg::Line(start..start + strip(rest.len())),
+            },
+            ops::ArgKind::Line2 => {
+                let Some(n) = rest.iter().position(|&b| b == b'\n') else {
+                    // The first readline() takes the rest; the second finds nothing.
+                    let end = self.data.len();
+                    let op = Op {
+                        pos: self.pos,
+                        code: c,
+                        arg: Arg::Line2(start..start + rest.len().saturating_sub(1), end..end),
+                    };
+                    return Some(match self.step(&op) {
+                        Err(f) => f,
+                        Ok(_) => eof,
+                    });
+                };
+                let second = start + n + 1;
+                let len2 = self.data.len() - second;
+                Op {
+                    pos: self.pos,
+                    code: c,
+                    arg: Arg::Line2(start..start + n, second..second + len2.saturating_sub(1)),
+                }
+            }
+            _ => return None,
+        };
+        Some(match self.step(&op) {
+            Err(f) => f,
+            Ok(_) => eof,
+        })
+    }
+
+    /// pickle.py (2.7) at the end of the stream: `self.read(n)` returns what is left, `ord()` of
+    /// an empty read is a TypeError, `marshal.loads('i' + s)` reads a missing byte as EOF (-1,
+    /// so the int goes negative), `struct.unpack('>d', s)` wants 8 bytes. What the opcode pushes
+    /// is followed by an empty read of the next opcode: EOFError.
+    fn pure_partial_read(&mut self, c: u8) -> Option<Fail> {
+        let rest = self.data.get(self.pos + 1..)?.to_vec();
+        let eof = Fail::Py(PyError::new("EOFError", ""));
+        let ord_empty = || {
+            Fail::Py(PyError::new(
+                "TypeError",
+                "ord() expected a character, but string of length 0 found",
+            ))
+        };
+        // marshal.c r_long on a string: each missing byte is EOF (-1), OR-ed in, sign-extended.
+        let mloads_i = |b: &[u8]| -> i64 {
+            let mut x: i64 = 0;
+            for k in 0..4 {
+                let v = b.get(k).map_or(-1, |&v| v as i64);
+                x |= v << (8 * k);
+            }
+            x | -(x & 0x8000_0000)
+        };
+        let unregistered = |code: i64| {
+            Fail::Py(PyError::new(
+                "ValueError",
+                format!("unregistered extension code {code}"),
+            ))
+        };
+        Some(match c {
+            code::PROTO
+            | code::BININT1
+            | code::BINGET
+            | code::BINPUT
+            | code::SHORT_BINSTRING
+            | code::LONG1
+            | code::EXT1
+                if rest.is_empty() =>
+            {
+                ord_empty()
+            }
+            code::SHORT_BINSTRING
+            | code::LONG1
+            | code::BININT
+            | code::BININT2
+            | code::LONG4
+            | code::BINSTRING => eof,
+            code::BINUNICODE if std::str::from_utf8(rest.get(4..).unwrap_or(&[])).is_ok() => eof,
+            code::BINFLOAT => Fail::Py(PyError::new(
+                "struct.error",
+                "unpack requires a string argument of length 8",
+            )),
+            code::LONG_BINGET => {
+                let key = mloads_i(&rest).to_string().into_bytes();
+                match self.pure_memo_get(key) {
+                    Ok(()) => eof,
+                    Err(f) => f,
+                }
+            }
+            code::LONG_BINPUT => {
+                let key = mloads_i(&rest).to_string().into_bytes();
+                match self.pure_memo_put(key) {
+                    Ok(()) => eof,
+                    Err(f) => f,
+                }
+            }
+            code::EXT2 => {
+                let mut b = rest.get(..rest.len().min(2)).unwrap_or(&[]).to_vec();
+                b.extend_from_slice(&[0, 0]);
+                unregistered(mloads_i(&b))
+            }
+            code::EXT4 => unregistered(mloads_i(&rest)),
+            _ => return None,
+        })
     }
 
     fn known_opcode(&self, b: u8) -> bool {
@@ -750,7 +895,8 @@ impl<'a> Vm<'a> {
                             self.set_add(s, it)?;
                         }
                     }
-                    Node::Opaque { .. } | Node::Instance { .. } => {}
+                    Node::Opaque { .. } => {}
+                    Node::Instance { .. } => self.not_plain(s),
                     _ => {
                         let t = self.type_name(s);
                         return Err(Fail::Py(PyError::new(
@@ -759,6 +905,22 @@ impl<'a> Vm<'a> {
                         )));
                     }
                 }
+            }
+            // pickle.py (2.7) keys its memo by strings: the PUT/GET line as it is, and repr(i)
+            // for the binary forms (so `p-1`, `px` and a LONG_BINPUT of 2**31 are all fine).
+            (code::GET, Arg::Line(r)) if self.rt.pure => {
+                let key = self.slice(r).to_vec();
+                self.pure_memo_get(key)?
+            }
+            (code::BINGET | code::LONG_BINGET, Arg::Int(i)) if self.rt.pure => {
+                self.pure_memo_get((*i as u32 as i32).to_string().into_bytes())?
+            }
+            (code::PUT, Arg::Line(r)) if self.rt.pure => {
+                let key = self.slice(r).to_vec();
+                self.pure_memo_put(key)?
+            }
+            (code::BINPUT | code::LONG_BINPUT, Arg::Int(i)) if self.rt.pure => {
+                self.pure_memo_put((*i as u32 as i32).to_string().into_bytes())?
             }
             (code::GET, Arg::Line(r)) if self.py2() && !self.rt.pure => {
                 let key = self.slice(r).to_vec();
@@ -884,7 +1046,7 @@ impl<'a> Vm<'a> {
                 return Err(self.no_persistent_load());
             }
             (code::EXT1 | code::EXT2 | code::EXT4, Arg::Int(i)) => {
-                if *i <= 0 {
+                if *i <= 0 && !self.rt.pure {
                     return Err(self.unpickling_error("EXT specifies code <= 0"));
                 }
                 return Err(Fail::Py(PyError::new(
@@ -975,6 +1137,22 @@ impl<'a> Vm<'a> {
                 }
             }),
         }
+    }
+
+    fn pure_memo_get(&mut self, key: Vec<u8>) -> R<()> {
+        match self.text_memo.get(&key) {
+            Some(&id) => self.push(id),
+            None => Err(Fail::Py(PyError::new("KeyError", py2_str_repr(&key)))),
+        }
+    }
+
+    fn pure_memo_put(&mut self, key: Vec<u8>) -> R<()> {
+        let t = self.top()?;
+        if self.text_memo.len() >= self.cfg.budget.max_memo && !self.text_memo.contains_key(&key) {
+            return Err(Fail::Unknown(Unmodelled::Budget("memo")));
+        }
+        self.text_memo.insert(key, t);
+        Ok(())
     }
 
     fn memo_put(&mut self, idx: u64) -> R<()> {
@@ -1082,6 +1260,20 @@ impl<'a> Vm<'a> {
     }
 
     fn load_float_line(&self, line: &[u8]) -> R<f64> {
+        if self.rt.pure {
+            // pickle.py (2.7): `float(line)`: surrounding whitespace is allowed, the whole rest
+            // must be a float, and one too large is inf (py2's float() does not overflow).
+            let s = String::from_utf8_lossy(line);
+            let t = s.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
+            let (value, used) = parse_float_prefix(t, true);
+            return match value {
+                Some(v) if !t.is_empty() && used == t.len() => Ok(v),
+                _ => Err(Fail::Py(PyError::new(
+                    "ValueError",
+                    format!("could not convert string to float: {s}"),
+                ))),
+            };
+        }
         if line.is_empty() {
             return Err(self.truncated());
         }
@@ -1209,6 +1401,10 @@ impl<'a> Vm<'a> {
     fn global_from_lines(&self, m: &[u8], n: &[u8]) -> R<Global> {
         if (m.is_empty() || n.is_empty()) && !self.rt.pure {
             return Err(self.truncated());
+        }
+        if m.is_empty() && self.rt.pure {
+            // pickle.py find_class: `__import__('')`.
+            return Err(Fail::Py(PyError::new("ValueError", "Empty module name")));
         }
         let dec = |b: &[u8]| -> R<String> {
             if self.py2() {
@@ -1421,7 +1617,12 @@ impl<'a> Vm<'a> {
             Node::Dict(_) | Node::OrderedDict(_) | Node::DefaultDict { .. } => {
                 self.dict_set(d, k, v)
             }
-            Node::Opaque { .. } | Node::Instance { .. } => Ok(()),
+            Node::Opaque { .. } => Ok(()),
+            Node::Instance { .. } => {
+                // Pickle writes items only for dict subclasses: the class is not plain.
+                self.not_plain(d);
+                Ok(())
+            }
             _ => {
                 let t = self.type_name(d);
                 Err(Fail::Py(PyError::new(
@@ -1445,6 +1646,10 @@ impl<'a> Vm<'a> {
                 }
             }
             Node::Opaque { .. } => {}
+            Node::Instance { class, .. } if class.known == Known::AppClass => {
+                // Pickle writes items only for list subclasses: the class is not plain.
+                self.not_plain(target);
+            }
             _ => {
                 let t = self.type_name(target);
                 return Err(Fail::Py(PyError::new(
@@ -1454,6 +1659,18 @@ impl<'a> Vm<'a> {
             }
         }
         Ok(())
+    }
+
+    /// An application instance the stream shows not to be plain (items of a list or dict
+    /// subclass, a state only its own `__setstate__` takes, slots, `__new__` arguments): it loads
+    /// (the class is assumed importable), but its value is not modelled.
+    fn not_plain(&mut self, id: Id) {
+        if let Node::Instance { class, .. } = self.heap.get(id) {
+            let class = class.clone();
+            *self.heap.get_mut(id) = Node::Opaque { class };
+            self.index.remove(&id);
+            self.key_cache.remove(&id);
+        }
     }
 
     /// The Python type name of a node in this runtime (for error messages).
@@ -1641,13 +1858,24 @@ impl<'a> Vm<'a> {
                 }
             }
             Known::Timezone => match a.as_slice() {
-                [off] if matches!(self.heap.get(*off), Node::Timedelta(_)) => self.new_node(
-                    Node::Timezone {
-                        offset: *off,
-                        name: None,
-                    },
-                    r,
-                ),
+                [off] if matches!(self.heap.get(*off), Node::Timedelta(_)) => {
+                    // `timezone(timedelta(0))` is the one `timezone.utc` object.
+                    let zero = matches!(self.heap.get(*off), Node::Timedelta(t) if *t == [0, 0, 0]);
+                    if zero && let Some(u) = self.utc {
+                        return Ok(u);
+                    }
+                    let tz = self.new_node(
+                        Node::Timezone {
+                            offset: *off,
+                            name: None,
+                        },
+                        r,
+                    )?;
+                    if zero {
+                        self.utc = Some(tz);
+                    }
+                    Ok(tz)
+                }
                 [off, name]
                     if matches!(self.heap.get(*off), Node::Timedelta(_))
                         && matches!(self.heap.get(*name), Node::Text(_)) =>
@@ -1729,10 +1957,17 @@ impl<'a> Vm<'a> {
                 self.extend(dq, items)?;
                 Ok(dq)
             }
-            Known::Exception => {
-                let args = self.new_node(Node::Tuple(a), r)?;
-                self.new_node(Node::Exception { class: g, args }, r)
-            }
+            Known::Exception => self.exception(g, a, true),
+            Known::Array => self.array_call(g, a),
+            Known::Fraction => match a.as_slice() {
+                [x] if matches!(self.heap.get(*x), Node::Bytes(_)) && !self.py2() => {
+                    Err(Fail::Py(PyError::new(
+                        "TypeError",
+                        "argument should be a string or a Rational instance",
+                    )))
+                }
+                _ => self.opaque(g),
+            },
             Known::Object if a.is_empty() => self.new_instance(g),
             Known::Getattr => {
                 // getattr(zoneinfo.ZoneInfo, '_unpickle'): how ZoneInfo instances pickle.
@@ -1759,13 +1994,27 @@ impl<'a> Vm<'a> {
                         Node::Bool(b) => *b as i64,
                         _ => return self.opaque(g),
                     };
-                    self.new_node(
+                    // `ZoneInfo(key)` (from_cache) returns one object per key.
+                    let key = match self.heap.get(*k) {
+                        Node::Text(t) => t.clone(),
+                        _ => Vec::new(),
+                    };
+                    if from_cache != 0
+                        && let Some(&z) = self.zoneinfo_cache.get(&key)
+                    {
+                        return Ok(z);
+                    }
+                    let z = self.new_node(
                         Node::ZoneInfo {
                             key: *k,
                             from_cache,
                         },
                         r,
-                    )
+                    )?;
+                    if from_cache != 0 {
+                        self.zoneinfo_cache.insert(key, z);
+                    }
+                    Ok(z)
                 }
                 _ => self.opaque(g),
             },
@@ -1932,15 +2181,15 @@ impl<'a> Vm<'a> {
         let a = self.tuple_items(args)?;
         let r = code::NEWOBJ;
         match g.known {
+            // `cls.__new__(cls, *args)` with arguments: the class has its own __new__ (a
+            // namedtuple, a tuple/int/str subclass): loads, value not modelled.
+            Known::AppClass if !a.is_empty() => self.opaque(g),
             Known::AppClass | Known::Object => self.new_instance(g),
             Known::Set => self.new_node(Node::Set(Vec::new()), r),
             Known::List => self.new_node(Node::List(Vec::new()), r),
             Known::Dict => self.new_node(Node::Dict(Vec::new()), r),
             Known::OrderedDict => self.new_node(Node::OrderedDict(Vec::new()), r),
-            Known::Exception => {
-                let args = self.new_node(Node::Tuple(a), r)?;
-                self.new_node(Node::Exception { class: g, args }, r)
-            }
+            Known::Exception => self.exception(g, a, false),
             Known::Datetime
             | Known::Date
             | Known::Time
@@ -2089,6 +2338,37 @@ impl<'a> Vm<'a> {
     }
 
     fn build(&mut self, inst: Id, state: Id) -> R<()> {
+        match self.heap.get(inst).clone() {
+            Node::Exception { .. } => return self.build_exception(inst, state),
+            Node::Instance { class, .. }
+                if class.module == "uuid" && class.name == "UUID" && self.facts_uuid_setstate() =>
+            {
+                return self.build_uuid(inst, state);
+            }
+            Node::Instance { class, .. } if class.known == Known::AppClass => {
+                // The default state is a dict (or None); anything else (a slots tuple, a state
+                // of the class's own __getstate__) is taken by code the models do not have.
+                match self.heap.get(state) {
+                    Node::Dict(_) | Node::None => {}
+                    Node::Tuple(t) if t.len() == 2 => {
+                        let (d, sl) = (t[0], t[1]);
+                        let ok = |n: &Node| matches!(n, Node::Dict(_) | Node::None);
+                        if ok(self.heap.get(d)) && ok(self.heap.get(sl)) {
+                            // __slots__ (with or without a __dict__): loads as the default
+                            // setstate would, value not modelled.
+                            self.check_slot_state(sl)?;
+                        }
+                        self.not_plain(inst);
+                        return Ok(());
+                    }
+                    _ => {
+                        self.not_plain(inst);
+                        return Ok(());
+                    }
+                }
+            }
+            _ => {}
+        }
         let (dict_state, slot_state) = match self.heap.get(state) {
             Node::Tuple(t) if t.len() == 2 => (t[0], Some(t[1])),
             _ => (state, None),
@@ -2125,7 +2405,7 @@ impl<'a> Vm<'a> {
                 }
                 Ok(())
             }
-            Node::Opaque { .. } | Node::Exception { .. } => Ok(()),
+            Node::Opaque { .. } => Ok(()),
             _ => {
                 // Built-in values without a __dict__: a None state is a no-op; any other state
                 // looks up `__dict__` first (load_build), which fails.
@@ -2139,6 +2419,287 @@ impl<'a> Vm<'a> {
                 )))
             }
         }
+    }
+}
+
+/// Linux errno values OSError(errno, ...) maps to its PEP 3151 subclasses (Objects/exceptions.c
+/// `_PyExc_InitState`); the reader is assumed to run on Linux.
+const ERRNO_SUBCLASSES: &[(i64, &str)] = &[
+    (1, "PermissionError"),
+    (2, "FileNotFoundError"),
+    (3, "ProcessLookupError"),
+    (4, "InterruptedError"),
+    (10, "ChildProcessError"),
+    (11, "BlockingIOError"),
+    (13, "PermissionError"),
+    (17, "FileExistsError"),
+    (20, "NotADirectoryError"),
+    (21, "IsADirectoryError"),
+    (32, "BrokenPipeError"),
+    (103, "ConnectionAbortedError"),
+    (104, "ConnectionResetError"),
+    (108, "BrokenPipeError"),
+    (110, "TimeoutError"),
+    (111, "ConnectionRefusedError"),
+    (114, "BlockingIOError"),
+    (115, "BlockingIOError"),
+];
+
+const OSERROR_FAMILY: &[&str] = &[
+    "OSError",
+    "IOError",
+    "EnvironmentError",
+    "PermissionError",
+    "FileNotFoundError",
+    "ProcessLookupError",
+    "InterruptedError",
+    "ChildProcessError",
+    "BlockingIOError",
+    "FileExistsError",
+    "NotADirectoryError",
+    "IsADirectoryError",
+    "BrokenPipeError",
+    "ConnectionError",
+    "ConnectionAbortedError",
+    "ConnectionResetError",
+    "TimeoutError",
+    "ConnectionRefusedError",
+];
+
+impl Vm<'_> {
+    /// An exception instance: `cls(*args)` (REDUCE, `init`) or `cls.__new__(cls, *args)`
+    /// (NEWOBJ). OSError's constructor picks the errno's subclass (3.x) and keeps only
+    /// (errno, strerror) in `args` when a filename is given; the Unicode errors' __init__ checks
+    /// its argument types.
+    fn exception(&mut self, mut g: Global, mut a: Vec<Id>, init: bool) -> R<Id> {
+        let r = code::REDUCE;
+        let builtin_mod = matches!(g.module.as_str(), "builtins" | "exceptions" | "__builtin__");
+        let max_args = if self.py2() { 3 } else { 5 };
+        if builtin_mod
+            && OSERROR_FAMILY.contains(&g.name.as_str())
+            && (2..=max_args).contains(&a.len())
+        {
+            if a.len() >= 3 && !matches!(self.heap.get(a[2]), Node::None) {
+                a.truncate(2);
+            }
+            if !self.py2() && g.name == "OSError" {
+                let errno = match self.heap.get(a[0]) {
+                    Node::Int(v) => v.to_i64(),
+                    Node::Bool(b) => Some(*b as i64),
+                    _ => None,
+                };
+                if let Some(&(_, sub)) =
+                    errno.and_then(|e| ERRNO_SUBCLASSES.iter().find(|(n, _)| *n == e))
+                {
+                    g.name = sub.into();
+                }
+            }
+        }
+        if init && builtin_mod {
+            self.unicode_error_args(&g, &a)?;
+        }
+        let args = self.new_node(Node::Tuple(a), r)?;
+        self.new_node(
+            Node::Exception {
+                class: g,
+                args,
+                dict: Vec::new(),
+            },
+            r,
+        )
+    }
+
+    /// `UnicodeDecodeError.__init__` and friends: PyArg_ParseTuple with "UOnnU"-like formats
+    /// (3.x: str, bytes-like object; 2.7: py2 `str` for names, `unicode` for encoded text).
+    fn unicode_error_args(&self, g: &Global, a: &[Id]) -> R<()> {
+        // s: name (py3 str / py2 str), u: text, b: object to decode, n: index
+        let fmt: &[u8] = match (g.name.as_str(), self.py2()) {
+            ("UnicodeDecodeError", false) => b"ubnnu",
+            ("UnicodeDecodeError", true) => b"bbnnb",
+            ("UnicodeEncodeError", false) => b"uunnu",
+            ("UnicodeEncodeError", true) => b"bunnb",
+            ("UnicodeTranslateError", false) => b"unnu",
+            ("UnicodeTranslateError", true) => b"unnb",
+            _ => return Ok(()),
+        };
+        if a.len() != fmt.len() {
+            return Err(Fail::Unknown(Unmodelled::Feature(format!(
+                "{} with {} arguments",
+                g.name,
+                a.len()
+            ))));
+        }
+        for (i, (&x, &f)) in a.iter().zip(fmt).enumerate() {
+            let n = self.heap.get(x);
+            let ok = match f {
+                b'u' => matches!(n, Node::Text(_)),
+                b'b' if self.py2() => matches!(n, Node::Bytes(_)),
+                b'b' => matches!(n, Node::Bytes(_) | Node::ByteArray(_)),
+                _ => matches!(n, Node::Int(_) | Node::Long(_) | Node::Bool(_)),
+            };
+            if ok {
+                continue;
+            }
+            let t = self.type_name(x);
+            let msg = match (f, self.py2()) {
+                (b'u', false) => format!("argument {} must be str, not {t}", i + 1),
+                (b'u', true) => format!("argument {} must be unicode, not {t}", i + 1),
+                (b'b', true) => format!("argument {} must be str, not {t}", i + 1),
+                (b'b', false) if matches!(n, Node::Text(_)) => {
+                    format!("a bytes-like object is required, not '{t}'")
+                }
+                _ => {
+                    return Err(Fail::Unknown(Unmodelled::Feature(format!(
+                        "{} given a {t}",
+                        g.name
+                    ))));
+                }
+            };
+            return Err(Fail::Py(PyError::new("TypeError", msg)));
+        }
+        Ok(())
+    }
+
+    /// `array.array(typecode[, initializer])` as protocols 0-2 write it: a typecode that is not
+    /// a str (py2 `str` loaded as bytes) is a TypeError; the value is not modelled.
+    fn array_call(&mut self, g: Global, a: Vec<Id>) -> R<Id> {
+        if !self.py2()
+            && let Some(&t) = a.first()
+            && !matches!(self.heap.get(t), Node::Text(_))
+        {
+            let tn = self.type_name(t);
+            return Err(Fail::Py(PyError::new(
+                "TypeError",
+                format!("array() argument 1 must be a unicode character, not {tn}"),
+            )));
+        }
+        self.opaque(g)
+    }
+
+    /// uuid.UUID has `__setstate__` from 3.7 on (it reads `state['int']`).
+    fn facts_uuid_setstate(&self) -> bool {
+        !self.py2() && self.rt.minor >= 7
+    }
+
+    /// The items of a slot state dict are set with setattr: names must be strings.
+    fn check_slot_state(&self, sl: Id) -> R<()> {
+        if let Node::Dict(kv) = self.heap.get(sl) {
+            for &(k, _) in kv {
+                let name = match self.heap.get(k) {
+                    Node::Text(_) => true,
+                    Node::Bytes(_) => self.py2(),
+                    _ => false,
+                };
+                if !name {
+                    let t = self.type_name(k);
+                    return Err(Fail::Py(PyError::new(
+                        "TypeError",
+                        format!("attribute name must be string, not '{t}'"),
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `BaseException.__setstate__` (Objects/exceptions.c): None is a no-op, a dict is set
+    /// attribute by attribute, anything else is a TypeError.
+    fn build_exception(&mut self, inst: Id, state: Id) -> R<()> {
+        match self.heap.get(state).clone() {
+            Node::None => Ok(()),
+            Node::Dict(kv) => {
+                for &(k, v) in &kv {
+                    match self.heap.get(k) {
+                        Node::Text(t) if t == b"args" => {
+                            // Setting `args` replaces what the rendering shows.
+                            if let Node::Exception { class, .. } = self.heap.get(inst).clone() {
+                                *self.heap.get_mut(inst) = Node::Opaque { class };
+                            }
+                        }
+                        Node::Text(_) => {}
+                        Node::Bytes(_) if self.py2() => {}
+                        _ => {
+                            let t = self.type_name(k);
+                            return Err(Fail::Py(PyError::new(
+                                "TypeError",
+                                format!("attribute name must be string, not '{t}'"),
+                            )));
+                        }
+                    }
+                    // setattr: the attribute lands in the exception's __dict__ (py2 turns a
+                    // unicode name into a str first).
+                    let k = match self.heap.get(k).clone() {
+                        Node::Text(t) if self.py2() => {
+                            if !t.is_ascii() {
+                                return Err(Fail::Unknown(Unmodelled::Feature(
+                                    "a non-ASCII attribute name on py2".into(),
+                                )));
+                            }
+                            self.new_node(Node::Bytes(t), code::BUILD)?
+                        }
+                        _ => k,
+                    };
+                    if let Node::Exception { dict, .. } = self.heap.get_mut(inst) {
+                        match dict.iter().position(|&(dk, _)| dk == k) {
+                            Some(i) => dict[i].1 = v,
+                            None => dict.push((k, v)),
+                        }
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(Fail::Py(PyError::new(
+                "TypeError",
+                "state is not a dictionary",
+            ))),
+        }
+    }
+
+    /// `uuid.UUID.__setstate__` (3.8+: `object.__setattr__(self, 'int', state['int'])`, the
+    /// class has __slots__ and renders by repr; 3.7: `__dict__.update(state)`); `is_safe` from
+    /// `state['is_safe']` when present (SafeUUID.unknown otherwise): 3.7 keeps that enum member
+    /// in the `__dict__`, left unmodelled.
+    fn build_uuid(&mut self, inst: Id, state: Id) -> R<()> {
+        let Node::Dict(kv) = self.heap.get(state).clone() else {
+            self.not_plain(inst);
+            return Ok(());
+        };
+        if self.rt.minor < 8 {
+            // 3.7: `self.__dict__.update(state)`, then `is_safe` (an enum member).
+            self.not_plain(inst);
+            return Ok(());
+        }
+        let find = |name: &[u8]| {
+            kv.iter()
+                .find(|&&(k, _)| matches!(self.heap.get(k), Node::Text(t) if t == name))
+                .copied()
+        };
+        let Some(int) = find(b"int") else {
+            return Err(Fail::Py(PyError::new("KeyError", "'int'")));
+        };
+        let safe = find(b"is_safe");
+        let int_ok =
+            matches!(self.heap.get(int.1), Node::Int(v) if v.sign() != num_bigint::Sign::Minus);
+        let safe_ok = match safe.map(|p| self.heap.get(p.1)) {
+            None | Some(Node::None) => true,
+            Some(Node::Int(v)) => v.is_zero() || *v == BigInt::from(-1),
+            _ => false,
+        };
+        if self.rt.minor < 8 || !int_ok || !safe_ok {
+            self.not_plain(inst);
+            return Ok(());
+        }
+        let mut dict = vec![int];
+        if let Some(p) = safe
+            && !matches!(self.heap.get(p.1), Node::None)
+        {
+            dict.push(p);
+        }
+        if let Node::Instance { dict: d, .. } = self.heap.get_mut(inst) {
+            *d = dict;
+        }
+        self.index.remove(&inst);
+        Ok(())
     }
 }
 
@@ -2162,13 +2723,41 @@ pub fn resolve_global(
                 && tables.module_attr(module, name).is_some()
         });
     let missing_module = || {
+        // The import walks the dotted name from the left; the first prefix that is missing
+        // is what the message names (py2: the rest of the name after the last one found;
+        // 3.x: that prefix, or why a present parent could not hold it).
+        let parts: Vec<&str> = module.split('.').collect();
+        let mut found = 0;
+        let exists = |p: &str| {
+            tables.has_module(p)
+                || (!tables.has_module(parts[0]) && p != module && apps.module_exists(p))
+        };
+        while found < parts.len() && exists(&parts[..=found].join(".")) {
+            found += 1;
+        }
         let msg = if rt.is_py2() {
             format!(
                 "No module named {}",
-                module.rsplit('.').next().unwrap_or(module)
+                parts[found.min(parts.len() - 1)..].join(".")
             )
         } else {
-            format!("No module named '{module}'")
+            let upto = found.min(parts.len() - 1);
+            let missing = parts[..=upto].join(".");
+            if upto > 0 {
+                let parent = parts[..upto].join(".");
+                let prefix = format!("{parent}.");
+                // `os` is a module (os.path is set by hand in sys.modules).
+                let is_package = parent != "os"
+                    && (tables.modules.iter().any(|m| m.starts_with(&prefix))
+                        || !tables.has_module(parts[0]));
+                if is_package {
+                    format!("No module named '{missing}'")
+                } else {
+                    format!("No module named '{missing}'; '{parent}' is not a package")
+                }
+            } else {
+                format!("No module named '{missing}'")
+            }
         };
         PyError::new(facts.module_not_found, msg)
     };
@@ -2220,6 +2809,13 @@ pub fn resolve_global(
             tables.module_repr(module),
         ));
     }
+    // 3.3+: IOError and EnvironmentError are other names of OSError (its __name__).
+    let name =
+        if !rt.is_py2() && module == "builtins" && matches!(name, "IOError" | "EnvironmentError") {
+            "OSError"
+        } else {
+            name
+        };
     Ok(Global {
         module: module.into(),
         name: name.into(),
@@ -2227,22 +2823,27 @@ pub fn resolve_global(
     })
 }
 
+/// The standard library directory of a runtime, as `repr(module)` prints it: CPython prints the
+/// file the module was imported from, under the reader's installation (`sys.prefix`, e.g.
+/// `/usr` or `~/.pyenv/versions/3.8.18`), which no pickle carries. The models print the POSIX
+/// layout with `<prefix>` standing for it, as the corpus oracle scrubs the real paths.
+pub fn stdlib_dir(rt: Runtime) -> String {
+    format!("<prefix>/lib/python{}.{}", rt.major, rt.minor)
+}
+
 fn missing_attribute(rt: Runtime, module: &str, name: &str, repr: Option<&str>) -> PyError {
     if rt.is_py2() {
-        if rt.pure {
-            return PyError::new(
-                "AttributeError",
-                format!("'module' object has no attribute '{name}'"),
-            );
-        }
+        // cPickle and pickle.py both let getattr's error through.
         return PyError::new(
             "AttributeError",
             format!("'module' object has no attribute '{name}'"),
         );
     }
+    // A curated stdlib module: its real file under the stdlib directory. Any other module (an
+    // application module): where it is installed is the application's, so the path names it.
     let repr = repr
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("<module '{module}' from '{{path}}'>"));
+        .map(|r| r.replace("{path}", &stdlib_dir(rt)))
+        .unwrap_or_else(|| format!("<module '{module}' from '<path of {module}>'>"));
     PyError::new(
         "AttributeError",
         format!("Can't get attribute '{name}' on {repr}"),
@@ -2300,6 +2901,8 @@ fn known_global(rt: Runtime, module: &str, name: &str) -> Known {
             Known::Decimal
         }
         ("collections", "OrderedDict") => Known::OrderedDict,
+        ("array", "array") => Known::Array,
+        ("fractions", "Fraction") => Known::Fraction,
         ("collections", "defaultdict") | ("_collections", "defaultdict") => Known::DefaultDict,
         ("collections", "deque") | ("_collections", "deque") => Known::Deque,
         _ => Known::Other,

@@ -30,6 +30,7 @@ pub fn render(heap: &Heap, root: Id, rt: Runtime) -> String {
     Renderer {
         heap,
         py2: rt.is_py2(),
+        minor: rt.minor,
         cap: MAX_RENDER,
         plain_depth: 0,
         plain_cache: Default::default(),
@@ -85,6 +86,8 @@ fn ref_counts(heap: &Heap, root: Id) -> HashMap<Id, u32> {
 struct Renderer<'a> {
     heap: &'a Heap,
     py2: bool,
+    /// The runtime's minor version (reprs that changed: timedelta in 3.7, UUID's slots in 3.8).
+    minor: u8,
     /// Output cap (MAX_RENDER; PLAIN_CAP for sort keys).
     cap: usize,
     /// Nesting of sort-key renderings (a frozenset inside a frozenset ...).
@@ -135,6 +138,7 @@ impl<'a> Renderer<'a> {
         let s = Renderer {
             heap: self.heap,
             py2: self.py2,
+            minor: self.minor,
             cap: PLAIN_CAP,
             plain_depth: self.plain_depth + 1,
             plain_cache: self.plain_cache.clone(),
@@ -330,7 +334,7 @@ impl<'a> Renderer<'a> {
             }
             Node::Timezone { offset, name } => {
                 out.push_str("<datetime.timezone>repr=");
-                let repr = timezone_repr(heap, *offset, *name);
+                let repr = timezone_repr(heap, *offset, *name, self.py2 || self.minor >= 7);
                 text(out, repr.as_bytes());
             }
             Node::ZoneInfo { key, .. } => {
@@ -375,7 +379,7 @@ impl<'a> Renderer<'a> {
                     out.push('?');
                 }
             }
-            Node::Exception { class, args } => {
+            Node::Exception { class, args, .. } => {
                 let m = class_module(class);
                 if matches!(m, "builtins" | "exceptions" | "__builtin__") {
                     let _ = write!(out, "<{}>", class.name);
@@ -383,6 +387,32 @@ impl<'a> Renderer<'a> {
                     let _ = write!(out, "<{m}.{}>", class.name);
                 }
                 tasks.push(Task::Node(*args));
+            }
+            Node::Instance { class, dict }
+                if !self.py2
+                    && self.minor >= 8
+                    && class.module == "uuid"
+                    && class.name == "UUID" =>
+            {
+                // 3.8+: UUID has __slots__, rendered by its repr (load checked the state).
+                let n = dict
+                    .first()
+                    .and_then(|&(_, v)| match heap.get(v) {
+                        Node::Int(n) => Some(n.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                let h = format!("{n:032x}");
+                let repr = format!(
+                    "UUID('{}-{}-{}-{}-{}')",
+                    &h[..8],
+                    &h[8..12],
+                    &h[12..16],
+                    &h[16..20],
+                    &h[20..]
+                );
+                out.push_str("<uuid.UUID>repr=");
+                text(out, repr.as_bytes());
             }
             Node::Instance { class, dict } => {
                 let _ = write!(out, "<{}.{}>", class_module(class), class.name);
@@ -406,7 +436,7 @@ impl<'a> Renderer<'a> {
     }
 }
 
-fn timezone_repr(heap: &Heap, offset: Id, name: Option<Id>) -> String {
+fn timezone_repr(heap: &Heap, offset: Id, name: Option<Id>, keywords: bool) -> String {
     let off = match heap.get(offset) {
         Node::Timedelta(f) => *f,
         _ => [0, 0, 0],
@@ -414,17 +444,30 @@ fn timezone_repr(heap: &Heap, offset: Id, name: Option<Id>) -> String {
     if off == [0, 0, 0] && name.is_none() {
         return "datetime.timezone.utc".into();
     }
-    let mut parts = Vec::new();
-    if off[0] != 0 {
-        parts.push(format!("days={}", off[0]));
-    }
-    if off[1] != 0 {
-        parts.push(format!("seconds={}", off[1]));
-    }
-    if off[2] != 0 {
-        parts.push(format!("microseconds={}", off[2]));
-    }
-    let td = format!("datetime.timedelta({})", parts.join(", "));
+    let td = if keywords {
+        // 3.7+ delta_repr: keyword arguments, `datetime.timedelta(0)` when all are zero.
+        let mut parts = Vec::new();
+        if off[0] != 0 {
+            parts.push(format!("days={}", off[0]));
+        }
+        if off[1] != 0 {
+            parts.push(format!("seconds={}", off[1]));
+        }
+        if off[2] != 0 {
+            parts.push(format!("microseconds={}", off[2]));
+        }
+        if parts.is_empty() {
+            parts.push("0".into());
+        }
+        format!("datetime.timedelta({})", parts.join(", "))
+    } else if off[2] != 0 {
+        // 3.6: positional (days[, seconds[, microseconds]]).
+        format!("datetime.timedelta({}, {}, {})", off[0], off[1], off[2])
+    } else if off[1] != 0 {
+        format!("datetime.timedelta({}, {})", off[0], off[1])
+    } else {
+        format!("datetime.timedelta({})", off[0])
+    };
     match name.map(|n| heap.get(n)) {
         Some(Node::Text(t)) => {
             let s: String = codec::code_points(t)

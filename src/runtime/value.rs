@@ -47,6 +47,10 @@ pub enum Known {
     OrderedDict,
     DefaultDict,
     Deque,
+    /// `array.array` (its value is not modelled).
+    Array,
+    /// `fractions.Fraction` (its value is not modelled).
+    Fraction,
     /// `builtins.getattr`, which pickles reach bound methods through.
     Getattr,
     /// `zoneinfo.ZoneInfo._unpickle` (what `getattr(ZoneInfo, '_unpickle')` gives).
@@ -121,10 +125,12 @@ pub enum Node {
     Range([BigInt; 3]),
     /// A class or function object.
     Global(Global),
-    /// An exception instance: its class and `args` (a Tuple node).
+    /// An exception instance: its class, `args` (a Tuple node) and the attributes BUILD set
+    /// (its `__dict__`, which `__reduce__` writes back; the rendering shows `args` only).
     Exception {
         class: Global,
         args: Id,
+        dict: Vec<(Id, Id)>,
     },
     /// An instance of a plain class: its `__dict__` as key/value pairs.
     Instance {
@@ -193,7 +199,9 @@ impl Heap {
             Node::Datetime { tz: Some(t), .. } | Node::Time { tz: Some(t), .. } => vec![*t],
             Node::Timezone { offset, name } => std::iter::once(*offset).chain(*name).collect(),
             Node::ZoneInfo { key, .. } => vec![*key],
-            Node::Exception { args, .. } => vec![*args],
+            Node::Exception { args, dict, .. } => std::iter::once(*args)
+                .chain(dict.iter().flat_map(|&(k, v)| [k, v]))
+                .collect(),
             Node::MemoryView(x) => vec![*x],
             _ => Vec::new(),
         }
@@ -213,6 +221,11 @@ impl Heap {
                 | Node::Instance { .. }
                 | Node::Opaque { .. }
                 | Node::Exception { .. }
+                // Rendered by the "any other instance" rule, so labelled when shared.
+                | Node::Timezone { .. }
+                | Node::ZoneInfo { .. }
+                | Node::Range(_)
+                | Node::MemoryView(_)
         )
     }
 }
