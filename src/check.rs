@@ -1,12 +1,13 @@
 //! The five checks of cli.md, per value: `old_reads`, `new_reads`, `old_reads_new_write`,
 //! `new_reads_old_write`, `round_trip`, built from the runtime models' `load` and `dump`.
 
-use crate::envelope::Writer;
+use crate::envelope::{self, Ints, Reader, Wrap, Writer};
 use crate::runtime::codec;
 use crate::runtime::dump::{DumpError, dump};
 use crate::runtime::load::{self, LoadConfig, Outcome as LoadOutcome};
 use crate::runtime::value::{Heap, Id, Node};
 use crate::runtime::{Runtime, render};
+use num_bigint::BigInt;
 use serde::Serialize;
 
 /// One side of a migration: a runtime, the load options its app uses, and its cache layer.
@@ -85,6 +86,51 @@ struct Loaded {
     root: Id,
 }
 
+/// A value as a cache layer stored it in Redis.
+#[derive(Debug, Clone)]
+pub enum Stored {
+    /// ASCII digits: the int they spell.
+    Ascii(BigInt),
+    /// A pickle in one of the layers' forms.
+    Pickle { form: Form, pickle: Vec<u8> },
+}
+
+/// How a stored pickle is wrapped (compression left out: it does not change what loads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Plain,
+    Bang,
+    /// `{"ct": ..., "v": 2}|` + pickle (dogpile.cache >= 1.1).
+    DogpileJson,
+    /// The pickle of a `dogpile.cache.api.CachedValue(payload, metadata)` as found in Redis.
+    CachedValue,
+    /// What a dogpile.cache <= 1.0 layer writes back: `CachedValue(payload, ...)`, where
+    /// `pickle` is the payload's pickle at the writer's protocol.
+    CachedValuePayload,
+}
+
+impl Stored {
+    /// The stored form of an unwrapped value (`None` for values that are not pickles).
+    pub fn of(u: &envelope::Unwrapped, raw: &[u8]) -> Option<Stored> {
+        use envelope::Envelope as E;
+        let form = match u.envelope {
+            E::AsciiInt => {
+                let digits = std::str::from_utf8(raw).ok()?;
+                return digits.parse().ok().map(Stored::Ascii);
+            }
+            E::NotPickle(_) => return None,
+            E::Bang => Form::Bang,
+            E::DogpileJson => Form::DogpileJson,
+            E::DogpileCachedValue => Form::CachedValue,
+            _ => Form::Plain,
+        };
+        Some(Stored::Pickle {
+            form,
+            pickle: u.pickle.clone(),
+        })
+    }
+}
+
 fn read(bytes: &[u8], side: &Side) -> Result<Loaded, Check> {
     let r = load::load(bytes, side.runtime, &side.load);
     match r.outcome {
@@ -98,20 +144,143 @@ fn read(bytes: &[u8], side: &Side) -> Result<Loaded, Check> {
     }
 }
 
-fn write(v: &Loaded, side: &Side) -> Result<Vec<u8>, Check> {
+/// What `int(b"...")` gives on a runtime (py2: `long` past `sys.maxint`).
+fn int_value(n: &BigInt, rt: Runtime) -> Loaded {
+    let mut heap = Heap::default();
+    let node = if rt.is_py2() && i64::try_from(n).is_err() {
+        Node::Long(n.clone())
+    } else {
+        Node::Int(n.clone())
+    };
+    let root = heap.push(node, Default::default());
+    Loaded { heap, root }
+}
+
+/// dogpile >= 1.1's `json.loads(value.partition(b"|")[0])` on a value without its JSON header:
+/// the exception it raises.
+fn dogpile_json_error(stored: &[u8]) -> Check {
+    let head = match stored.iter().position(|&b| b == b'|') {
+        Some(i) => &stored[..i],
+        None => stored,
+    };
+    // json.detect_encoding gives utf-8 for anything that does not open with a BOM or a NUL byte.
+    if head
+        .first()
+        .is_some_and(|&b| b != 0 && b != 0xef && b != 0xfe && b != 0xff)
+    {
+        if let Err(codec::Failure::Decode(e)) =
+            codec::decode_utf8(head, codec::Handler::SurrogatePass, "utf-8")
+        {
+            return Check::Fails {
+                error: format!("UnicodeDecodeError: {}", e.message()),
+            };
+        }
+        // Valid text: JSONDecodeError where the first character cannot open a JSON value.
+        let c = head[0];
+        let opens = b"{[\"-0123456789tfn".contains(&c)
+            || (c == b'N' && head.starts_with(b"NaN"))
+            || (c == b'I' && head.starts_with(b"Infinity"));
+        if !opens && !b" \t\r\n".contains(&c) {
+            return Check::Fails {
+                error: "json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)"
+                    .into(),
+            };
+        }
+    }
+    Check::Unknown {
+        reason: "dogpile.cache >= 1.1 reading a value without its JSON header: json.loads' error not modelled for these bytes".into(),
+    }
+}
+
+/// The header dogpile >= 1.1 writes (its exact contents do not matter to a reader that fails on
+/// the `{`, and one that parses it ignores them).
+const DOGPILE_HEADER: &[u8] = b"{\"ct\": 0.0, \"v\": 2}|";
+
+/// What `side`'s cache layer gets when it reads `stored`.
+fn layer_read(stored: &Stored, side: &Side) -> Result<Loaded, Check> {
+    let (form, pickle) = match stored {
+        Stored::Ascii(n) => {
+            return if side.writer.reads_ascii_ints() {
+                Ok(int_value(n, side.runtime))
+            } else {
+                read(n.to_string().as_bytes(), side)
+            };
+        }
+        Stored::Pickle { form, pickle } => (*form, pickle),
+    };
+    match (side.writer.reader, form) {
+        (Reader::Dogpile11, Form::DogpileJson) => read(pickle, side),
+        (Reader::Dogpile11, Form::Bang) => Err(dogpile_json_error(&[b"!", &pickle[..]].concat())),
+        (Reader::Dogpile11, _) => Err(dogpile_json_error(pickle)),
+        (_, Form::DogpileJson) => read(&[DOGPILE_HEADER, &pickle[..]].concat(), side),
+        (_, Form::Bang) if side.writer.reader != Reader::Any => {
+            read(&[b"!", &pickle[..]].concat(), side)
+        }
+        (Reader::Dogpile10, Form::CachedValue) => {
+            // dogpile hands the application the payload: follow it through the CachedValue's
+            // arguments without calling the class.
+            let Some(t) = envelope::cachedvalue_as_tuple(pickle) else {
+                return read(pickle, side);
+            };
+            let v = read(&t, side)?;
+            let payload = match v.heap.get(v.root) {
+                Node::Tuple(items) if items.len() == 2 => match v.heap.get(items[1]) {
+                    Node::Tuple(args) if !args.is_empty() => Some(args[0]),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match payload {
+                Some(root) => Ok(Loaded { heap: v.heap, root }),
+                None => Err(Check::Unknown {
+                    reason: "a CachedValue without a payload".into(),
+                }),
+            }
+        }
+        _ => read(pickle, side),
+    }
+}
+
+/// What `side`'s cache layer stores when it writes `v` back.
+fn layer_write(v: &Loaded, side: &Side) -> Result<Stored, Check> {
+    if side.writer.ints == Ints::Ascii
+        && let Node::Int(n) | Node::Long(n) = v.heap.get(v.root)
+    {
+        return Ok(Stored::Ascii(n.clone()));
+    }
     let p = side.writer.protocol_on(side.runtime);
-    dump(&v.heap, v.root, side.runtime, p).map_err(|e| match e {
+    let pickle = dump(&v.heap, v.root, side.runtime, p).map_err(|e| match e {
         DumpError::Py(e) => Check::Fails {
             error: format!("{e} (while {} wrote it back at protocol {p})", side.runtime),
         },
         DumpError::Unmodelled(what) => Check::Unknown { reason: what },
-    })
+    })?;
+    let form = match side.writer.wrap {
+        Wrap::Plain => Form::Plain,
+        Wrap::Bang => Form::Bang,
+        Wrap::DogpileJson => Form::DogpileJson,
+        Wrap::DogpileCachedValue => Form::CachedValuePayload,
+    };
+    Ok(Stored::Pickle { form, pickle })
 }
 
 /// Judge one pickle (already out of its envelope) for a migration from `old` to `new`.
 pub fn judge(pickle: &[u8], old: &Side, new: &Side) -> Checks {
-    let o = read(pickle, old);
-    let n = read(pickle, new);
+    judge_stored(
+        &Stored::Pickle {
+            form: Form::Plain,
+            pickle: pickle.to_vec(),
+        },
+        old,
+        new,
+    )
+}
+
+/// Judge a stored value through each side's cache layer (its reader, its writer's envelope,
+/// protocol and int handling) for a migration from `old` to `new`.
+pub fn judge_stored(stored: &Stored, old: &Side, new: &Side) -> Checks {
+    let o = layer_read(stored, old);
+    let n = layer_read(stored, new);
     let old_reads = match &o {
         Ok(_) => Check::Ok,
         Err(c) => c.clone(),
@@ -123,11 +292,11 @@ pub fn judge(pickle: &[u8], old: &Side, new: &Side) -> Checks {
     };
     let cross = |from: &Result<Loaded, Check>, writer: &Side, reader: &Side| -> Check {
         let Ok(v) = from else { return Check::Skipped };
-        let bytes = match write(v, writer) {
+        let bytes = match layer_write(v, writer) {
             Ok(b) => b,
             Err(c) => return c,
         };
-        match read(&bytes, reader) {
+        match layer_read(&bytes, reader) {
             Ok(back) => compare(v, writer.runtime, &back, reader.runtime),
             Err(c) => c,
         }
@@ -150,10 +319,10 @@ pub fn judge(pickle: &[u8], old: &Side, new: &Side) -> Checks {
 
 /// a -> b -> a: written by `a`, read and written by `b`, read by `a`: same value and types?
 fn trip(v: &Loaded, a: &Side, b: &Side) -> Result<Check, Check> {
-    let b1 = write(v, a)?;
-    let vb = read(&b1, b)?;
-    let b2 = write(&vb, b)?;
-    let back = read(&b2, a)?;
+    let b1 = layer_write(v, a)?;
+    let vb = layer_read(&b1, b)?;
+    let b2 = layer_write(&vb, b)?;
+    let back = layer_read(&b2, a)?;
     let before = render::render(&v.heap, v.root, a.runtime);
     let after = render::render(&back.heap, back.root, a.runtime);
     if before == after {

@@ -1,0 +1,284 @@
+//! More cache libraries' envelopes end to end, the way tests/django.rs does Django: a real
+//! redis-server per test; real interpreters with the real libraries (pinned in
+//! tests/e2e/requirements.txt) fill it; `scan --format jsonl --all` must agree, key by key and check
+//! by check, with what the real layers then do with those values (their reads, their write-backs,
+//! the other side's reads of those), error texts included. Oracle: tests/e2e/cache_layers.py.
+//!
+//! * cachelib: 0.9.0 on 3.7 (ints pickled, HIGHEST = 4) against 0.13.0 on 3.11 (ints pickled,
+//!   HIGHEST = 5) and 0.17.0 on 3.11 (ints as ASCII digits): profiles `cachelib@V`.
+//! * dogpile.cache 1.0.2 on 3.8 (pickled CachedValue) against 1.3.3 on 3.11 (JSON header + `|`).
+//! * Beaker ext:redis, 1.11.0 on 2.7 (stdlib `pickle`, so runtime `2.7-pickle`) against 1.13.0 on
+//!   3.11, with `--writer auto` (the profile inferred from each value).
+//! * Celery with the pickle serializer: 4.4.7 / kombu 4.6.11 on 2.7 (protocol 2) against 5.3.6 /
+//!   kombu 5.3.7 on 3.11 (protocol 4): result keys `celery-task-meta-<id>` (live scan), and broker
+//!   messages in Redis lists (the JSON envelope with a base64 body), judged from a snapshot of the
+//!   list items (the live scan reads strings and hashes).
+
+mod common;
+#[path = "common/layers.rs"]
+mod layers;
+
+use layers::{Id, Layer, error_of, judge_rows, scan_source, scenario};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Instant;
+
+const P4: &str = "ValueError: unsupported pickle protocol: 4";
+const P5: &str = "ValueError: unsupported pickle protocol: 5";
+
+fn layer(version: &'static str, folder: &'static str, name: &'static str) -> Layer {
+    let args: &'static [&'static str] = match name {
+        "cachelib" => &["cachelib"],
+        "dogpile" => &["dogpile"],
+        "beaker" => &["beaker"],
+        "celery-result" => &["celery-result"],
+        "celery-broker" => &["celery-broker"],
+        other => panic!("no layer {other}"),
+    };
+    Layer {
+        version,
+        folder,
+        script: "cache_layers.py",
+        args,
+    }
+}
+
+fn finish(label: &str, t: Instant, reps: Vec<layers::Report>) {
+    let compared: usize = reps.iter().map(|r| r.compared).sum();
+    let rows: usize = reps.iter().map(|r| r.rows).sum();
+    let unknown: usize = reps.iter().map(|r| r.unknown.len()).sum();
+    let dis: Vec<String> = reps.into_iter().flat_map(|r| r.disagreements).collect();
+    println!(
+        "{label}: {rows} values, {compared} checks compared, {} disagreements, {unknown} unknown, {:.1} s",
+        dis.len(),
+        t.elapsed().as_secs_f64()
+    );
+    assert!(dis.is_empty(), "{}", dis.join("\n"));
+}
+
+fn outcome<'a>(rows: &'a BTreeMap<Id, Value>, key: &str, check: &str) -> &'a str {
+    rows[&(key.to_string(), None)]["checks"][check]["outcome"]
+        .as_str()
+        .unwrap_or("")
+}
+
+#[test]
+fn cachelib_versions_and_their_ints_agree_with_real_cachelib() {
+    let t = Instant::now();
+    let server = common::start_redis();
+    let port = server.port.to_string();
+    let old = layer("3.7", "py37-cachelib", "cachelib");
+    old.fill(&port, "cl37:");
+    let mut reps = Vec::new();
+    for (folder, ver, tag) in [
+        ("py311-cachelib013", "cachelib@0.13", "cl13:"),
+        ("py311-cachelib017", "cachelib@0.17", "cl17:"),
+    ] {
+        let new = layer("3.11", folder, "cachelib");
+        new.fill(&port, tag);
+        let (rows, rep) = scenario(
+            &port,
+            &format!("cachelib 0.9 on 3.7 <-> {ver} on 3.11"),
+            &[
+                "--old",
+                "3.7",
+                "--new",
+                "3.11",
+                "--old-writer",
+                "cachelib@0.9",
+                "--new-writer",
+                ver,
+            ],
+            &["cl37:*", &format!("{tag}*")],
+            &old,
+            &new,
+        );
+        let count = |p: &str| rows[&(format!("{p}count"), None)].clone();
+        // 0.9 pickles ints (`!` + protocol 4 on 3.7), 0.17 stores digits, 0.13 pickles them at 5.
+        assert_eq!(count("cl37:")["envelope"], "bang");
+        if ver == "cachelib@0.17" {
+            assert_eq!(count(tag)["envelope"], "ascii-int");
+            // 3.11 reads the 3.7 int and writes digits back, which 3.7 reads.
+            assert_eq!(outcome(&rows, "cl37:count", "old_reads_new_write"), "ok");
+        } else {
+            assert_eq!(error_of(&rows, "cl13:count", None, "old_reads"), P5);
+            assert_eq!(
+                error_of(&rows, "cl37:count", None, "old_reads_new_write"),
+                format!("{P5}")
+            );
+        }
+        reps.push(rep);
+    }
+    finish("cachelib", t, reps);
+}
+
+#[test]
+fn dogpile_10_and_13_agree_with_real_dogpile() {
+    let t = Instant::now();
+    let server = common::start_redis();
+    let port = server.port.to_string();
+    let old = layer("3.8", "py38-dogpile10", "dogpile");
+    let new = layer("3.11", "py311-dogpile13", "dogpile");
+    old.fill(&port, "dp10:");
+    new.fill(&port, "dp13:");
+    let (rows, rep) = scenario(
+        &port,
+        "dogpile.cache 1.0 on 3.8 <-> 1.3 on 3.11",
+        &[
+            "--old",
+            "3.8",
+            "--new",
+            "3.11",
+            "--old-writer",
+            "dogpile@1.0",
+            "--new-writer",
+            "dogpile@1.3",
+        ],
+        &["dp10:*", "dp13:*"],
+        &old,
+        &new,
+    );
+    assert_eq!(
+        rows[&("dp10:count".to_string(), None)]["envelope"],
+        "dogpile-cachedvalue"
+    );
+    assert_eq!(
+        rows[&("dp13:count".to_string(), None)]["envelope"],
+        "dogpile-json"
+    );
+    assert_eq!(
+        error_of(&rows, "dp13:count", None, "old_reads"),
+        "_pickle.UnpicklingError: invalid load key, '{'."
+    );
+    assert_eq!(
+        error_of(&rows, "dp10:count", None, "new_reads"),
+        "UnicodeDecodeError: 'utf-8' codec can't decode byte 0x80 in position 0: invalid start byte"
+    );
+    finish("dogpile", t, vec![rep]);
+}
+
+#[test]
+fn beaker_py27_and_py311_agree_with_real_beaker_under_auto() {
+    let t = Instant::now();
+    let server = common::start_redis();
+    let port = server.port.to_string();
+    let old = layer("2.7", "py27-beaker", "beaker");
+    let new = layer("3.11", "py311-beaker", "beaker");
+    old.fill(&port, "bk27:");
+    new.fill(&port, "bk311:");
+    let (rows, rep) = scenario(
+        &port,
+        "Beaker 1.11 on 2.7 (stdlib pickle) <-> 1.13 on 3.11, --writer auto",
+        &["--old", "2.7-pickle", "--new", "3.11", "--writer", "auto"],
+        &["beaker_cache:ns:*"],
+        &old,
+        &new,
+    );
+    for ((key, _), r) in &rows {
+        assert_eq!(r["writer"], "auto:beaker", "{key}: {r}");
+    }
+    assert_eq!(
+        error_of(&rows, "beaker_cache:ns:bk311:count", None, "old_reads"),
+        P4
+    );
+    let ours = error_of(&rows, "beaker_cache:ns:bk27:native_utf8", None, "new_reads");
+    assert!(ours.starts_with("UnicodeDecodeError: 'ascii'"), "{ours}");
+    finish("beaker", t, vec![rep]);
+}
+
+#[test]
+fn celery_results_and_broker_messages_agree_with_real_celery() {
+    let t = Instant::now();
+    let server = common::start_redis();
+    let port = server.port.to_string();
+    let args = [
+        "--old",
+        "2.7",
+        "--new",
+        "3.11",
+        "--old-writer",
+        "celery@4.4",
+        "--new-writer",
+        "celery@5.3",
+    ];
+    // Result keys, scanned live.
+    let old = layer("2.7", "py27-celery", "celery-result");
+    let new = layer("3.11", "py311-celery", "celery-result");
+    old.fill(&port, "cr27:");
+    new.fill(&port, "cr311:");
+    let (rows, rep_results) = scenario(
+        &port,
+        "Celery results 4.4 on 2.7 <-> 5.3 on 3.11",
+        &args,
+        &["celery-task-meta-cr*"],
+        &old,
+        &new,
+    );
+    assert_eq!(
+        error_of(&rows, "celery-task-meta-cr311:count", None, "old_reads"),
+        P4
+    );
+    // Broker messages: one kombu message in each list; their bytes go into a snapshot.
+    let old = layer("2.7", "py27-celery", "celery-broker");
+    let new = layer("3.11", "py311-celery", "celery-broker");
+    old.fill(&port, "cb27:");
+    new.fill(&port, "cb311:");
+    let lists: Vec<String> = String::from_utf8_lossy(
+        &std::process::Command::new("redis-cli")
+            .args(["-p", &port, "--scan", "--pattern", "cb*"])
+            .output()
+            .expect("redis-cli")
+            .stdout,
+    )
+    .lines()
+    .filter(|k| !k.contains("binding")) // kombu's exchange bindings (a set per exchange)
+    .map(str::to_string)
+    .collect();
+    assert_eq!(lists.len(), 19 + 20, "{lists:?}");
+    let raw = old.run("raw", &port, &lists);
+    let snap = server.dir.join("broker.snapshot.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&snap).expect("snapshot"),
+        flate2::Compression::new(6),
+    );
+    writeln!(
+        gz,
+        "{}",
+        serde_json::json!({"cache_compat_snapshot": 1, "source": "redis-cli LRANGE"})
+    )
+    .expect("write");
+    for line in raw.lines() {
+        let v: Value = serde_json::from_str(line).expect("json");
+        let key = v["key"].as_str().expect("key");
+        let field = v["field"].as_str().expect("field");
+        writeln!(
+            gz,
+            "{}",
+            serde_json::json!({"key": common::hex(key.as_bytes()), "type": "list",
+                "field": common::hex(field.as_bytes()), "ttl_ms": null, "value": v["hex"]})
+        )
+        .expect("write");
+    }
+    gz.finish().expect("gzip");
+    let (rows, code) = scan_source(&["--snapshot", snap.to_str().expect("path")], &args, &[]);
+    for ((key, _), r) in &rows {
+        assert_eq!(r["envelope"], "kombu", "{key}: {r}");
+    }
+    let rep_broker = judge_rows(
+        &port,
+        "Celery broker messages 4.4 on 2.7 <-> 5.3 on 3.11 (snapshot of the lists)",
+        &rows,
+        code,
+        &old,
+        &new,
+    );
+    let body = |k: &str, c: &str| {
+        rows[&(k.to_string(), Some("0".to_string()))]["checks"][c]["error"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(body("cb311:count", "old_reads"), P4);
+    finish("celery", t, vec![rep_results, rep_broker]);
+}
