@@ -287,7 +287,7 @@ pub fn judge_stored(stored: &Stored, old: &Side, new: &Side) -> Checks {
     };
     let new_reads = match (&o, &n) {
         (_, Err(c)) => c.clone(),
-        (Ok(ov), Ok(nv)) => compare(ov, old.runtime, nv, new.runtime),
+        (Ok(ov), Ok(nv)) => compare(ov, old.runtime, nv, new),
         (Err(_), Ok(_)) => Check::Ok,
     };
     let cross = |from: &Result<Loaded, Check>, writer: &Side, reader: &Side| -> Check {
@@ -297,7 +297,7 @@ pub fn judge_stored(stored: &Stored, old: &Side, new: &Side) -> Checks {
             Err(c) => return c,
         };
         match layer_read(&bytes, reader) {
-            Ok(back) => compare(v, writer.runtime, &back, reader.runtime),
+            Ok(back) => compare(v, writer.runtime, &back, reader),
             Err(c) => c,
         }
     };
@@ -334,7 +334,9 @@ fn trip(v: &Loaded, a: &Side, b: &Side) -> Result<Check, Check> {
                 a.runtime,
                 b.runtime,
                 a.runtime,
-                describe(&v.heap, v.root, a.runtime, &back.heap, back.root, a.runtime)
+                describe(
+                    &v.heap, v.root, a.runtime, &back.heap, back.root, a.runtime, false
+                )
             ),
         })
     }
@@ -342,14 +344,41 @@ fn trip(v: &Loaded, a: &Side, b: &Side) -> Result<Check, Check> {
 
 /// Whether two runtimes got the same value, where "same" carries across Python versions: a py2
 /// `str` of ASCII and a py3 `str` are the same text, a py2 `long` and a py3 `int` the same number.
-fn compare(a: &Loaded, art: Runtime, b: &Loaded, brt: Runtime) -> Check {
+fn compare(a: &Loaded, art: Runtime, b: &Loaded, reader: &Side) -> Check {
+    let brt = reader.runtime;
+    let bytes_enc = reader.load.options.encoding.eq_ignore_ascii_case("bytes");
     if portable(&a.heap, a.root, art) == portable(&b.heap, b.root, brt) {
+        // The same value, but a py2 reader may get `long` where py2 itself would have had `int`
+        // (py3 pickles ints past 4 bytes as LONG; py2 loads every LONG as long).
+        if brt.is_py2()
+            && !art.is_py2()
+            && let Some(n) = b.heap.nodes.iter().find_map(|n| match n {
+                Node::Long(v) if i64::try_from(v).is_ok() => Some(v.clone()),
+                _ => None,
+            })
+        {
+            return Check::Changes {
+                explanation: int_to_long(&n, art, brt),
+            };
+        }
         Check::Ok
     } else {
         Check::Changes {
-            explanation: describe(&a.heap, a.root, art, &b.heap, b.root, brt),
+            explanation: describe(&a.heap, a.root, art, &b.heap, b.root, brt, bytes_enc),
         }
     }
+}
+
+fn int_to_long(n: &BigInt, art: Runtime, brt: Runtime) -> String {
+    // In a round trip both ends are py2: the py3 runtime in the middle wrote the LONG.
+    let who = if art.is_py2() {
+        "a py3 runtime".to_string()
+    } else {
+        art.to_string()
+    };
+    format!(
+        "int -> long: the int {n} is a long ({n}L) on {brt}: {who} pickles ints that need more than 4 bytes as LONG, which py2 loads as long (type(x) is int is False, repr gains an L)"
+    )
 }
 
 /// The canonical rendering with the cross-version equivalences applied.
@@ -365,11 +394,38 @@ fn portable(heap: &Heap, root: Id, rt: Runtime) -> String {
     render::render(&h, root, Runtime::new(3, 13))
 }
 
-/// A one-line explanation of the first difference between two values.
-fn describe(ah: &Heap, a: Id, art: Runtime, bh: &Heap, b: Id, brt: Runtime) -> String {
-    let mut todo = vec![(a, b)];
+/// Where a node sits in its container (for the explanation).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Value,
+    Key,
+    Member,
+}
+
+impl Role {
+    fn noun(self, what: &str) -> String {
+        match self {
+            Role::Value => what.to_string(),
+            Role::Key => format!("dict key {what}"),
+            Role::Member => format!("set member {what}"),
+        }
+    }
+}
+
+/// A one-line explanation of the first difference between two values, in words a developer
+/// knows: mojibake, str -> bytes, str -> unicode, int -> long, container type changes.
+fn describe(
+    ah: &Heap,
+    a: Id,
+    art: Runtime,
+    bh: &Heap,
+    b: Id,
+    brt: Runtime,
+    bytes_enc: bool,
+) -> String {
+    let mut todo = vec![(a, b, Role::Value)];
     let mut seen = std::collections::HashSet::new();
-    while let Some((x, y)) = todo.pop() {
+    while let Some((x, y, role)) = todo.pop() {
         if !seen.insert((x, y)) {
             continue;
         }
@@ -379,38 +435,72 @@ fn describe(ah: &Heap, a: Id, art: Runtime, bh: &Heap, b: Id, brt: Runtime) -> S
                 let latin1 = codec::decode_latin1(p);
                 return if &latin1 == t && std::str::from_utf8(p).is_ok() {
                     format!(
-                        "mojibake: the py2 str {} (UTF-8) became {} on {brt} (its bytes decoded as latin-1; decode with .encode('latin1').decode('utf-8'))",
-                        short_bytes(p),
-                        short_text(t)
+                        "mojibake: the py2 {} (UTF-8 bytes) became {} on {brt}: its bytes were decoded as latin-1 (repair with .encode('latin-1').decode('utf-8'))",
+                        role.noun(&format!("str {}", py_bytes(p, true))),
+                        py_text(t, brt.is_py2())
                     )
                 } else {
                     format!(
-                        "the py2 str {} became the text {} on {brt}",
-                        short_bytes(p),
-                        short_text(t)
+                        "the py2 {} became the text {} on {brt} (decoded with the load's encoding)",
+                        role.noun(&format!("str {}", py_bytes(p, true))),
+                        py_text(t, brt.is_py2())
                     )
                 };
             }
-            (Node::Text(t), Node::Bytes(p)) if brt.is_py2() => {
+            (Node::Text(t), Node::Bytes(p)) if brt.is_py2() && !art.is_py2() => {
                 return format!(
-                    "the text {} became the py2 str {} on {brt} (str became bytes)",
-                    short_text(t),
-                    short_bytes(p)
+                    "str -> py2 str: the {} is the byte string {} on {brt}",
+                    role.noun(&format!("text {}", py_text(t, false))),
+                    py_bytes(p, true)
                 );
             }
-            (Node::Bytes(p), Node::Bytes(q)) if art.is_py2() && !brt.is_py2() => {
-                let _ = q;
+            (Node::Bytes(p), Node::Bytes(_)) if art.is_py2() && !brt.is_py2() => {
+                let shown = py_bytes(p, true);
+                let consequence = match role {
+                    Role::Key => format!(
+                        ": d[{}] raises KeyError, the key is {}",
+                        py_text(p, false),
+                        py_bytes(p, false)
+                    ),
+                    Role::Member => format!(
+                        ": {} in s is False, the member is {}",
+                        py_text(p, false),
+                        py_bytes(p, false)
+                    ),
+                    Role::Value => format!(
+                        " ({}): text operations and comparisons with str no longer match",
+                        py_bytes(p, false)
+                    ),
+                };
+                let why = if bytes_enc { " (encoding='bytes')" } else { "" };
                 return format!(
-                    "the py2 str {} is bytes on {brt} (encoding='bytes'): text operations and str keys no longer match",
-                    short_bytes(p)
+                    "str -> bytes: the py2 {} is bytes on {brt}{why}{consequence}",
+                    role.noun(&format!("str {shown}")),
+                );
+            }
+            (Node::Bytes(p), Node::Text(t)) if art.is_py2() && brt.is_py2() => {
+                return format!(
+                    "str -> unicode: the py2 {} is now {} on {brt}: a py3 runtime loaded it as text and wrote it back as unicode (type(x) is str is False; mixing it with non-ASCII str raises UnicodeDecodeError)",
+                    role.noun(&format!("str {}", py_bytes(p, true))),
+                    py_text(t, true)
                 );
             }
             (Node::Bytes(p), Node::Text(t)) if art.is_py2() => {
-                let _ = p;
                 return format!(
-                    "the py2 str became the unicode text {} on {brt}",
-                    short_text(t)
+                    "the py2 {} is the text {} on {brt}",
+                    role.noun(&format!("str {}", py_bytes(p, true))),
+                    py_text(t, brt.is_py2())
                 );
+            }
+            (Node::Bytes(p), Node::Bytes(_)) if !art.is_py2() && brt.is_py2() && p.is_ascii() => {
+                return format!(
+                    "bytes -> py2 str: the {} is the py2 str {} on {brt}, which py2 code treats as text (and a py3 runtime reads back as str)",
+                    role.noun(&format!("bytes {}", py_bytes(p, false))),
+                    py_bytes(p, true)
+                );
+            }
+            (Node::Int(n), Node::Long(_)) if brt.is_py2() && i64::try_from(n).is_ok() => {
+                return int_to_long(n, art, brt);
             }
             _ => {}
         }
@@ -428,7 +518,28 @@ fn describe(ah: &Heap, a: Id, art: Runtime, bh: &Heap, b: Id, brt: Runtime) -> S
                 (Node::Bytes(_), Node::Text(_)) | (Node::Text(_), Node::Bytes(_))
             );
             if !equivalent {
-                return format!("a {tx} on {art} is a {ty} on {brt}");
+                let hint = match (nx, ny) {
+                    (Node::OrderedDict(_), Node::Dict(_)) => {
+                        ": the order is no longer part of the value, and OrderedDict methods (move_to_end, popitem(last=)) are gone"
+                    }
+                    (Node::Dict(_), Node::OrderedDict(_)) => {
+                        ": equality with a dict now ignores order, but == between two of them does not"
+                    }
+                    (Node::Set(_), Node::FrozenSet(_)) => {
+                        ": it can no longer be changed (add/discard raise AttributeError)"
+                    }
+                    (Node::FrozenSet(_), Node::Set(_)) => {
+                        ": it is no longer hashable (cannot be a dict key or a set member)"
+                    }
+                    (Node::List(_), Node::Tuple(_)) | (Node::Tuple(_), Node::List(_)) => {
+                        ": list == tuple is False"
+                    }
+                    _ => "",
+                };
+                return format!(
+                    "type change: {} on {art} is a {ty} on {brt}{hint}",
+                    role.noun(&format!("a {tx}"))
+                );
             }
         }
         let (cx, cy) = (ah.children(x), bh.children(y));
@@ -439,33 +550,133 @@ fn describe(ah: &Heap, a: Id, art: Runtime, bh: &Heap, b: Id, brt: Runtime) -> S
                 cy.len()
             );
         }
-        for (p, q) in cx.into_iter().zip(cy).rev() {
-            todo.push((p, q));
+        let keyed = matches!(
+            nx,
+            Node::Dict(_) | Node::OrderedDict(_) | Node::Instance { .. }
+        );
+        let set = matches!(nx, Node::Set(_) | Node::FrozenSet(_));
+        if keyed || set {
+            // Same members in another order: say so rather than point at one member.
+            let step = if keyed { 2 } else { 1 };
+            let group = |h: &Heap, ids: &[Id], rt: Runtime| -> Vec<String> {
+                ids.chunks(step)
+                    .map(|c| {
+                        c.iter()
+                            .map(|&i| portable(h, i, rt))
+                            .collect::<Vec<_>>()
+                            .join(": ")
+                    })
+                    .collect()
+            };
+            let mut sx = group(ah, &cx, art);
+            let mut sy = group(bh, &cy, brt);
+            if sx != sy {
+                sx.sort();
+                sy.sort();
+                if sx == sy && !set {
+                    return format!(
+                        "ordering: the {tx} has the same items on {brt} in another order (iteration order, and == for OrderedDict, differ)"
+                    );
+                }
+            }
+        }
+        let dict_like = matches!(
+            nx,
+            Node::Dict(_) | Node::OrderedDict(_) | Node::DefaultDict { .. }
+        );
+        let skip = usize::from(matches!(nx, Node::DefaultDict { .. }));
+        for (i, (p, q)) in cx.into_iter().zip(cy).enumerate().rev() {
+            let role = if set {
+                Role::Member
+            } else if dict_like && i >= skip && (i - skip) % 2 == 0 {
+                Role::Key
+            } else {
+                Role::Value
+            };
+            todo.push((p, q, role));
         }
     }
     "the value differs (same types, other contents)".to_string()
 }
 
-fn short_bytes(b: &[u8]) -> String {
-    let mut s = String::new();
-    render::bytes(&mut s, &b[..b.len().min(40)]);
-    if b.len() > 40 {
+/// Python's repr of a text: py3 `'café'`, py2 `u'caf\xe9'` (the first 40 characters).
+fn py_text(t: &[u8], py2: bool) -> String {
+    let cps: Vec<u32> = codec::code_points(t).collect();
+    let has_single = cps.contains(&('\'' as u32));
+    let quote = if has_single && !cps.contains(&('"' as u32)) {
+        '"'
+    } else {
+        '\''
+    };
+    let mut s = String::from(if py2 { "u" } else { "" });
+    s.push(quote);
+    for &cp in cps.iter().take(40) {
+        match cp {
+            0x5c => s.push_str("\\\\"),
+            0x0a => s.push_str("\\n"),
+            0x0d => s.push_str("\\r"),
+            0x09 => s.push_str("\\t"),
+            c if c == quote as u32 => {
+                s.push('\\');
+                s.push(quote);
+            }
+            0x20..=0x7e => s.push(cp as u8 as char),
+            c if c <= 0xff && (py2 || c < 0xa1 || c == 0xad) => {
+                s.push_str(&format!("\\x{c:02x}"));
+            }
+            c if c <= 0xffff
+                && (py2
+                    || (0xd800..=0xdfff).contains(&c)
+                    || (0xe000..=0xf8ff).contains(&c)
+                    || (0x2000..=0x200f).contains(&c)
+                    || (0x2028..=0x202f).contains(&c)
+                    || (0x2060..=0x206f).contains(&c)
+                    || c == 0x3000
+                    || c == 0xfeff) =>
+            {
+                s.push_str(&format!("\\u{c:04x}"));
+            }
+            c if py2 => s.push_str(&format!("\\U{c:08x}")),
+            c => match char::from_u32(c) {
+                Some(ch) => s.push(ch),
+                None => s.push_str(&format!("\\U{c:08x}")),
+            },
+        }
+    }
+    if cps.len() > 40 {
         s.push_str("...");
     }
+    s.push(quote);
     s
 }
 
-fn short_text(t: &[u8]) -> String {
-    let cps: Vec<u32> = codec::code_points(t).take(40).collect();
-    let mut b = Vec::new();
-    for c in &cps {
-        codec::push_cp(&mut b, *c);
+/// Python's repr of a byte string: py3 `b'caf\xc3\xa9'`, py2 `'caf\xc3\xa9'` (first 40 bytes).
+fn py_bytes(b: &[u8], py2: bool) -> String {
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut s = String::from(if py2 { "" } else { "b" });
+    s.push(quote);
+    for &c in b.iter().take(40) {
+        match c {
+            b'\\' => s.push_str("\\\\"),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b'\t' => s.push_str("\\t"),
+            c if c == quote as u8 => {
+                s.push('\\');
+                s.push(quote);
+            }
+            0x20..=0x7e => s.push(c as char),
+            c => s.push_str(&format!("\\x{c:02x}")),
+        }
     }
-    let mut s = String::new();
-    render::text(&mut s, &b);
-    if codec::char_len(t) > 40 {
+    if b.len() > 40 {
         s.push_str("...");
     }
+    s.push(quote);
     s
 }
 

@@ -695,4 +695,83 @@ mod tests {
         assert_eq!(Writer::parse("pickle:2").unwrap().protocol_on(rt38), 2);
         assert!(Writer::parse("memcache").is_err());
     }
+
+    #[test]
+    fn int_handling_and_readers_follow_the_versions() {
+        let w = |s: &str| Writer::parse(s).unwrap();
+        assert_eq!(w("cachelib@0.1.1").ints, Ints::Ascii);
+        assert_eq!(w("cachelib@0.2.0").ints, Ints::Pickled);
+        assert_eq!(w("cachelib@0.15.3").ints, Ints::Pickled);
+        assert_eq!(w("cachelib@0.15.4").ints, Ints::Ascii);
+        assert_eq!(w("cachelib").ints, Ints::Ascii);
+        assert_eq!(w("cachelib@0.4.1").protocol, Protocol::Default);
+        assert_eq!(w("cachelib@0.5").protocol, Protocol::Highest);
+        assert_eq!(w("flask-caching@1.10.1").protocol, Protocol::Default);
+        assert_eq!(w("flask-caching@2.2").ints, Ints::Pickled);
+        assert_eq!(w("flask-caching@2.5").ints, Ints::Ascii);
+        assert_eq!(w("dogpile@1.0").reader, Reader::Dogpile10);
+        assert_eq!(w("dogpile@1.0.2").wrap, Wrap::DogpileCachedValue);
+        assert_eq!(w("dogpile").reader, Reader::Dogpile11);
+        assert_eq!(w("kombu@5.0.2").protocol, Protocol::Fixed(2));
+        assert_eq!(w("celery").protocol, Protocol::Fixed(4));
+        assert!(w("auto").auto);
+        assert!(Writer::parse("werkzeug@1.0").is_err());
+        assert!(Writer::parse("cachelib@x").is_err());
+        assert!(Writer::parse("pickle:9").is_err());
+    }
+
+    #[test]
+    fn kombu_messages_and_dogpile_cachedvalues_are_unwrapped() {
+        // base64 of b"\x80\x02K*." is "gAJLKi4=".
+        let msg = br#"{"body": "gAJLKi4=", "content-encoding": "binary", "content-type": "application/x-python-serialize", "headers": {}, "properties": {"body_encoding": "base64"}}"#;
+        let u = unwrap(msg);
+        assert_eq!(
+            (u.envelope, u.pickle),
+            (Envelope::Kombu, b"\x80\x02K*.".to_vec())
+        );
+        let json = br#"{"body": "WzEsIDJd", "content-type": "application/json", "properties": {"body_encoding": "base64"}}"#;
+        assert!(matches!(unwrap(json).envelope, Envelope::NotPickle(_)));
+        assert_eq!(base64_decode(b"YWJjZA=="), Some(b"abcd".to_vec()));
+        assert_eq!(base64_decode(b"a?"), None);
+        // pickle.dumps(CachedValue(42, {}), 4) without the frame, as dogpile 1.0 writes it.
+        let mut cv = b"\x80\x04\x8c\x11dogpile.cache.api\x94\x8c\x0bCachedValue\x94\x93\x94K*}\x94\x86\x94R\x94.".to_vec();
+        assert_eq!(unwrap(&cv).envelope, Envelope::DogpileCachedValue);
+        let t = cachedvalue_as_tuple(&cv).unwrap();
+        assert_eq!(t[t.len() - 3], 0x86);
+        // Another class by the same bytes is not one.
+        cv[5] = b'x';
+        assert_eq!(unwrap(&cv).envelope, Envelope::Plain);
+    }
+
+    #[test]
+    fn auto_infers_the_profile_from_the_envelope() {
+        let auto = Writer::parse("auto").unwrap();
+        let rts = |a: (u8, u8), b: (u8, u8)| [Runtime::new(a.0, a.1), Runtime::new(b.0, b.1)];
+        let name = |e: Envelope, p: u8, key: &[u8], field: Option<&[u8]>, r| {
+            auto.infer(&e, Some(p), key, field, r).name
+        };
+        let (r27, r37) = (rts((2, 7), (3, 8)), rts((3, 7), (3, 11)));
+        assert_eq!(name(Envelope::Bang, 0, b"k", None, r27), "auto:werkzeug");
+        assert_eq!(name(Envelope::Bang, 5, b"k", None, r37), "auto:cachelib");
+        assert_eq!(
+            name(Envelope::DogpileJson, 4, b"k", None, r37),
+            "auto:dogpile@1.1"
+        );
+        assert_eq!(
+            name(Envelope::Plain, 2, b"celery-task-meta-1", None, r27),
+            "auto:celery@5.0"
+        );
+        assert_eq!(
+            name(Envelope::Zlib, 5, b"rq:job:1", Some(b"data"), r37),
+            "auto:rq"
+        );
+        assert_eq!(
+            name(Envelope::Plain, 5, b"k", None, r37),
+            "auto:pickle:highest"
+        );
+        assert_eq!(name(Envelope::Plain, 4, b"k", None, r37), "auto:pickle");
+        assert_eq!(name(Envelope::Plain, 1, b"k", None, r37), "auto:pickle:1");
+        let w = Writer::parse("werkzeug").unwrap();
+        assert_eq!(w.infer(&Envelope::Plain, Some(5), b"k", None, r37), w);
+    }
 }

@@ -79,11 +79,13 @@ pub fn judge(sample: &Sample, old: &Side, new: &Side) -> ValueResult {
         }
     };
     let (old, new) = (&infer(old), &infer(new));
-    if old.writer.name != new.writer.name && new.writer.name.starts_with("auto:") {
-        r.writer = Some(new.writer.name.clone());
+    let inferred = if old.writer.name != new.writer.name && new.writer.name.starts_with("auto:") {
+        Some(new.writer.name.clone())
     } else if old.writer.name.starts_with("auto:") {
-        r.writer = Some(old.writer.name.clone());
-    }
+        Some(old.writer.name.clone())
+    } else {
+        None
+    };
     match u.envelope {
         Envelope::AsciiInt => {
             // Only layers that pickle ints (cachelib 0.2-0.15.3) write such a value back as a
@@ -93,6 +95,7 @@ pub fn judge(sample: &Sample, old: &Side, new: &Side) -> ValueResult {
             if (pickles_ints(old) || pickles_ints(new))
                 && let Some(stored) = Stored::of(&u, &sample.value)
             {
+                r.writer = inferred;
                 r.checks = Some(check::judge_stored(&stored, old, new));
                 return r;
             }
@@ -111,6 +114,7 @@ pub fn judge(sample: &Sample, old: &Side, new: &Side) -> ValueResult {
     let Some(stored) = Stored::of(&u, &sample.value) else {
         return r;
     };
+    r.writer = inferred;
     r.checks = Some(check::judge_stored(&stored, old, new));
     r
 }

@@ -282,3 +282,41 @@ fn celery_results_and_broker_messages_agree_with_real_celery() {
     assert_eq!(body("cb311:count", "old_reads"), P4);
     finish("celery", t, vec![rep_results, rep_broker]);
 }
+
+#[test]
+fn rq_job_hashes_under_auto_agree_with_real_rq() {
+    // The jobs of tests/django.rs's RQ case (RQ 2.6 on 3.13, RQ 1.16 on 3.7), judged with
+    // `--writer auto`: `rq:job:*` hash fields infer the RQ profile (HIGHEST_PROTOCOL).
+    let t = Instant::now();
+    let server = common::start_redis();
+    let port = server.port.to_string();
+    let rq = |version, folder| Layer {
+        version,
+        folder,
+        script: "rq_jobs.py",
+        args: &[],
+    };
+    let new = rq("3.13", "py313-rq");
+    let old = rq("3.7", "py37-rq");
+    new.fill(&port, "py313-");
+    old.fill(&port, "py37-");
+    let (rows, rep) = scenario(
+        &port,
+        "rq 3.7 (1.16) <-> 3.13 (2.6), --writer auto",
+        &["--old", "3.7", "--new", "3.13", "--writer", "auto"],
+        &["rq:job:py313-*", "rq:job:py37-*"],
+        &old,
+        &new,
+    );
+    for ((key, field), r) in &rows {
+        if !r["checks"].is_null() {
+            assert_eq!(r["writer"], "auto:rq", "{key} {field:?}: {r}");
+        }
+    }
+    assert_eq!(
+        rows[&("rq:job:py37-text_cjk".to_string(), Some("data".to_string()))]["checks"]["old_reads_new_write"]
+            ["error"],
+        P5
+    );
+    finish("rq (auto)", t, vec![rep]);
+}
