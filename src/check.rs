@@ -107,6 +107,9 @@ pub enum Form {
     /// What a dogpile.cache <= 1.0 layer writes back: `CachedValue(payload, ...)`, where
     /// `pickle` is the payload's pickle at the writer's protocol.
     CachedValuePayload,
+    /// What Celery's result backend writes back: a fresh meta dict (status, task_id, ... made
+    /// by the writer, so native strings) around the result, where `pickle` is the result's.
+    CeleryMetaPayload,
 }
 
 impl Stored {
@@ -237,7 +240,28 @@ fn layer_read(stored: &Stored, side: &Side) -> Result<Loaded, Check> {
                 }),
             }
         }
+        (Reader::Celery, Form::Plain) => {
+            let v = read(pickle, side)?;
+            Ok(celery_result(v))
+        }
         _ => read(pickle, side),
+    }
+}
+
+/// Celery's result backend hands the application `meta['result']` of the stored meta dict
+/// (`status`, `result`, `task_id`, ...); other values (broker messages) are read whole.
+fn celery_result(v: Loaded) -> Loaded {
+    let key_is = |id: Id, name: &[u8]| matches!(v.heap.get(id), Node::Text(t) | Node::Bytes(t) if t.as_slice() == name);
+    let Node::Dict(items) = v.heap.get(v.root) else {
+        return v;
+    };
+    let has = |name: &[u8]| items.iter().any(|&(k, _)| key_is(k, name));
+    if !(has(b"status") && has(b"task_id")) {
+        return v;
+    }
+    match items.iter().find(|&&(k, _)| key_is(k, b"result")) {
+        Some(&(_, root)) => Loaded { heap: v.heap, root },
+        None => v,
     }
 }
 
@@ -256,10 +280,11 @@ fn layer_write(v: &Loaded, side: &Side) -> Result<Stored, Check> {
         DumpError::Unmodelled(what) => Check::Unknown { reason: what },
     })?;
     let form = match side.writer.wrap {
-        Wrap::Plain => Form::Plain,
         Wrap::Bang => Form::Bang,
         Wrap::DogpileJson => Form::DogpileJson,
         Wrap::DogpileCachedValue => Form::CachedValuePayload,
+        Wrap::Plain if side.writer.reader == Reader::Celery => Form::CeleryMetaPayload,
+        Wrap::Plain => Form::Plain,
     };
     Ok(Stored::Pickle { form, pickle })
 }
@@ -287,7 +312,7 @@ pub fn judge_stored(stored: &Stored, old: &Side, new: &Side) -> Checks {
     };
     let new_reads = match (&o, &n) {
         (_, Err(c)) => c.clone(),
-        (Ok(ov), Ok(nv)) => compare(ov, old.runtime, nv, new),
+        (Ok(ov), Ok(nv)) => compare(ov, old.runtime, nv, new, false),
         (Err(_), Ok(_)) => Check::Ok,
     };
     let cross = |from: &Result<Loaded, Check>, writer: &Side, reader: &Side| -> Check {
@@ -297,7 +322,7 @@ pub fn judge_stored(stored: &Stored, old: &Side, new: &Side) -> Checks {
             Err(c) => return c,
         };
         match layer_read(&bytes, reader) {
-            Ok(back) => compare(v, writer.runtime, &back, reader),
+            Ok(back) => compare(v, writer.runtime, &back, reader, true),
             Err(c) => c,
         }
     };
@@ -344,13 +369,17 @@ fn trip(v: &Loaded, a: &Side, b: &Side) -> Result<Check, Check> {
 
 /// Whether two runtimes got the same value, where "same" carries across Python versions: a py2
 /// `str` of ASCII and a py3 `str` are the same text, a py2 `long` and a py3 `int` the same number.
-fn compare(a: &Loaded, art: Runtime, b: &Loaded, reader: &Side) -> Check {
+/// `written`: `b` is what the reader got from bytes that `a`'s runtime wrote (a cross check), so
+/// a py2 `long` that py2 itself would have as `int` was made by that write (in the stored value,
+/// a LONG in that range may as well be a py2 long, which many py2 apps hold: not flagged).
+fn compare(a: &Loaded, art: Runtime, b: &Loaded, reader: &Side, written: bool) -> Check {
     let brt = reader.runtime;
     let bytes_enc = reader.load.options.encoding.eq_ignore_ascii_case("bytes");
     if portable(&a.heap, a.root, art) == portable(&b.heap, b.root, brt) {
         // The same value, but a py2 reader may get `long` where py2 itself would have had `int`
         // (py3 pickles ints past 4 bytes as LONG; py2 loads every LONG as long).
-        if brt.is_py2()
+        if written
+            && brt.is_py2()
             && !art.is_py2()
             && let Some(n) = b.heap.nodes.iter().find_map(|n| match n {
                 Node::Long(v) if i64::try_from(v).is_ok() => Some(v.clone()),

@@ -368,6 +368,9 @@ pub enum Reader {
     Dogpile10,
     /// dogpile.cache >= 1.1: `json.loads(value.partition(b"|")[0])`, then the payload.
     Dogpile11,
+    /// Celery's result backend: `pickle.loads(value)` is the task's meta dict (status, result,
+    /// task_id, ...) and the application gets `meta['result']`; broker messages are read whole.
+    Celery,
 }
 
 /// What a cache library writes back, per writer-profiles.md.
@@ -483,7 +486,8 @@ impl Writer {
                 } else {
                     Fixed(2)
                 };
-                Writer::new(s, p, Plain, Pickled, PickleOnly)
+                let reader = if name == "celery" { Celery } else { PickleOnly };
+                Writer::new(s, p, Plain, Pickled, reader)
             }
             // Beaker ext:redis: pickle.dumps((storedtime, expiretime, value)), module default
             // (py2's stdlib pickle: protocol 0).

@@ -10,9 +10,11 @@
 //! * Beaker ext:redis, 1.11.0 on 2.7 (stdlib `pickle`, so runtime `2.7-pickle`) against 1.13.0 on
 //!   3.11, with `--writer auto` (the profile inferred from each value).
 //! * Celery with the pickle serializer: 4.4.7 / kombu 4.6.11 on 2.7 (protocol 2) against 5.3.6 /
-//!   kombu 5.3.7 on 3.11 (protocol 4): result keys `celery-task-meta-<id>` (live scan), and broker
-//!   messages in Redis lists (the JSON envelope with a base64 body), judged from a snapshot of the
-//!   list items (the live scan reads strings and hashes).
+//!   kombu 5.3.7 on 3.11 (protocol 4) and 5.0.5 / kombu 5.0.2 on 3.8 (protocol 2): result keys
+//!   `celery-task-meta-<id>` (live scan), and broker messages in Redis lists (the JSON envelope
+//!   with a base64 body), judged from a snapshot of the list items (the live scan reads strings
+//!   and hashes).
+//! * RQ jobs (tests/e2e/rq_jobs.py, as in tests/django.rs) under `--writer auto`.
 
 mod common;
 #[path = "common/layers.rs"]
@@ -187,43 +189,49 @@ fn beaker_py27_and_py311_agree_with_real_beaker_under_auto() {
     finish("beaker", t, vec![rep]);
 }
 
-#[test]
-fn celery_results_and_broker_messages_agree_with_real_celery() {
-    let t = Instant::now();
+/// Celery 4.4.7 on 2.7 against a newer Celery on 3.x: result keys (live scan) and broker
+/// messages (a snapshot of the list items), each compared with the real layers.
+fn celery_case(
+    new_version: &'static str,
+    new_folder: &'static str,
+    new_profile: &str,
+    tag: &str,
+) -> (
+    BTreeMap<Id, Value>,
+    BTreeMap<Id, Value>,
+    Vec<layers::Report>,
+) {
     let server = common::start_redis();
     let port = server.port.to_string();
     let args = [
         "--old",
         "2.7",
         "--new",
-        "3.11",
+        new_version,
         "--old-writer",
         "celery@4.4",
         "--new-writer",
-        "celery@5.3",
+        new_profile,
     ];
+    let label = format!("Celery 4.4 on 2.7 <-> {new_profile} on {new_version}");
     // Result keys, scanned live.
     let old = layer("2.7", "py27-celery", "celery-result");
-    let new = layer("3.11", "py311-celery", "celery-result");
+    let new = layer(new_version, new_folder, "celery-result");
     old.fill(&port, "cr27:");
-    new.fill(&port, "cr311:");
-    let (rows, rep_results) = scenario(
+    new.fill(&port, &format!("cr{tag}:"));
+    let (results, rep_results) = scenario(
         &port,
-        "Celery results 4.4 on 2.7 <-> 5.3 on 3.11",
+        &format!("{label}: results"),
         &args,
         &["celery-task-meta-cr*"],
         &old,
         &new,
     );
-    assert_eq!(
-        error_of(&rows, "celery-task-meta-cr311:count", None, "old_reads"),
-        P4
-    );
     // Broker messages: one kombu message in each list; their bytes go into a snapshot.
     let old = layer("2.7", "py27-celery", "celery-broker");
-    let new = layer("3.11", "py311-celery", "celery-broker");
+    let new = layer(new_version, new_folder, "celery-broker");
     old.fill(&port, "cb27:");
-    new.fill(&port, "cb311:");
+    new.fill(&port, &format!("cb{tag}:"));
     let lists: Vec<String> = String::from_utf8_lossy(
         &std::process::Command::new("redis-cli")
             .args(["-p", &port, "--scan", "--pattern", "cb*"])
@@ -235,7 +243,7 @@ fn celery_results_and_broker_messages_agree_with_real_celery() {
     .filter(|k| !k.contains("binding")) // kombu's exchange bindings (a set per exchange)
     .map(str::to_string)
     .collect();
-    assert_eq!(lists.len(), 19 + 20, "{lists:?}");
+    assert_eq!(lists.len(), 21 + 22, "{lists:?}");
     let raw = old.run("raw", &port, &lists);
     let snap = server.dir.join("broker.snapshot.gz");
     let mut gz = flate2::write::GzEncoder::new(
@@ -261,26 +269,80 @@ fn celery_results_and_broker_messages_agree_with_real_celery() {
         .expect("write");
     }
     gz.finish().expect("gzip");
-    let (rows, code) = scan_source(&["--snapshot", snap.to_str().expect("path")], &args, &[]);
-    for ((key, _), r) in &rows {
+    let (broker, code) = scan_source(&["--snapshot", snap.to_str().expect("path")], &args, &[]);
+    for ((key, _), r) in &broker {
         assert_eq!(r["envelope"], "kombu", "{key}: {r}");
     }
     let rep_broker = judge_rows(
         &port,
-        "Celery broker messages 4.4 on 2.7 <-> 5.3 on 3.11 (snapshot of the lists)",
-        &rows,
+        &format!("{label}: broker messages (snapshot of the lists)"),
+        &broker,
         code,
         &old,
         &new,
     );
-    let body = |k: &str, c: &str| {
-        rows[&(k.to_string(), Some("0".to_string()))]["checks"][c]["error"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
-    };
-    assert_eq!(body("cb311:count", "old_reads"), P4);
-    finish("celery", t, vec![rep_results, rep_broker]);
+    (results, broker, vec![rep_results, rep_broker])
+}
+
+fn check_of<'a>(
+    rows: &'a BTreeMap<Id, Value>,
+    key: &str,
+    field: Option<&str>,
+    check: &str,
+) -> &'a Value {
+    &rows[&(key.to_string(), field.map(str::to_string))]["checks"][check]
+}
+
+#[test]
+fn celery_53_results_and_broker_messages_agree_with_real_celery() {
+    // kombu 5.1+ pickles at protocol 4: py2 workers cannot read what 3.11 sends.
+    let t = Instant::now();
+    let (results, broker, reps) = celery_case("3.11", "py311-celery", "celery@5.3", "311");
+    assert_eq!(
+        error_of(&results, "celery-task-meta-cr311:count", None, "old_reads"),
+        P4
+    );
+    assert_eq!(
+        check_of(&broker, "cb311:count", Some("0"), "old_reads")["error"],
+        P4
+    );
+    finish("celery 5.3", t, reps);
+}
+
+#[test]
+fn celery_50_results_and_broker_messages_agree_with_real_celery() {
+    // kombu 5.0 pickles at protocol 2, which 2.7 reads: what changes is the values.
+    let t = Instant::now();
+    let (results, broker, reps) = celery_case("3.8", "py38-celery50", "celery@5.0", "38");
+    for rows in [&results, &broker] {
+        let find = |suffix: &str| {
+            rows.keys()
+                .find(|(k, _)| k.ends_with(suffix))
+                .unwrap_or_else(|| panic!("no {suffix}"))
+                .clone()
+        };
+        // 3.8 wrote the int at protocol 2 as LONG: 2.7 gets a long.
+        let (k, f) = find("38:epoch_ms");
+        let c = check_of(rows, &k, f.as_deref(), "old_reads_new_write");
+        assert_eq!(c["outcome"], "changes", "{k}: {c}");
+        assert!(
+            c["explanation"]
+                .as_str()
+                .unwrap_or("")
+                .contains("int -> long"),
+            "{c}"
+        );
+        let (k, f) = find("38:token_ascii");
+        let c = check_of(rows, &k, f.as_deref(), "old_reads_new_write");
+        assert!(
+            c["explanation"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("bytes -> py2 str"),
+            "{c}"
+        );
+    }
+    finish("celery 5.0", t, reps);
 }
 
 #[test]

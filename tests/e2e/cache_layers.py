@@ -16,7 +16,8 @@ LAYER (argv[2]) is one of
 Modes (argv[1]):
   fill LAYER HOST PORT PREFIX   writes each test value under PREFIX + name through the layer
   read LAYER HOST PORT KEY...   for each Redis key (list: each item, field = its index): what the
-                                layer gets -> {"key", "field", "ok", "error", "repr"}; when it
+                                layer gets -> {"key", "field", "ok", "error", "repr", "exact",
+                                "small_long"} (see canon); when it
                                 loaded, writes the value back through the layer under
                                 "wb:<runtime>:<name>" and reports that Redis key as "written_back"
   raw LAYER HOST PORT KEY...    list keys only: {"key", "field", "hex"} per item (the bytes kombu
@@ -71,6 +72,7 @@ def values():
         "count": 42,
         "negative": -5,
         "big": 2 ** 70,
+        "epoch_ms": 1600000000000,
         "flag": True,
         "nothing": None,
         "ratio": 1.5,
@@ -83,43 +85,55 @@ def values():
         v["native_utf8"] = "caf\xc3\xa9 cr\xc3\xa8me"
         v["payload_bytes"] = "\x00\xff\x80 binary"
         v["bytes_keys"] = {"name": u"x", "id": 1}
+        v["token_ascii"] = "abc123"
     else:
         v["native_utf8"] = u"caf\xe9 cr\xe8me"
         v["payload_bytes"] = b"\x00\xff\x80 binary"
+        v["token_ascii"] = b"abc123"
     return v
 
 
-def canon(v):
+SMALL_LONGS = []
+
+
+def canon(v, exact=False):
     """A rendering that compares across py2 and py3 the way cache-compat compares values: a py2
     str of ASCII is the same text as a unicode/py3 str, a long the same number as an int; dicts
-    and sets compare as mappings and sets (any order)."""
+    and sets compare as mappings and sets (any order). With exact=True (for comparing two values
+    of the same runtime, as a round trip does) py2 str, unicode, int and long stay apart; the
+    longs py2 itself would have as int (py3 wrote them as LONG) are noted in SMALL_LONGS."""
+    c = lambda x: canon(x, exact)  # noqa: E731
     if v is None or isinstance(v, bool):
         return repr(v)
     if isinstance(v, integer_types):
+        if PY2 and isinstance(v, long) and -sys.maxint - 1 <= v <= sys.maxint:  # noqa: F821
+            SMALL_LONGS.append(v)
+            if exact:
+                return "%dL" % v
         return "%d" % v
     if isinstance(v, float):
         return repr(v)
     if isinstance(v, text_type):
-        return "t" + json.dumps(v)
+        return ("u" if exact and PY2 else "t") + json.dumps(v)
     if isinstance(v, bytes):
         if PY2:
             try:
-                return "t" + json.dumps(v.decode("ascii"))
+                return ("s" if exact else "t") + json.dumps(v.decode("ascii"))
             except UnicodeDecodeError:
                 pass
         return "b" + binascii.hexlify(v).decode("ascii")
     if isinstance(v, (set, frozenset)):
-        return "%s{%s}" % (type(v).__name__, ", ".join(sorted(canon(x) for x in v)))
+        return "%s{%s}" % (type(v).__name__, ", ".join(sorted(c(x) for x in v)))
     if isinstance(v, collections.OrderedDict):
-        return "OrderedDict[%s]" % ", ".join("%s: %s" % (canon(k), canon(x)) for k, x in v.items())
+        return "OrderedDict[%s]" % ", ".join("%s: %s" % (c(k), c(x)) for k, x in v.items())
     if isinstance(v, dict):
-        return "{%s}" % ", ".join(sorted("%s: %s" % (canon(k), canon(x)) for k, x in v.items()))
+        return "{%s}" % ", ".join(sorted("%s: %s" % (c(k), c(x)) for k, x in v.items()))
     if isinstance(v, list):
-        return "[%s]" % ", ".join(canon(x) for x in v)
+        return "[%s]" % ", ".join(c(x) for x in v)
     if isinstance(v, tuple):
-        return "(%s,)" % ", ".join(canon(x) for x in v)
+        return "(%s,)" % ", ".join(c(x) for x in v)
     if type(v).__module__ == __name__:
-        return "%s(%s)" % (type(v).__name__, canon(v.__dict__))
+        return "%s(%s)" % (type(v).__name__, c(v.__dict__))
     return repr(v)
 
 
@@ -271,6 +285,9 @@ def main():
                 value = cache.get(key, item)
                 out["ok"] = True
                 out["repr"] = canon(value)
+                del SMALL_LONGS[:]
+                out["exact"] = canon(value, exact=True)
+                out["small_long"] = bool(SMALL_LONGS)
             except Exception as e:
                 out["ok"] = False
                 out["error"] = error_text(e)
