@@ -240,6 +240,16 @@ fn layer_read(stored: &Stored, side: &Side) -> Result<Loaded, Check> {
                 }),
             }
         }
+        (Reader::Dogpile10, Form::Plain | Form::CeleryMetaPayload) => {
+            // region.get: value.metadata["ct"] on whatever pickle.loads gave.
+            let v = read(pickle, side)?;
+            Err(Check::Fails {
+                error: format!(
+                    "AttributeError: '{}' object has no attribute 'metadata'",
+                    load::type_name(v.heap.get(v.root), side.runtime.is_py2())
+                ),
+            })
+        }
         (Reader::Celery, Form::Plain) => {
             let v = read(pickle, side)?;
             Ok(celery_result(v))

@@ -124,6 +124,30 @@ fn dogpile_10_and_13_agree_with_real_dogpile() {
     let new = layer("3.11", "py311-dogpile13", "dogpile");
     old.fill(&port, "dp10:");
     new.fill(&port, "dp13:");
+    // Values other layers left in the same Redis: cachelib's `!` + pickle, a py2 protocol-0
+    // pickle, a bare protocol-4 pickle. Both dogpile versions fail on them, differently.
+    for (key, value) in [
+        (
+            "dpraw:bang",
+            &b"!\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00\x8c\x01x\x94."[..],
+        ),
+        ("dpraw:p0", b"S'abc'\np0\n."),
+        ("dpraw:plain", b"\x80\x04K*."),
+    ] {
+        let mut child = std::process::Command::new("redis-cli")
+            .args(["-p", &port, "-x", "set", key])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-cli");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(value)
+            .expect("write");
+        assert!(child.wait().expect("redis-cli").success());
+    }
     let (rows, rep) = scenario(
         &port,
         "dogpile.cache 1.0 on 3.8 <-> 1.3 on 3.11",
@@ -137,7 +161,7 @@ fn dogpile_10_and_13_agree_with_real_dogpile() {
             "--new-writer",
             "dogpile@1.3",
         ],
-        &["dp10:*", "dp13:*"],
+        &["dp10:*", "dp13:*", "dpraw:*"],
         &old,
         &new,
     );
@@ -157,6 +181,30 @@ fn dogpile_10_and_13_agree_with_real_dogpile() {
         error_of(&rows, "dp10:count", None, "new_reads"),
         "UnicodeDecodeError: 'utf-8' codec can't decode byte 0x80 in position 0: invalid start byte"
     );
+    for (key, check, error) in [
+        (
+            "dpraw:p0",
+            "old_reads",
+            "AttributeError: 'str' object has no attribute 'metadata'",
+        ),
+        (
+            "dpraw:p0",
+            "new_reads",
+            "json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)",
+        ),
+        (
+            "dpraw:bang",
+            "new_reads",
+            "UnicodeDecodeError: 'utf-8' codec can't decode byte 0x80 in position 1: invalid start byte",
+        ),
+        (
+            "dpraw:bang",
+            "old_reads",
+            "_pickle.UnpicklingError: invalid load key, '!'.",
+        ),
+    ] {
+        assert_eq!(error_of(&rows, key, None, check), error, "{key} {check}");
+    }
     finish("dogpile", t, vec![rep]);
 }
 
