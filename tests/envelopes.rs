@@ -430,3 +430,41 @@ fn rq_job_hashes_under_auto_agree_with_real_rq() {
     );
     finish("rq (auto)", t, vec![rep]);
 }
+
+#[test]
+fn werkzeug_incident_under_auto_agrees_with_real_werkzeug() {
+    // The incident of tests/incident.rs (Werkzeug 0.16.1, py2.7 and py3.8), judged with
+    // `--writer auto`: `!` + protocol 0 (2.7's default) and `!` + protocol 4 (3.8's default)
+    // both infer Werkzeug's profile. The oracle reports loads and errors, not values.
+    let t = Instant::now();
+    let server = common::start_redis();
+    let port = server.port.to_string();
+    let wz = |version, folder| Layer {
+        version,
+        folder,
+        script: "werkzeug_cache.py",
+        args: &[],
+    };
+    let old = wz("2.7", "py27");
+    let new = wz("3.8", "py38");
+    old.fill(&port, "wz27:");
+    new.fill(&port, "wz38:");
+    let (rows, rep) = scenario(
+        &port,
+        "werkzeug 0.16.1 2.7 <-> 3.8, --writer auto",
+        &["--old", "2.7", "--new", "3.8", "--writer", "auto"],
+        &["wz27:*", "wz38:*"],
+        &old,
+        &new,
+    );
+    for ((key, _), r) in &rows {
+        if r["envelope"] == "bang" {
+            assert_eq!(r["writer"], "auto:werkzeug", "{key}: {r}");
+        }
+    }
+    assert_eq!(
+        error_of(&rows, "wz38:page_text", None, "old_reads"),
+        "ValueError: unsupported pickle protocol: 4"
+    );
+    finish("werkzeug (auto)", t, vec![rep]);
+}

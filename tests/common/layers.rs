@@ -18,7 +18,16 @@ pub fn normalize(name: &str) -> String {
 /// interpreter `version`; fails naming the folder and the command that installs it.
 pub fn pydeps(version: &str, folder: &str) -> PathBuf {
     let reqs = common::root().join("tests/e2e/requirements.txt");
-    let text = std::fs::read_to_string(&reqs).expect("tests/e2e/requirements.txt");
+    let mut text = std::fs::read_to_string(&reqs).expect("tests/e2e/requirements.txt");
+    // The incident's folders (py27, py38) are pinned in .ci/test-all itself:
+    // `install_pydeps 2.7 "$PYDEPS/py27" werkzeug==0.16.1 redis==3.5.3`.
+    let ci = std::fs::read_to_string(common::root().join(".ci/test-all")).unwrap_or_default();
+    for l in ci.lines() {
+        if let Some(rest) = l.strip_prefix("install_pydeps ") {
+            text.push('\n');
+            text.push_str(&rest.replace("\"$PYDEPS/", "").replace('"', ""));
+        }
+    }
     let pins: Vec<String> = text
         .lines()
         .filter(|l| !l.trim_start().starts_with('#'))
