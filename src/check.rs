@@ -166,6 +166,11 @@ fn dogpile_json_error(stored: &[u8]) -> Check {
         Some(i) => &stored[..i],
         None => stored,
     };
+    if head.is_empty() {
+        return Check::Fails {
+            error: "json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)".into(),
+        };
+    }
     // json.detect_encoding gives utf-8 for anything that does not open with a BOM or a NUL byte.
     if head
         .first()

@@ -1,5 +1,23 @@
 //! Cache libraries' envelopes around pickles, and what each library writes back
 //! (../shared/reference/writer-profiles.md).
+//!
+//! A writer profile (`--writer`, `--old-writer`, `--new-writer`) is a whole cache layer: how it
+//! reads the bytes it finds ([`Reader`]), how it wraps what it writes back ([`Wrap`]), the
+//! protocol it pickles at ([`Protocol`]) and how it stores ints ([`Ints`]):
+//!
+//! | profile | reads | writes back | protocol | ints |
+//! |---|---|---|---|---|
+//! | `werkzeug` (contrib cache 0.x) | `!`, digits, any envelope | `!` + pickle | default | digits (py2 long too) |
+//! | `cachelib@<0.2` / `@0.2-0.4` / `@0.5-0.15.3` / `@0.15.4+` (default) | same | `!` + pickle | default / default / HIGHEST / HIGHEST | digits / pickled / pickled / digits |
+//! | `flask-caching@<2` / `@2.0.2-2.3.0` / other 2.x (default) | same | `!` + pickle | default / HIGHEST / HIGHEST | digits / pickled / digits |
+//! | `django` (built-in RedisCache) | digits, any envelope | bare pickle | HIGHEST | digits |
+//! | `django-redis@<5.1` / `@5.1+` (default) | same (compressors by magic) | bare pickle | HIGHEST / DEFAULT | digits |
+//! | `dogpile@<1.1` | `pickle.loads` of a `CachedValue` (payload); `{` and non-CachedValue fail | `CachedValue(payload)` | HIGHEST | pickled |
+//! | `dogpile@1.1+` (default) | `json.loads` of the header, then the payload; no header fails | `{"ct":..,"v":2}\|` + pickle | default | pickled |
+//! | `rq`, `beaker`, `kombu@V` | `pickle.loads` of the bytes as stored | bare pickle | HIGHEST / default / 2 (<5.1), 4 | pickled |
+//! | `celery@V` | as kombu; result keys give `meta['result']` | a fresh meta dict | 2 (<5.1), 4 | pickled |
+//! | `pickle`, `pickle:N`, `pickle:highest` | any envelope, no digits | bare pickle | as named | pickled |
+//! | `auto` | per value, the profile its envelope and key point to (`Writer::infer`), reported as `writer` in each result | | | |
 
 use crate::runtime::Runtime;
 use std::io::Read;
