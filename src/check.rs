@@ -1,12 +1,13 @@
 //! The five checks of cli.md, per value: `old_reads`, `new_reads`, `old_reads_new_write`,
 //! `new_reads_old_write`, `round_trip`, built from the runtime models' `load` and `dump`.
 
-use crate::envelope::Writer;
+use crate::envelope::{self, Ints, Reader, Wrap, Writer};
 use crate::runtime::codec;
 use crate::runtime::dump::{DumpError, dump};
 use crate::runtime::load::{self, LoadConfig, Outcome as LoadOutcome};
 use crate::runtime::value::{Heap, Id, Node};
 use crate::runtime::{Runtime, render};
+use num_bigint::BigInt;
 use serde::Serialize;
 
 /// One side of a migration: a runtime, the load options its app uses, and its cache layer.
@@ -85,6 +86,54 @@ struct Loaded {
     root: Id,
 }
 
+/// A value as a cache layer stored it in Redis.
+#[derive(Debug, Clone)]
+pub enum Stored {
+    /// ASCII digits: the int they spell.
+    Ascii(BigInt),
+    /// A pickle in one of the layers' forms.
+    Pickle { form: Form, pickle: Vec<u8> },
+}
+
+/// How a stored pickle is wrapped (compression left out: it does not change what loads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Plain,
+    Bang,
+    /// `{"ct": ..., "v": 2}|` + pickle (dogpile.cache >= 1.1).
+    DogpileJson,
+    /// The pickle of a `dogpile.cache.api.CachedValue(payload, metadata)` as found in Redis.
+    CachedValue,
+    /// What a dogpile.cache <= 1.0 layer writes back: `CachedValue(payload, ...)`, where
+    /// `pickle` is the payload's pickle at the writer's protocol.
+    CachedValuePayload,
+    /// What Celery's result backend writes back: a fresh meta dict (status, task_id, ... made
+    /// by the writer, so native strings) around the result, where `pickle` is the result's.
+    CeleryMetaPayload,
+}
+
+impl Stored {
+    /// The stored form of an unwrapped value (`None` for values that are not pickles).
+    pub fn of(u: &envelope::Unwrapped, raw: &[u8]) -> Option<Stored> {
+        use envelope::Envelope as E;
+        let form = match u.envelope {
+            E::AsciiInt => {
+                let digits = std::str::from_utf8(raw).ok()?;
+                return digits.parse().ok().map(Stored::Ascii);
+            }
+            E::NotPickle(_) => return None,
+            E::Bang => Form::Bang,
+            E::DogpileJson => Form::DogpileJson,
+            E::DogpileCachedValue => Form::CachedValue,
+            _ => Form::Plain,
+        };
+        Some(Stored::Pickle {
+            form,
+            pickle: u.pickle.clone(),
+        })
+    }
+}
+
 fn read(bytes: &[u8], side: &Side) -> Result<Loaded, Check> {
     let r = load::load(bytes, side.runtime, &side.load);
     match r.outcome {
@@ -98,37 +147,197 @@ fn read(bytes: &[u8], side: &Side) -> Result<Loaded, Check> {
     }
 }
 
-fn write(v: &Loaded, side: &Side) -> Result<Vec<u8>, Check> {
+/// What `int(b"...")` gives on a runtime (py2: `long` past `sys.maxint`).
+fn int_value(n: &BigInt, rt: Runtime) -> Loaded {
+    let mut heap = Heap::default();
+    let node = if rt.is_py2() && i64::try_from(n).is_err() {
+        Node::Long(n.clone())
+    } else {
+        Node::Int(n.clone())
+    };
+    let root = heap.push(node, Default::default());
+    Loaded { heap, root }
+}
+
+/// dogpile >= 1.1's `json.loads(value.partition(b"|")[0])` on a value without its JSON header:
+/// the exception it raises.
+fn dogpile_json_error(stored: &[u8]) -> Check {
+    let head = match stored.iter().position(|&b| b == b'|') {
+        Some(i) => &stored[..i],
+        None => stored,
+    };
+    if head.is_empty() {
+        return Check::Fails {
+            error: "json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)".into(),
+        };
+    }
+    // json.detect_encoding gives utf-8 for anything that does not open with a BOM or a NUL byte.
+    if head
+        .first()
+        .is_some_and(|&b| b != 0 && b != 0xef && b != 0xfe && b != 0xff)
+    {
+        if let Err(codec::Failure::Decode(e)) =
+            codec::decode_utf8(head, codec::Handler::SurrogatePass, "utf-8")
+        {
+            return Check::Fails {
+                error: format!("UnicodeDecodeError: {}", e.message()),
+            };
+        }
+        // Valid text: JSONDecodeError where the first character cannot open a JSON value.
+        let c = head[0];
+        let opens = b"{[\"-0123456789tfn".contains(&c)
+            || (c == b'N' && head.starts_with(b"NaN"))
+            || (c == b'I' && head.starts_with(b"Infinity"));
+        if !opens && !b" \t\r\n".contains(&c) {
+            return Check::Fails {
+                error: "json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)"
+                    .into(),
+            };
+        }
+    }
+    Check::Unknown {
+        reason: "dogpile.cache >= 1.1 reading a value without its JSON header: json.loads' error not modelled for these bytes".into(),
+    }
+}
+
+/// The header dogpile >= 1.1 writes (its exact contents do not matter to a reader that fails on
+/// the `{`, and one that parses it ignores them).
+const DOGPILE_HEADER: &[u8] = b"{\"ct\": 0.0, \"v\": 2}|";
+
+/// What `side`'s cache layer gets when it reads `stored`.
+fn layer_read(stored: &Stored, side: &Side) -> Result<Loaded, Check> {
+    let (form, pickle) = match stored {
+        Stored::Ascii(n) => {
+            return if side.writer.reads_ascii_ints() {
+                Ok(int_value(n, side.runtime))
+            } else {
+                read(n.to_string().as_bytes(), side)
+            };
+        }
+        Stored::Pickle { form, pickle } => (*form, pickle),
+    };
+    match (side.writer.reader, form) {
+        (Reader::Dogpile11, Form::DogpileJson) => read(pickle, side),
+        (Reader::Dogpile11, Form::Bang) => Err(dogpile_json_error(&[b"!", &pickle[..]].concat())),
+        (Reader::Dogpile11, _) => Err(dogpile_json_error(pickle)),
+        (_, Form::DogpileJson) => read(&[DOGPILE_HEADER, &pickle[..]].concat(), side),
+        (_, Form::Bang) if side.writer.reader != Reader::Any => {
+            read(&[b"!", &pickle[..]].concat(), side)
+        }
+        (Reader::Dogpile10, Form::CachedValue) => {
+            // dogpile hands the application the payload: follow it through the CachedValue's
+            // arguments without calling the class.
+            let Some(t) = envelope::cachedvalue_as_tuple(pickle) else {
+                return read(pickle, side);
+            };
+            let v = read(&t, side)?;
+            let payload = match v.heap.get(v.root) {
+                Node::Tuple(items) if items.len() == 2 => match v.heap.get(items[1]) {
+                    Node::Tuple(args) if !args.is_empty() => Some(args[0]),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match payload {
+                Some(root) => Ok(Loaded { heap: v.heap, root }),
+                None => Err(Check::Unknown {
+                    reason: "a CachedValue without a payload".into(),
+                }),
+            }
+        }
+        (Reader::Dogpile10, Form::Plain | Form::CeleryMetaPayload) => {
+            // region.get: value.metadata["ct"] on whatever pickle.loads gave.
+            let v = read(pickle, side)?;
+            Err(Check::Fails {
+                error: format!(
+                    "AttributeError: '{}' object has no attribute 'metadata'",
+                    load::type_name(v.heap.get(v.root), side.runtime.is_py2())
+                ),
+            })
+        }
+        (Reader::Celery, Form::Plain) => {
+            let v = read(pickle, side)?;
+            Ok(celery_result(v))
+        }
+        _ => read(pickle, side),
+    }
+}
+
+/// Celery's result backend hands the application `meta['result']` of the stored meta dict
+/// (`status`, `result`, `task_id`, ...); other values (broker messages) are read whole.
+fn celery_result(v: Loaded) -> Loaded {
+    let key_is = |id: Id, name: &[u8]| matches!(v.heap.get(id), Node::Text(t) | Node::Bytes(t) if t.as_slice() == name);
+    let Node::Dict(items) = v.heap.get(v.root) else {
+        return v;
+    };
+    let has = |name: &[u8]| items.iter().any(|&(k, _)| key_is(k, name));
+    if !(has(b"status") && has(b"task_id")) {
+        return v;
+    }
+    match items.iter().find(|&&(k, _)| key_is(k, b"result")) {
+        Some(&(_, root)) => Loaded { heap: v.heap, root },
+        None => v,
+    }
+}
+
+/// What `side`'s cache layer stores when it writes `v` back.
+fn layer_write(v: &Loaded, side: &Side) -> Result<Stored, Check> {
+    if side.writer.ints == Ints::Ascii
+        && let Node::Int(n) | Node::Long(n) = v.heap.get(v.root)
+    {
+        return Ok(Stored::Ascii(n.clone()));
+    }
     let p = side.writer.protocol_on(side.runtime);
-    dump(&v.heap, v.root, side.runtime, p).map_err(|e| match e {
+    let pickle = dump(&v.heap, v.root, side.runtime, p).map_err(|e| match e {
         DumpError::Py(e) => Check::Fails {
             error: format!("{e} (while {} wrote it back at protocol {p})", side.runtime),
         },
         DumpError::Unmodelled(what) => Check::Unknown { reason: what },
-    })
+    })?;
+    let form = match side.writer.wrap {
+        Wrap::Bang => Form::Bang,
+        Wrap::DogpileJson => Form::DogpileJson,
+        Wrap::DogpileCachedValue => Form::CachedValuePayload,
+        Wrap::Plain if side.writer.reader == Reader::Celery => Form::CeleryMetaPayload,
+        Wrap::Plain => Form::Plain,
+    };
+    Ok(Stored::Pickle { form, pickle })
 }
 
 /// Judge one pickle (already out of its envelope) for a migration from `old` to `new`.
 pub fn judge(pickle: &[u8], old: &Side, new: &Side) -> Checks {
-    let o = read(pickle, old);
-    let n = read(pickle, new);
+    judge_stored(
+        &Stored::Pickle {
+            form: Form::Plain,
+            pickle: pickle.to_vec(),
+        },
+        old,
+        new,
+    )
+}
+
+/// Judge a stored value through each side's cache layer (its reader, its writer's envelope,
+/// protocol and int handling) for a migration from `old` to `new`.
+pub fn judge_stored(stored: &Stored, old: &Side, new: &Side) -> Checks {
+    let o = layer_read(stored, old);
+    let n = layer_read(stored, new);
     let old_reads = match &o {
         Ok(_) => Check::Ok,
         Err(c) => c.clone(),
     };
     let new_reads = match (&o, &n) {
         (_, Err(c)) => c.clone(),
-        (Ok(ov), Ok(nv)) => compare(ov, old.runtime, nv, new.runtime),
+        (Ok(ov), Ok(nv)) => compare(ov, old.runtime, nv, new, false),
         (Err(_), Ok(_)) => Check::Ok,
     };
     let cross = |from: &Result<Loaded, Check>, writer: &Side, reader: &Side| -> Check {
         let Ok(v) = from else { return Check::Skipped };
-        let bytes = match write(v, writer) {
+        let bytes = match layer_write(v, writer) {
             Ok(b) => b,
             Err(c) => return c,
         };
-        match read(&bytes, reader) {
-            Ok(back) => compare(v, writer.runtime, &back, reader.runtime),
+        match layer_read(&bytes, reader) {
+            Ok(back) => compare(v, writer.runtime, &back, reader, true),
             Err(c) => c,
         }
     };
@@ -150,10 +359,10 @@ pub fn judge(pickle: &[u8], old: &Side, new: &Side) -> Checks {
 
 /// a -> b -> a: written by `a`, read and written by `b`, read by `a`: same value and types?
 fn trip(v: &Loaded, a: &Side, b: &Side) -> Result<Check, Check> {
-    let b1 = write(v, a)?;
-    let vb = read(&b1, b)?;
-    let b2 = write(&vb, b)?;
-    let back = read(&b2, a)?;
+    let b1 = layer_write(v, a)?;
+    let vb = layer_read(&b1, b)?;
+    let b2 = layer_write(&vb, b)?;
+    let back = layer_read(&b2, a)?;
     let before = render::render(&v.heap, v.root, a.runtime);
     let after = render::render(&back.heap, back.root, a.runtime);
     if before == after {
@@ -165,7 +374,9 @@ fn trip(v: &Loaded, a: &Side, b: &Side) -> Result<Check, Check> {
                 a.runtime,
                 b.runtime,
                 a.runtime,
-                describe(&v.heap, v.root, a.runtime, &back.heap, back.root, a.runtime)
+                describe(
+                    &v.heap, v.root, a.runtime, &back.heap, back.root, a.runtime, false
+                )
             ),
         })
     }
@@ -173,14 +384,45 @@ fn trip(v: &Loaded, a: &Side, b: &Side) -> Result<Check, Check> {
 
 /// Whether two runtimes got the same value, where "same" carries across Python versions: a py2
 /// `str` of ASCII and a py3 `str` are the same text, a py2 `long` and a py3 `int` the same number.
-fn compare(a: &Loaded, art: Runtime, b: &Loaded, brt: Runtime) -> Check {
+/// `written`: `b` is what the reader got from bytes that `a`'s runtime wrote (a cross check), so
+/// a py2 `long` that py2 itself would have as `int` was made by that write (in the stored value,
+/// a LONG in that range may as well be a py2 long, which many py2 apps hold: not flagged).
+fn compare(a: &Loaded, art: Runtime, b: &Loaded, reader: &Side, written: bool) -> Check {
+    let brt = reader.runtime;
+    let bytes_enc = reader.load.options.encoding.eq_ignore_ascii_case("bytes");
     if portable(&a.heap, a.root, art) == portable(&b.heap, b.root, brt) {
+        // The same value, but a py2 reader may get `long` where py2 itself would have had `int`
+        // (py3 pickles ints past 4 bytes as LONG; py2 loads every LONG as long).
+        if written
+            && brt.is_py2()
+            && !art.is_py2()
+            && let Some(n) = b.heap.nodes.iter().find_map(|n| match n {
+                Node::Long(v) if i64::try_from(v).is_ok() => Some(v.clone()),
+                _ => None,
+            })
+        {
+            return Check::Changes {
+                explanation: int_to_long(&n, art, brt),
+            };
+        }
         Check::Ok
     } else {
         Check::Changes {
-            explanation: describe(&a.heap, a.root, art, &b.heap, b.root, brt),
+            explanation: describe(&a.heap, a.root, art, &b.heap, b.root, brt, bytes_enc),
         }
     }
+}
+
+fn int_to_long(n: &BigInt, art: Runtime, brt: Runtime) -> String {
+    // In a round trip both ends are py2: the py3 runtime in the middle wrote the LONG.
+    let who = if art.is_py2() {
+        "a py3 runtime".to_string()
+    } else {
+        art.to_string()
+    };
+    format!(
+        "int -> long: the int {n} is a long ({n}L) on {brt}: {who} pickles ints that need more than 4 bytes as LONG, which py2 loads as long (type(x) is int is False, repr gains an L)"
+    )
 }
 
 /// The canonical rendering with the cross-version equivalences applied.
@@ -196,11 +438,38 @@ fn portable(heap: &Heap, root: Id, rt: Runtime) -> String {
     render::render(&h, root, Runtime::new(3, 13))
 }
 
-/// A one-line explanation of the first difference between two values.
-fn describe(ah: &Heap, a: Id, art: Runtime, bh: &Heap, b: Id, brt: Runtime) -> String {
-    let mut todo = vec![(a, b)];
+/// Where a node sits in its container (for the explanation).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Value,
+    Key,
+    Member,
+}
+
+impl Role {
+    fn noun(self, what: &str) -> String {
+        match self {
+            Role::Value => what.to_string(),
+            Role::Key => format!("dict key {what}"),
+            Role::Member => format!("set member {what}"),
+        }
+    }
+}
+
+/// A one-line explanation of the first difference between two values, in words a developer
+/// knows: mojibake, str -> bytes, str -> unicode, int -> long, container type changes.
+fn describe(
+    ah: &Heap,
+    a: Id,
+    art: Runtime,
+    bh: &Heap,
+    b: Id,
+    brt: Runtime,
+    bytes_enc: bool,
+) -> String {
+    let mut todo = vec![(a, b, Role::Value)];
     let mut seen = std::collections::HashSet::new();
-    while let Some((x, y)) = todo.pop() {
+    while let Some((x, y, role)) = todo.pop() {
         if !seen.insert((x, y)) {
             continue;
         }
@@ -210,38 +479,72 @@ fn describe(ah: &Heap, a: Id, art: Runtime, bh: &Heap, b: Id, brt: Runtime) -> S
                 let latin1 = codec::decode_latin1(p);
                 return if &latin1 == t && std::str::from_utf8(p).is_ok() {
                     format!(
-                        "mojibake: the py2 str {} (UTF-8) became {} on {brt} (its bytes decoded as latin-1; decode with .encode('latin1').decode('utf-8'))",
-                        short_bytes(p),
-                        short_text(t)
+                        "mojibake: the py2 {} (UTF-8 bytes) became {} on {brt}: its bytes were decoded as latin-1 (repair with .encode('latin-1').decode('utf-8'))",
+                        role.noun(&format!("str {}", py_bytes(p, true))),
+                        py_text(t, brt.is_py2())
                     )
                 } else {
                     format!(
-                        "the py2 str {} became the text {} on {brt}",
-                        short_bytes(p),
-                        short_text(t)
+                        "the py2 {} became the text {} on {brt} (decoded with the load's encoding)",
+                        role.noun(&format!("str {}", py_bytes(p, true))),
+                        py_text(t, brt.is_py2())
                     )
                 };
             }
-            (Node::Text(t), Node::Bytes(p)) if brt.is_py2() => {
+            (Node::Text(t), Node::Bytes(p)) if brt.is_py2() && !art.is_py2() => {
                 return format!(
-                    "the text {} became the py2 str {} on {brt} (str became bytes)",
-                    short_text(t),
-                    short_bytes(p)
+                    "str -> py2 str: the {} is the byte string {} on {brt}",
+                    role.noun(&format!("text {}", py_text(t, false))),
+                    py_bytes(p, true)
                 );
             }
-            (Node::Bytes(p), Node::Bytes(q)) if art.is_py2() && !brt.is_py2() => {
-                let _ = q;
+            (Node::Bytes(p), Node::Bytes(_)) if art.is_py2() && !brt.is_py2() => {
+                let shown = py_bytes(p, true);
+                let consequence = match role {
+                    Role::Key => format!(
+                        ": d[{}] raises KeyError, the key is {}",
+                        py_text(p, false),
+                        py_bytes(p, false)
+                    ),
+                    Role::Member => format!(
+                        ": {} in s is False, the member is {}",
+                        py_text(p, false),
+                        py_bytes(p, false)
+                    ),
+                    Role::Value => format!(
+                        " ({}): text operations and comparisons with str no longer match",
+                        py_bytes(p, false)
+                    ),
+                };
+                let why = if bytes_enc { " (encoding='bytes')" } else { "" };
                 return format!(
-                    "the py2 str {} is bytes on {brt} (encoding='bytes'): text operations and str keys no longer match",
-                    short_bytes(p)
+                    "str -> bytes: the py2 {} is bytes on {brt}{why}{consequence}",
+                    role.noun(&format!("str {shown}")),
+                );
+            }
+            (Node::Bytes(p), Node::Text(t)) if art.is_py2() && brt.is_py2() => {
+                return format!(
+                    "str -> unicode: the py2 {} is now {} on {brt}: a py3 runtime loaded it as text and wrote it back as unicode (type(x) is str is False; mixing it with non-ASCII str raises UnicodeDecodeError)",
+                    role.noun(&format!("str {}", py_bytes(p, true))),
+                    py_text(t, true)
                 );
             }
             (Node::Bytes(p), Node::Text(t)) if art.is_py2() => {
-                let _ = p;
                 return format!(
-                    "the py2 str became the unicode text {} on {brt}",
-                    short_text(t)
+                    "the py2 {} is the text {} on {brt}",
+                    role.noun(&format!("str {}", py_bytes(p, true))),
+                    py_text(t, brt.is_py2())
                 );
+            }
+            (Node::Bytes(p), Node::Bytes(_)) if !art.is_py2() && brt.is_py2() && p.is_ascii() => {
+                return format!(
+                    "bytes -> py2 str: the {} is the py2 str {} on {brt}, which py2 code treats as text (and a py3 runtime reads back as str)",
+                    role.noun(&format!("bytes {}", py_bytes(p, false))),
+                    py_bytes(p, true)
+                );
+            }
+            (Node::Int(n), Node::Long(_)) if brt.is_py2() && i64::try_from(n).is_ok() => {
+                return int_to_long(n, art, brt);
             }
             _ => {}
         }
@@ -259,7 +562,28 @@ fn describe(ah: &Heap, a: Id, art: Runtime, bh: &Heap, b: Id, brt: Runtime) -> S
                 (Node::Bytes(_), Node::Text(_)) | (Node::Text(_), Node::Bytes(_))
             );
             if !equivalent {
-                return format!("a {tx} on {art} is a {ty} on {brt}");
+                let hint = match (nx, ny) {
+                    (Node::OrderedDict(_), Node::Dict(_)) => {
+                        ": the order is no longer part of the value, and OrderedDict methods (move_to_end, popitem(last=)) are gone"
+                    }
+                    (Node::Dict(_), Node::OrderedDict(_)) => {
+                        ": equality with a dict now ignores order, but == between two of them does not"
+                    }
+                    (Node::Set(_), Node::FrozenSet(_)) => {
+                        ": it can no longer be changed (add/discard raise AttributeError)"
+                    }
+                    (Node::FrozenSet(_), Node::Set(_)) => {
+                        ": it is no longer hashable (cannot be a dict key or a set member)"
+                    }
+                    (Node::List(_), Node::Tuple(_)) | (Node::Tuple(_), Node::List(_)) => {
+                        ": list == tuple is False"
+                    }
+                    _ => "",
+                };
+                return format!(
+                    "type change: {} on {art} is a {ty} on {brt}{hint}",
+                    role.noun(&format!("a {tx}"))
+                );
             }
         }
         let (cx, cy) = (ah.children(x), bh.children(y));
@@ -270,33 +594,133 @@ fn describe(ah: &Heap, a: Id, art: Runtime, bh: &Heap, b: Id, brt: Runtime) -> S
                 cy.len()
             );
         }
-        for (p, q) in cx.into_iter().zip(cy).rev() {
-            todo.push((p, q));
+        let keyed = matches!(
+            nx,
+            Node::Dict(_) | Node::OrderedDict(_) | Node::Instance { .. }
+        );
+        let set = matches!(nx, Node::Set(_) | Node::FrozenSet(_));
+        if keyed || set {
+            // Same members in another order: say so rather than point at one member.
+            let step = if keyed { 2 } else { 1 };
+            let group = |h: &Heap, ids: &[Id], rt: Runtime| -> Vec<String> {
+                ids.chunks(step)
+                    .map(|c| {
+                        c.iter()
+                            .map(|&i| portable(h, i, rt))
+                            .collect::<Vec<_>>()
+                            .join(": ")
+                    })
+                    .collect()
+            };
+            let mut sx = group(ah, &cx, art);
+            let mut sy = group(bh, &cy, brt);
+            if sx != sy {
+                sx.sort();
+                sy.sort();
+                if sx == sy && !set {
+                    return format!(
+                        "ordering: the {tx} has the same items on {brt} in another order (iteration order, and == for OrderedDict, differ)"
+                    );
+                }
+            }
+        }
+        let dict_like = matches!(
+            nx,
+            Node::Dict(_) | Node::OrderedDict(_) | Node::DefaultDict { .. }
+        );
+        let skip = usize::from(matches!(nx, Node::DefaultDict { .. }));
+        for (i, (p, q)) in cx.into_iter().zip(cy).enumerate().rev() {
+            let role = if set {
+                Role::Member
+            } else if dict_like && i >= skip && (i - skip) % 2 == 0 {
+                Role::Key
+            } else {
+                Role::Value
+            };
+            todo.push((p, q, role));
         }
     }
     "the value differs (same types, other contents)".to_string()
 }
 
-fn short_bytes(b: &[u8]) -> String {
-    let mut s = String::new();
-    render::bytes(&mut s, &b[..b.len().min(40)]);
-    if b.len() > 40 {
+/// Python's repr of a text: py3 `'café'`, py2 `u'caf\xe9'` (the first 40 characters).
+fn py_text(t: &[u8], py2: bool) -> String {
+    let cps: Vec<u32> = codec::code_points(t).collect();
+    let has_single = cps.contains(&('\'' as u32));
+    let quote = if has_single && !cps.contains(&('"' as u32)) {
+        '"'
+    } else {
+        '\''
+    };
+    let mut s = String::from(if py2 { "u" } else { "" });
+    s.push(quote);
+    for &cp in cps.iter().take(40) {
+        match cp {
+            0x5c => s.push_str("\\\\"),
+            0x0a => s.push_str("\\n"),
+            0x0d => s.push_str("\\r"),
+            0x09 => s.push_str("\\t"),
+            c if c == quote as u32 => {
+                s.push('\\');
+                s.push(quote);
+            }
+            0x20..=0x7e => s.push(cp as u8 as char),
+            c if c <= 0xff && (py2 || c < 0xa1 || c == 0xad) => {
+                s.push_str(&format!("\\x{c:02x}"));
+            }
+            c if c <= 0xffff
+                && (py2
+                    || (0xd800..=0xdfff).contains(&c)
+                    || (0xe000..=0xf8ff).contains(&c)
+                    || (0x2000..=0x200f).contains(&c)
+                    || (0x2028..=0x202f).contains(&c)
+                    || (0x2060..=0x206f).contains(&c)
+                    || c == 0x3000
+                    || c == 0xfeff) =>
+            {
+                s.push_str(&format!("\\u{c:04x}"));
+            }
+            c if py2 => s.push_str(&format!("\\U{c:08x}")),
+            c => match char::from_u32(c) {
+                Some(ch) => s.push(ch),
+                None => s.push_str(&format!("\\U{c:08x}")),
+            },
+        }
+    }
+    if cps.len() > 40 {
         s.push_str("...");
     }
+    s.push(quote);
     s
 }
 
-fn short_text(t: &[u8]) -> String {
-    let cps: Vec<u32> = codec::code_points(t).take(40).collect();
-    let mut b = Vec::new();
-    for c in &cps {
-        codec::push_cp(&mut b, *c);
+/// Python's repr of a byte string: py3 `b'caf\xc3\xa9'`, py2 `'caf\xc3\xa9'` (first 40 bytes).
+fn py_bytes(b: &[u8], py2: bool) -> String {
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut s = String::from(if py2 { "" } else { "b" });
+    s.push(quote);
+    for &c in b.iter().take(40) {
+        match c {
+            b'\\' => s.push_str("\\\\"),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b'\t' => s.push_str("\\t"),
+            c if c == quote as u8 => {
+                s.push('\\');
+                s.push(quote);
+            }
+            0x20..=0x7e => s.push(c as char),
+            c => s.push_str(&format!("\\x{c:02x}")),
+        }
     }
-    let mut s = String::new();
-    render::text(&mut s, &b);
-    if codec::char_len(t) > 40 {
+    if b.len() > 40 {
         s.push_str("...");
     }
+    s.push(quote);
     s
 }
 

@@ -1,5 +1,23 @@
 //! Cache libraries' envelopes around pickles, and what each library writes back
 //! (../shared/reference/writer-profiles.md).
+//!
+//! A writer profile (`--writer`, `--old-writer`, `--new-writer`) is a whole cache layer: how it
+//! reads the bytes it finds ([`Reader`]), how it wraps what it writes back ([`Wrap`]), the
+//! protocol it pickles at ([`Protocol`]) and how it stores ints ([`Ints`]):
+//!
+//! | profile | reads | writes back | protocol | ints |
+//! |---|---|---|---|---|
+//! | `werkzeug` (contrib cache 0.x) | `!`, digits, any envelope | `!` + pickle | default | digits (py2 long too) |
+//! | `cachelib@<0.2` / `@0.2-0.4` / `@0.5-0.15.3` / `@0.15.4+` (default) | same | `!` + pickle | default / default / HIGHEST / HIGHEST | digits / pickled / pickled / digits |
+//! | `flask-caching@<2` / `@2.0.2-2.3.0` / other 2.x (default) | same | `!` + pickle | default / HIGHEST / HIGHEST | digits / pickled / digits |
+//! | `django` (built-in RedisCache) | digits, any envelope | bare pickle | HIGHEST | digits |
+//! | `django-redis@<5.1` / `@5.1+` (default) | same (compressors by magic) | bare pickle | HIGHEST / DEFAULT | digits |
+//! | `dogpile@<1.1` | `pickle.loads` of a `CachedValue` (payload); `{` and non-CachedValue fail | `CachedValue(payload)` | HIGHEST | pickled |
+//! | `dogpile@1.1+` (default) | `json.loads` of the header, then the payload; no header fails | `{"ct":..,"v":2}\|` + pickle | default | pickled |
+//! | `rq`, `beaker`, `kombu@V` | `pickle.loads` of the bytes as stored | bare pickle | HIGHEST / default / 2 (<5.1), 4 | pickled |
+//! | `celery@V` | as kombu; result keys give `meta['result']` | a fresh meta dict | 2 (<5.1), 4 | pickled |
+//! | `pickle`, `pickle:N`, `pickle:highest` | any envelope, no digits | bare pickle | as named | pickled |
+//! | `auto` | per value, the profile its envelope and key point to (`Writer::infer`), reported as `writer` in each result | | | |
 
 use crate::runtime::Runtime;
 use std::io::Read;
@@ -23,6 +41,11 @@ pub enum Envelope {
     Zstd,
     /// dogpile.cache >= 1.1: JSON metadata, `|`, pickle.
     DogpileJson,
+    /// dogpile.cache <= 1.0: a bare pickle of `dogpile.cache.api.CachedValue(payload, metadata)`.
+    DogpileCachedValue,
+    /// A kombu message (Celery's broker, Redis transport): JSON with `body` = base64(pickle) and
+    /// content-type `application/x-python-serialize`.
+    Kombu,
     /// An integer stored as ASCII digits (Werkzeug, cachelib 0.1 and >= 0.15.4, Django,
     /// django-redis): no pickle involved.
     AsciiInt,
@@ -41,6 +64,8 @@ impl Envelope {
             Envelope::Lz4 => "lz4",
             Envelope::Zstd => "zstd",
             Envelope::DogpileJson => "dogpile-json",
+            Envelope::DogpileCachedValue => "dogpile-cachedvalue",
+            Envelope::Kombu => "kombu",
             Envelope::AsciiInt => "ascii-int",
             Envelope::NotPickle(_) => "not-pickle",
         }
@@ -159,6 +184,9 @@ pub fn unwrap(value: &[u8]) -> Unwrapped {
         };
     }
     if value.starts_with(b"{") {
+        if let Some(k) = kombu(value) {
+            return k;
+        }
         if let Some(bar) = value.iter().position(|&b| b == b'|')
             && serde_json::from_slice::<serde_json::Value>(&value[..bar]).is_ok()
             && looks_like_pickle(&value[bar + 1..])
@@ -170,6 +198,9 @@ pub fn unwrap(value: &[u8]) -> Unwrapped {
         }
     }
     if looks_like_pickle(value) {
+        if cachedvalue_as_tuple(value).is_some() {
+            return ok(Envelope::DogpileCachedValue, value.to_vec());
+        }
         return ok(Envelope::Plain, value.to_vec());
     }
     let what = if std::str::from_utf8(value).is_ok() {
@@ -178,6 +209,138 @@ pub fn unwrap(value: &[u8]) -> Unwrapped {
         "binary data"
     };
     ok(Envelope::NotPickle(what), Vec::new())
+}
+
+/// A kombu message as the Redis transport stores it: JSON with `body`, `content-type` and
+/// `properties.body_encoding`. Pickled bodies (`application/x-python-serialize`, base64) are
+/// unwrapped; other content types (Celery's default `application/json`) are not pickles.
+fn kombu(value: &[u8]) -> Option<Unwrapped> {
+    let v: serde_json::Value = serde_json::from_slice(value).ok()?;
+    let o = v.as_object()?;
+    let body = o.get("body")?.as_str()?;
+    let ctype = o.get("content-type")?.as_str()?;
+    let encoding = o
+        .get("properties")
+        .and_then(|p| p.get("body_encoding"))
+        .and_then(|e| e.as_str());
+    if ctype != "application/x-python-serialize" {
+        return Some(Unwrapped {
+            envelope: Envelope::NotPickle("a kombu message that is not a pickle"),
+            pickle: Vec::new(),
+            error: None,
+        });
+    }
+    let (pickle, error) = match encoding {
+        Some("base64") => match base64_decode(body.as_bytes()) {
+            Some(p) => (p, None),
+            None => (Vec::new(), Some("kombu body: invalid base64".to_string())),
+        },
+        // Without a body encoding the pickle is the JSON string's code points as bytes
+        // (kombu's bytes_to_str/str_to_bytes round trip through latin-1 on the old transports).
+        _ => match body
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).ok())
+            .collect()
+        {
+            Some(p) => (p, None),
+            None => (
+                Vec::new(),
+                Some("kombu body: not base64 and not bytes".to_string()),
+            ),
+        },
+    };
+    Some(Unwrapped {
+        envelope: Envelope::Kombu,
+        pickle,
+        error,
+    })
+}
+
+/// Standard base64 (RFC 4648, padding optional, whitespace ignored), as Python's b64decode.
+pub fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in s {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            b' ' | b'\n' | b'\r' | b'\t' => continue,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// dogpile.cache <= 1.0 pickles `CachedValue(payload, metadata)`: the class by reference, the
+/// 2-tuple of arguments, REDUCE. The same bytes with that REDUCE turned into TUPLE2 load as
+/// `(CachedValue, (payload, metadata))` without calling anything, so the models can follow the
+/// payload the way dogpile hands it to the application. `None` if the pickle is not one.
+pub fn cachedvalue_as_tuple(pickle: &[u8]) -> Option<Vec<u8>> {
+    use crate::pickle::ops::code;
+    use crate::pickle::parse::{self, Arg};
+    let parsed = parse::parse(pickle, 1 << 20);
+    parsed.end.as_ref().ok()?;
+    let ops = &parsed.ops;
+    let text = |a: &Arg| match a {
+        Arg::Bytes(r) | Arg::Line(r) => pickle.get(r.clone()),
+        _ => None,
+    };
+    let memo = |c: u8| {
+        matches!(
+            c,
+            code::MEMOIZE | code::PUT | code::BINPUT | code::LONG_BINPUT
+        )
+    };
+    let mut i = 0;
+    while i < ops.len() && matches!(ops[i].code, code::PROTO | code::FRAME) {
+        i += 1;
+    }
+    let first = ops.get(i)?;
+    let is_cv = match &first.arg {
+        Arg::Line2(m, n) => {
+            pickle.get(m.clone())? == b"dogpile.cache.api"
+                && pickle.get(n.clone())? == b"CachedValue"
+        }
+        a => {
+            let mut j = i + 1;
+            while ops.get(j).is_some_and(|o| memo(o.code)) {
+                j += 1;
+            }
+            let second = ops.get(j)?;
+            let mut k = j + 1;
+            while ops.get(k).is_some_and(|o| memo(o.code)) {
+                k += 1;
+            }
+            text(a)? == b"dogpile.cache.api"
+                && text(&second.arg)? == b"CachedValue"
+                && ops.get(k)?.code == code::STACK_GLOBAL
+        }
+    };
+    if !is_cv {
+        return None;
+    }
+    // The last opcode before STOP that is not a memo store must be the REDUCE.
+    let mut r = ops.len().checked_sub(2)?;
+    while memo(ops[r].code) {
+        r = r.checked_sub(1)?;
+    }
+    if ops[r].code != code::REDUCE || ops.last()?.code != code::STOP {
+        return None;
+    }
+    let mut out = pickle.to_vec();
+    out[ops[r].pos] = code::TUPLE2;
+    Some(out)
 }
 
 /// Which protocol a writer uses.
@@ -190,81 +353,209 @@ pub enum Protocol {
     Fixed(u8),
 }
 
+/// How a cache layer stores a pickle it writes (what its reader then expects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wrap {
+    /// The pickle as is (compressors included: they do not change what loads).
+    Plain,
+    /// `!` + pickle.
+    Bang,
+    /// dogpile.cache >= 1.1: `{"ct": ..., "v": 2}|` + pickle.
+    DogpileJson,
+    /// dogpile.cache <= 1.0: the pickle of `CachedValue(payload, metadata)`.
+    DogpileCachedValue,
+}
+
+/// How a cache layer stores a Python `int`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ints {
+    /// As ASCII digits (its reader tries `int(value)` first).
+    Ascii,
+    /// Pickled like any value.
+    Pickled,
+}
+
+/// How a cache layer reads the bytes it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// `!`-prefixed pickles, ASCII ints, compressed or bare pickles: whatever the envelope says.
+    Any,
+    /// `pickle.loads(value)` of the bytes as stored, `!` included (RQ, kombu, Beaker).
+    PickleOnly,
+    /// dogpile.cache <= 1.0: `pickle.loads(value)` of a `CachedValue`.
+    Dogpile10,
+    /// dogpile.cache >= 1.1: `json.loads(value.partition(b"|")[0])`, then the payload.
+    Dogpile11,
+    /// Celery's result backend: `pickle.loads(value)` is the task's meta dict (status, result,
+    /// task_id, ...) and the application gets `meta['result']`; broker messages are read whole.
+    Celery,
+}
+
 /// What a cache library writes back, per writer-profiles.md.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Writer {
     pub name: String,
     pub protocol: Protocol,
-    /// Prefix the pickle with `!`.
+    /// Prefix the pickle with `!` (same as `wrap == Wrap::Bang`).
     pub bang: bool,
+    pub wrap: Wrap,
+    pub ints: Ints,
+    pub reader: Reader,
+    /// Whether the layer reads ASCII digits as an int (`int(value)` before unpickling).
+    pub reads_ascii: bool,
+    /// `auto`: the profile is inferred per value from its envelope (`infer`).
+    pub auto: bool,
+}
+
+/// The profiles `Writer::parse` knows, for messages.
+pub const PROFILES: &str = "auto, werkzeug, cachelib[@VERSION], flask-caching[@VERSION], django, django-redis[@VERSION], dogpile[@VERSION], rq, kombu[@VERSION], celery[@VERSION], beaker, pickle, pickle:N, pickle:highest";
+
+fn version(v: Option<&str>) -> Result<Vec<u32>, String> {
+    match v {
+        None => Ok(vec![u32::MAX]),
+        Some(v) => v
+            .split('.')
+            .map(|x| {
+                x.parse().map_err(|_| {
+                    format!("bad version {v:?} (expected digits and dots, e.g. 0.15.4)")
+                })
+            })
+            .collect(),
+    }
 }
 
 impl Writer {
-    /// Parse a profile name: `werkzeug`, `cachelib`, `cachelib@0.4`, `flask-caching`, `django`,
-    /// `django-redis`, `django-redis@5.0`, `pickle`, `pickle:N`, `pickle:highest`.
+    fn new(name: &str, protocol: Protocol, wrap: Wrap, ints: Ints, reader: Reader) -> Writer {
+        Writer {
+            name: name.to_string(),
+            protocol,
+            bang: wrap == Wrap::Bang,
+            wrap,
+            ints,
+            reader,
+            reads_ascii: reader == Reader::Any,
+            auto: false,
+        }
+    }
+
+    /// Parse a profile name: `auto`, `werkzeug`, `cachelib`, `cachelib@0.4`, `flask-caching@1.10`,
+    /// `django`, `django-redis`, `django-redis@5.0`, `dogpile@1.0`, `rq`, `kombu@5.0`, `celery`,
+    /// `beaker`, `pickle`, `pickle:N`, `pickle:highest`. Without `@VERSION` the newest release.
     pub fn parse(s: &str) -> Result<Writer, String> {
-        let (name, version) = match s.split_once('@') {
+        use {Ints::*, Protocol::*, Reader::*, Wrap::*};
+        let (name, ver) = match s.split_once('@') {
             Some((n, v)) => (n, Some(v)),
             None => (s, None),
         };
-        let ver = |v: Option<&str>| -> Vec<u32> {
-            v.unwrap_or("999")
-                .split('.')
-                .map(|x| x.parse().unwrap_or(0))
-                .collect()
-        };
-        let (protocol, bang) = match name {
-            // werkzeug.contrib.cache 0.x: cPickle / pickle default protocol.
-            "werkzeug" => (Protocol::Default, true),
-            // cachelib >= 0.5 pickles with HIGHEST_PROTOCOL; earlier with the default.
-            "cachelib" | "flask-caching" => {
-                let v = ver(version);
-                let highest = name == "flask-caching" || v >= vec![0, 5];
-                (
-                    if highest {
-                        Protocol::Highest
-                    } else {
-                        Protocol::Default
-                    },
-                    true,
-                )
+        let v = version(ver)?;
+        let at_least = |x: &[u32]| v.as_slice() >= x;
+        let w = match name {
+            "auto" => Writer {
+                auto: true,
+                ..Writer::new(s, Default, Plain, Ascii, Any)
+            },
+            // werkzeug.contrib.cache 0.x: cPickle / pickle default protocol, ints (and py2 longs)
+            // as digits.
+            "werkzeug" => Writer::new(s, Default, Bang, Ascii, Any),
+            // cachelib 0.1: default, ints as digits; 0.2-0.4: default, ints pickled (a dead
+            // isinstance check); 0.5-0.15.3: HIGHEST, ints pickled; 0.15.4+: HIGHEST, digits.
+            "cachelib" => {
+                let p = if at_least(&[0, 5]) { Highest } else { Default };
+                let ints = if at_least(&[0, 15, 4]) || !at_least(&[0, 2]) {
+                    Ascii
+                } else {
+                    Pickled
+                };
+                Writer::new(s, p, Bang, ints, Any)
             }
-            "django" => (Protocol::Highest, false),
+            // Flask-Caching <= 1.11: its own dump_object (default protocol, digits); 2.0.2-2.3.0
+            // pin cachelib < 0.10 (HIGHEST, ints pickled); other 2.x follow the newest cachelib.
+            "flask-caching" => {
+                if !at_least(&[2]) {
+                    Writer::new(s, Default, Bang, Ascii, Any)
+                } else if at_least(&[2, 0, 2]) && !at_least(&[2, 3, 1]) {
+                    Writer::new(s, Highest, Bang, Pickled, Any)
+                } else {
+                    Writer::new(s, Highest, Bang, Ascii, Any)
+                }
+            }
+            "django" => Writer::new(s, Highest, Plain, Ascii, Any),
             // django-redis: PICKLE_VERSION -1 (HIGHEST) up to 5.0, DEFAULT_PROTOCOL from 5.1.
             "django-redis" => {
-                let v = ver(version);
-                (
-                    if v < vec![5, 1] {
-                        Protocol::Highest
-                    } else {
-                        Protocol::Default
-                    },
-                    false,
-                )
+                let p = if at_least(&[5, 1]) { Default } else { Highest };
+                Writer::new(s, p, Plain, Ascii, Any)
             }
-            "pickle" => (Protocol::Default, false),
-            other => {
-                if let Some(p) = other.strip_prefix("pickle:") {
-                    let proto = match p {
-                        "highest" | "-1" => Protocol::Highest,
-                        n => Protocol::Fixed(
-                            n.parse()
-                                .map_err(|_| format!("bad protocol in {other:?}"))?,
-                        ),
-                    };
-                    (proto, false)
+            // dogpile.cache <= 1.0: pickle.dumps(CachedValue, HIGHEST); >= 1.1: JSON + `|` +
+            // pickle.dumps(payload) at the default protocol.
+            "dogpile" | "dogpile.cache" => {
+                if at_least(&[1, 1]) {
+                    Writer::new(s, Default, DogpileJson, Pickled, Dogpile11)
                 } else {
+                    Writer::new(s, Highest, DogpileCachedValue, Pickled, Dogpile10)
+                }
+            }
+            // RQ >= 0.10: zlib(pickle.dumps(..., HIGHEST)) in the job hash.
+            "rq" => Writer::new(s, Highest, Plain, Pickled, PickleOnly),
+            // kombu's pickle serializer (Celery's with serializer='pickle'): PICKLE_PROTOCOL,
+            // 2 up to kombu 5.0.x (Celery 5.0), 4 from kombu 5.1 (Celery 5.1).
+            "kombu" | "celery" => {
+                let p = if at_least(&[5, 1]) {
+                    Fixed(4)
+                } else {
+                    Fixed(2)
+                };
+                let reader = if name == "celery" { Celery } else { PickleOnly };
+                Writer::new(s, p, Plain, Pickled, reader)
+            }
+            // Beaker ext:redis: pickle.dumps((storedtime, expiretime, value)), module default
+            // (py2's stdlib pickle: protocol 0).
+            "beaker" => Writer::new(s, Default, Plain, Pickled, PickleOnly),
+            // A plain `pickle.loads` reader; envelopes are unwrapped as found (the generic profile).
+            "pickle" => Writer {
+                reads_ascii: false,
+                ..Writer::new(s, Default, Plain, Pickled, Any)
+            },
+            other => {
+                let Some(p) = other.strip_prefix("pickle:") else {
                     return Err(format!(
-                        "unknown writer profile {other:?} (known: werkzeug, cachelib[@VERSION], flask-caching, django, django-redis[@VERSION], pickle, pickle:N)"
+                        "unknown writer profile {other:?} (known: {PROFILES})"
                     ));
+                };
+                let proto = match p {
+                    "highest" | "-1" => Highest,
+                    "default" => Default,
+                    n => match n.parse::<u8>() {
+                        Ok(n) if n <= 5 => Fixed(n),
+                        _ => {
+                            return Err(format!(
+                                "bad protocol in {other:?} (0-5, highest, default)"
+                            ));
+                        }
+                    },
+                };
+                Writer {
+                    reads_ascii: false,
+                    ..Writer::new(s, proto, Plain, Pickled, Any)
                 }
             }
         };
-        Ok(Writer {
-            name: s.to_string(),
-            protocol,
-            bang,
-        })
+        if ver.is_some()
+            && !matches!(
+                name,
+                "cachelib"
+                    | "flask-caching"
+                    | "django-redis"
+                    | "dogpile"
+                    | "dogpile.cache"
+                    | "kombu"
+                    | "celery"
+            )
+        {
+            return Err(format!(
+                "{name} has no versions that write differently (known: {PROFILES})"
+            ));
+        }
+        Ok(w)
     }
 
     /// The protocol this writer uses on a runtime.
@@ -274,6 +565,106 @@ impl Writer {
             Protocol::Default => f.default_protocol,
             Protocol::Highest => f.highest_protocol,
             Protocol::Fixed(n) => n,
+        }
+    }
+
+    /// Whether this layer reads ASCII digits as an int (`int(value)` before unpickling).
+    pub fn reads_ascii_ints(&self) -> bool {
+        self.reads_ascii
+    }
+
+    /// For `auto`: the profile the value's envelope points to, with why. `protocol` is the
+    /// value's pickle protocol; `runtimes` the two sides (a protocol that is one side's
+    /// DEFAULT_PROTOCOL means a default-protocol writer, one side's HIGHEST_PROTOCOL a
+    /// HIGHEST writer). Other writers than `auto` are returned as they are.
+    pub fn infer(
+        &self,
+        envelope: &Envelope,
+        protocol: Option<u8>,
+        key: &[u8],
+        field: Option<&[u8]>,
+        runtimes: [Runtime; 2],
+    ) -> Writer {
+        if !self.auto {
+            return self.clone();
+        }
+        let p = protocol.unwrap_or(0);
+        let is_default = runtimes.iter().any(|r| r.facts().default_protocol == p);
+        let is_highest = runtimes
+            .iter()
+            .any(|r| r.facts().highest_protocol == p && r.facts().default_protocol != p);
+        let pick = |name: &str| -> Writer {
+            let mut w = Writer::parse(name).unwrap_or_else(|_| self.clone());
+            w.name = format!("auto:{name}");
+            w
+        };
+        let generic = |w: Writer| -> Writer {
+            let mut w = w;
+            w.protocol = if is_default {
+                Protocol::Default
+            } else if is_highest {
+                Protocol::Highest
+            } else {
+                Protocol::Fixed(p)
+            };
+            let how = match w.protocol {
+                Protocol::Default => "default".to_string(),
+                Protocol::Highest => "highest".to_string(),
+                Protocol::Fixed(n) => n.to_string(),
+            };
+            w.name = format!("{}(protocol {how})", w.name);
+            w
+        };
+        match envelope {
+            Envelope::Bang => {
+                // `!` + protocol: werkzeug/cachelib < 0.5 (default) or cachelib >= 0.5 (HIGHEST).
+                if is_highest && !is_default {
+                    pick("cachelib")
+                } else if is_default {
+                    pick("werkzeug")
+                } else {
+                    generic(pick("werkzeug"))
+                }
+            }
+            Envelope::DogpileJson => pick("dogpile@1.1"),
+            Envelope::DogpileCachedValue => pick("dogpile@1.0"),
+            Envelope::Kombu => {
+                if p <= 2 {
+                    pick("kombu@5.0")
+                } else {
+                    pick("kombu")
+                }
+            }
+            Envelope::AsciiInt => {
+                let mut w = pick("django");
+                w.name = "auto:ascii-int".into();
+                w
+            }
+            _ if key.starts_with(b"rq:job:") && field.is_some() => pick("rq"),
+            _ if key.starts_with(b"celery-task-meta-") => {
+                if p <= 2 {
+                    pick("celery@5.0")
+                } else {
+                    pick("celery")
+                }
+            }
+            _ if key.starts_with(b"beaker_cache:") => pick("beaker"),
+            Envelope::Zlib | Envelope::Gzip | Envelope::Lzma | Envelope::Lz4 | Envelope::Zstd => {
+                if is_default {
+                    pick("django-redis")
+                } else {
+                    generic(pick("django-redis@5.0"))
+                }
+            }
+            _ => {
+                if is_highest && !is_default {
+                    pick("pickle:highest")
+                } else if is_default {
+                    pick("pickle")
+                } else {
+                    pick(&format!("pickle:{p}"))
+                }
+            }
         }
     }
 }
@@ -325,5 +716,84 @@ mod tests {
         assert_eq!(Writer::parse("django-redis").unwrap().protocol_on(rt38), 4);
         assert_eq!(Writer::parse("pickle:2").unwrap().protocol_on(rt38), 2);
         assert!(Writer::parse("memcache").is_err());
+    }
+
+    #[test]
+    fn int_handling_and_readers_follow_the_versions() {
+        let w = |s: &str| Writer::parse(s).unwrap();
+        assert_eq!(w("cachelib@0.1.1").ints, Ints::Ascii);
+        assert_eq!(w("cachelib@0.2.0").ints, Ints::Pickled);
+        assert_eq!(w("cachelib@0.15.3").ints, Ints::Pickled);
+        assert_eq!(w("cachelib@0.15.4").ints, Ints::Ascii);
+        assert_eq!(w("cachelib").ints, Ints::Ascii);
+        assert_eq!(w("cachelib@0.4.1").protocol, Protocol::Default);
+        assert_eq!(w("cachelib@0.5").protocol, Protocol::Highest);
+        assert_eq!(w("flask-caching@1.10.1").protocol, Protocol::Default);
+        assert_eq!(w("flask-caching@2.2").ints, Ints::Pickled);
+        assert_eq!(w("flask-caching@2.5").ints, Ints::Ascii);
+        assert_eq!(w("dogpile@1.0").reader, Reader::Dogpile10);
+        assert_eq!(w("dogpile@1.0.2").wrap, Wrap::DogpileCachedValue);
+        assert_eq!(w("dogpile").reader, Reader::Dogpile11);
+        assert_eq!(w("kombu@5.0.2").protocol, Protocol::Fixed(2));
+        assert_eq!(w("celery").protocol, Protocol::Fixed(4));
+        assert!(w("auto").auto);
+        assert!(Writer::parse("werkzeug@1.0").is_err());
+        assert!(Writer::parse("cachelib@x").is_err());
+        assert!(Writer::parse("pickle:9").is_err());
+    }
+
+    #[test]
+    fn kombu_messages_and_dogpile_cachedvalues_are_unwrapped() {
+        // base64 of b"\x80\x02K*." is "gAJLKi4=".
+        let msg = br#"{"body": "gAJLKi4=", "content-encoding": "binary", "content-type": "application/x-python-serialize", "headers": {}, "properties": {"body_encoding": "base64"}}"#;
+        let u = unwrap(msg);
+        assert_eq!(
+            (u.envelope, u.pickle),
+            (Envelope::Kombu, b"\x80\x02K*.".to_vec())
+        );
+        let json = br#"{"body": "WzEsIDJd", "content-type": "application/json", "properties": {"body_encoding": "base64"}}"#;
+        assert!(matches!(unwrap(json).envelope, Envelope::NotPickle(_)));
+        assert_eq!(base64_decode(b"YWJjZA=="), Some(b"abcd".to_vec()));
+        assert_eq!(base64_decode(b"a?"), None);
+        // pickle.dumps(CachedValue(42, {}), 4) without the frame, as dogpile 1.0 writes it.
+        let mut cv = b"\x80\x04\x8c\x11dogpile.cache.api\x94\x8c\x0bCachedValue\x94\x93\x94K*}\x94\x86\x94R\x94.".to_vec();
+        assert_eq!(unwrap(&cv).envelope, Envelope::DogpileCachedValue);
+        let t = cachedvalue_as_tuple(&cv).unwrap();
+        assert_eq!(t[t.len() - 3], 0x86);
+        // Another class by the same bytes is not one.
+        cv[5] = b'x';
+        assert_eq!(unwrap(&cv).envelope, Envelope::Plain);
+    }
+
+    #[test]
+    fn auto_infers_the_profile_from_the_envelope() {
+        let auto = Writer::parse("auto").unwrap();
+        let rts = |a: (u8, u8), b: (u8, u8)| [Runtime::new(a.0, a.1), Runtime::new(b.0, b.1)];
+        let name = |e: Envelope, p: u8, key: &[u8], field: Option<&[u8]>, r| {
+            auto.infer(&e, Some(p), key, field, r).name
+        };
+        let (r27, r37) = (rts((2, 7), (3, 8)), rts((3, 7), (3, 11)));
+        assert_eq!(name(Envelope::Bang, 0, b"k", None, r27), "auto:werkzeug");
+        assert_eq!(name(Envelope::Bang, 5, b"k", None, r37), "auto:cachelib");
+        assert_eq!(
+            name(Envelope::DogpileJson, 4, b"k", None, r37),
+            "auto:dogpile@1.1"
+        );
+        assert_eq!(
+            name(Envelope::Plain, 2, b"celery-task-meta-1", None, r27),
+            "auto:celery@5.0"
+        );
+        assert_eq!(
+            name(Envelope::Zlib, 5, b"rq:job:1", Some(b"data"), r37),
+            "auto:rq"
+        );
+        assert_eq!(
+            name(Envelope::Plain, 5, b"k", None, r37),
+            "auto:pickle:highest"
+        );
+        assert_eq!(name(Envelope::Plain, 4, b"k", None, r37), "auto:pickle");
+        assert_eq!(name(Envelope::Plain, 1, b"k", None, r37), "auto:pickle:1");
+        let w = Writer::parse("werkzeug").unwrap();
+        assert_eq!(w.infer(&Envelope::Plain, Some(5), b"k", None, r37), w);
     }
 }

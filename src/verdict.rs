@@ -1,7 +1,7 @@
 //! The verdict on one sampled value: unwrap its envelope, then the five checks (cli.md).
 
-use crate::check::{self, Checks, Side};
-use crate::envelope::{self, Envelope};
+use crate::check::{self, Checks, Side, Stored};
+use crate::envelope::{self, Envelope, Ints};
 use crate::pickle::parse;
 use crate::source::Sample;
 use serde::Serialize;
@@ -15,6 +15,10 @@ pub struct ValueResult {
     pub envelope: &'static str,
     pub protocol: Option<u8>,
     pub checks: Option<Checks>,
+    /// With `--writer auto` (either side): the profile inferred from this value's envelope,
+    /// e.g. `auto:cachelib` or `auto:pickle(protocol 2)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writer: Option<String>,
     /// Set where the value is not a pickle or could not be unwrapped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -47,14 +51,54 @@ pub fn judge(sample: &Sample, old: &Side, new: &Side) -> ValueResult {
         envelope: u.envelope.name(),
         protocol: None,
         checks: None,
+        writer: None,
         note: None,
     };
     if let Some(e) = u.error {
         r.note = Some(e);
         return r;
     }
+    let parsed = (!u.pickle.is_empty()).then(|| parse::parse(&u.pickle, old.load.budget.max_ops));
+    let protocol = parsed.as_ref().map(|p| {
+        p.proto_header()
+            .unwrap_or(0)
+            .max(p.highest_opcode_protocol())
+    });
+    // `auto`: each side's profile from this value's envelope.
+    let infer = |side: &Side| -> Side {
+        let writer = side.writer.infer(
+            &u.envelope,
+            protocol,
+            &sample.key,
+            sample.field.as_deref(),
+            [old.runtime, new.runtime],
+        );
+        Side {
+            writer,
+            ..side.clone()
+        }
+    };
+    let (old, new) = (&infer(old), &infer(new));
+    let inferred = if old.writer.name != new.writer.name && new.writer.name.starts_with("auto:") {
+        Some(new.writer.name.clone())
+    } else if old.writer.name.starts_with("auto:") {
+        Some(old.writer.name.clone())
+    } else {
+        None
+    };
     match u.envelope {
         Envelope::AsciiInt => {
+            // Only layers that pickle ints (cachelib 0.2-0.15.3) write such a value back as a
+            // pickle; where both store ints as digits every check is trivially ok.
+            let pickles_ints =
+                |s: &Side| s.writer.ints == Ints::Pickled && s.writer.reads_ascii_ints();
+            if (pickles_ints(old) || pickles_ints(new))
+                && let Some(stored) = Stored::of(&u, &sample.value)
+            {
+                r.writer = inferred;
+                r.checks = Some(check::judge_stored(&stored, old, new));
+                return r;
+            }
             r.note = Some(
                 "an integer stored as ASCII digits: no pickle, readable by every runtime".into(),
             );
@@ -66,13 +110,11 @@ pub fn judge(sample: &Sample, old: &Side, new: &Side) -> ValueResult {
         }
         _ => {}
     }
-    let parsed = parse::parse(&u.pickle, old.load.budget.max_ops);
-    r.protocol = Some(
-        parsed
-            .proto_header()
-            .unwrap_or(0)
-            .max(parsed.highest_opcode_protocol()),
-    );
-    r.checks = Some(check::judge(&u.pickle, old, new));
+    r.protocol = protocol;
+    let Some(stored) = Stored::of(&u, &sample.value) else {
+        return r;
+    };
+    r.writer = inferred;
+    r.checks = Some(check::judge_stored(&stored, old, new));
     r
 }
