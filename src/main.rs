@@ -277,8 +277,10 @@ struct ScanArgs {
     /// The runtime being deployed (e.g. 3.8).
     #[arg(long)]
     new: Option<String>,
-    /// The cache layer of both sides: werkzeug, cachelib[@VERSION], flask-caching, django,
-    /// django-redis[@VERSION], pickle, pickle:N. Default: pickle.
+    /// The cache layer of both sides: auto (inferred per value from its envelope, said in the
+    /// report), werkzeug, cachelib[@VERSION], flask-caching[@VERSION], django,
+    /// django-redis[@VERSION], dogpile[@VERSION], rq, kombu[@VERSION], celery[@VERSION], beaker,
+    /// pickle, pickle:N, pickle:highest. Default: pickle.
     #[arg(long)]
     writer: Option<String>,
     /// The old side's cache layer, when it differs from --writer.

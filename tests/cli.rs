@@ -262,3 +262,19 @@ fn colour_and_progress_at_a_terminal_and_no_color_honoured() {
     assert!(!String::from_utf8_lossy(&o.stdout).contains('\x1b'));
     assert!(o.stderr.is_empty());
 }
+
+#[test]
+fn scan_help_names_every_writer_profile_and_each_one_parses() {
+    let help = stdout(&run(&["scan", "--help"]));
+    for profile in cache_compat::envelope::PROFILES.split(", ") {
+        assert!(
+            help.contains(profile),
+            "scan --help does not name {profile}"
+        );
+        let name = profile.trim_end_matches("[@VERSION]").replace(":N", ":2");
+        assert!(
+            cache_compat::envelope::Writer::parse(&name).is_ok(),
+            "the documented profile {name} does not parse"
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! The formats (docs/formats.md). Every one opens with the two verdict lines; findings are sorted
 //! (pattern, check, code) and nothing depends on the clock, so the same cache gives the same bytes.
 
-use super::{CHECKS, Finding, Level, Report, Safety};
+use super::{CHECKS, Finding, Level, Report, Safety, SideInfo};
 use crate::check::Check;
 use std::fmt::Write;
 
@@ -130,15 +130,20 @@ fn status_line(r: &Report, fail_on: Option<Level>) -> String {
 }
 
 fn writers_line(r: &Report) -> String {
-    format!(
-        "writers: {} writes protocol {} ({}), {} writes protocol {} ({})",
-        r.old.runtime,
-        r.old.writes_protocol,
-        r.old.writer,
-        r.new.runtime,
-        r.new.writes_protocol,
-        r.new.writer
-    )
+    let side = |s: &SideInfo| {
+        if s.writer == "auto" {
+            format!(
+                "{} writes back with the cache layer inferred per value (auto; the value's `writer` field says which)",
+                s.runtime
+            )
+        } else {
+            format!(
+                "{} writes protocol {} ({})",
+                s.runtime, s.writes_protocol, s.writer
+            )
+        }
+    };
+    format!("writers: {}, {}", side(&r.old), side(&r.new))
 }
 
 /// The listed findings of one pattern, grouped by code (advice is per pattern and code).
