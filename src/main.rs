@@ -230,7 +230,7 @@ fn run() -> Result<u8> {
             redis,
             snapshot,
             rdb,
-            redis_opts: _,
+            redis_opts,
             old,
             new,
             writer,
@@ -280,9 +280,10 @@ fn run() -> Result<u8> {
                     results.push(scan::judge(&s, &old_side, &new_side));
                 }
             } else if let Some(path) = rdb {
-                cache_compat::rdb::read_rdb(
+                cache_compat::rdb::read_rdb_with(
                     std::path::Path::new(&path),
                     &filter,
+                    redis_opts.caps(),
                     |s| results.push(scan::judge(&s, &old_side, &new_side)),
                     &mut cov,
                 )
@@ -290,6 +291,7 @@ fn run() -> Result<u8> {
             } else if let Some(url) = redis {
                 scan_redis(
                     &url,
+                    &redis_opts,
                     &filter,
                     pace,
                     |s| results.push(scan::judge(&s, &old_side, &new_side)),
@@ -321,7 +323,7 @@ fn run() -> Result<u8> {
         }
         Command::Snapshot {
             redis,
-            redis_opts: _,
+            redis_opts,
             out,
             matches,
             limit,
@@ -330,6 +332,7 @@ fn run() -> Result<u8> {
             let mut samples = Vec::new();
             scan_redis(
                 &redis,
+                &redis_opts,
                 &Filter { matches, limit },
                 Pace::default(),
                 |s| samples.push(s),

@@ -44,7 +44,7 @@
 //! elements cannot exceed the bytes left. A corrupt or hostile file gives [`RdbError::Corrupt`]
 //! (with the byte offset), never a panic, unbounded recursion or a huge allocation.
 
-use crate::source::{Coverage, Filter, Sample, glob_match};
+use crate::source::{Caps, Coverage, Filter, Sample, glob_match};
 use std::borrow::Cow;
 use std::io::{BufRead, BufReader};
 use std::ops::ControlFlow;
@@ -117,14 +117,67 @@ pub enum Elem<'a> {
     Scored { member: &'a [u8], score: f64 },
 }
 
-/// Read `path` and hand each string value and hash field that `filter` selects to `sink`, as
-/// `scan_redis` does for a live server. `cov.keys_seen` counts the keys the filter selects (of any
-/// type, as SCAN MATCH would list them), `cov.skipped_types` those of them that are neither strings
-/// nor hashes (lists, sets, sorted sets, streams, module values), `cov.sampled` the samples.
+/// Read `path` and hand each value that `filter` selects to `sink`, as `scan_redis` does for a
+/// live server, with the default [`Caps`].
 pub fn read_rdb(
     path: &Path,
     filter: &Filter,
-    mut sink: impl FnMut(Sample),
+    sink: impl FnMut(Sample),
+    cov: &mut Coverage,
+) -> Result<(), RdbError> {
+    read_rdb_with(path, filter, Caps::default(), sink, cov)
+}
+
+/// The elements of one collection key, held until the key ends (sets are sorted, sorted sets
+/// ranked, before they are given out).
+struct Pending {
+    key: Vec<u8>,
+    kind: Kind,
+    ttl_ms: Option<i64>,
+    /// Elements taken so far (lists, hashes, sets).
+    n: u64,
+    /// Set members read (at most `max_elements`), cut to `max_value_bytes`.
+    members: Vec<(Vec<u8>, Option<u64>)>,
+    /// The `max_elements` lowest (score, member) pairs so far: a max-heap.
+    ranked: std::collections::BinaryHeap<Ranked>,
+}
+
+/// A sorted-set member ordered as ZRANGE orders them: by score, then bytewise by member.
+struct Ranked(f64, Vec<u8>);
+
+impl PartialEq for Ranked {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0
+            .partial_cmp(&o.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| self.1.cmp(&o.1))
+    }
+}
+
+/// [`read_rdb`] with explicit caps. What each type gives is what the live scan gives (see
+/// `crate::source`): strings whole, hash fields, list items with their index, sorted-set members
+/// with their rank (the `max_elements` lowest, whatever order the dump holds them in: a skiplist
+/// is dumped highest score first), set members with their index in byte order (the first
+/// `max_elements` in dump order, sorted). Values longer than `max_value_bytes` are cut and carry
+/// their full length. `cov.keys_seen` counts the keys the filter selects (of any type, as SCAN MATCH
+/// would list them), `cov.skipped_types` those of them that are streams or module values,
+/// `cov.sampled` the samples.
+pub fn read_rdb_with(
+    path: &Path,
+    filter: &Filter,
+    caps: Caps,
+    sink: impl FnMut(Sample),
     cov: &mut Coverage,
 ) -> Result<(), RdbError> {
     let now_ms = std::time::SystemTime::now()
@@ -132,12 +185,86 @@ pub fn read_rdb(
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
     let ttl = |at: Option<i64>| at.map(|t| t.saturating_sub(now_ms));
-    let mut sampled = cov.sampled;
+    let cap = usize::try_from(caps.max_elements.max(1)).unwrap_or(usize::MAX);
+    struct St<F> {
+        sink: F,
+        sampled: u64,
+        partial: u64,
+        limit: Option<u64>,
+        caps: Caps,
+        pending: Option<Pending>,
+    }
+    impl<F: FnMut(Sample)> St<F> {
+        fn full(&self) -> bool {
+            self.limit.is_some_and(|l| self.sampled >= l)
+        }
+        fn give(&mut self, s: Sample) {
+            if self.full() {
+                return;
+            }
+            self.sampled += 1;
+            if s.full_len.is_some() {
+                self.partial += 1;
+            }
+            (self.sink)(s);
+        }
+        /// Give out the held collection, if any.
+        fn flush(&mut self) {
+            let Some(p) = self.pending.take() else { return };
+            let items: Vec<(Vec<u8>, Option<u64>)> = match p.kind {
+                Kind::Set => {
+                    let mut m = p.members;
+                    m.sort();
+                    m
+                }
+                Kind::ZSet => p
+                    .ranked
+                    .into_sorted_vec()
+                    .into_iter()
+                    .map(|r| {
+                        let mut v = r.1;
+                        let full = self.caps.cut(&mut v);
+                        (v, full)
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for (i, (value, full_len)) in items.into_iter().enumerate() {
+                let kind = if p.kind == Kind::Set { "set" } else { "zset" };
+                self.give(Sample {
+                    key: p.key.clone(),
+                    kind: kind.into(),
+                    field: Some(i.to_string().into_bytes()),
+                    ttl_ms: p.ttl_ms,
+                    value,
+                    full_len,
+                });
+            }
+        }
+    }
+    let st = std::cell::RefCell::new(St {
+        sink,
+        sampled: cov.sampled,
+        partial: 0,
+        limit: filter.limit,
+        caps,
+        pending: None,
+    });
     let mut seen = 0u64;
     let mut skipped = 0u64;
+    let cut = |v: &[u8]| -> (Vec<u8>, Option<u64>) {
+        let mut v = v.to_vec();
+        let full = caps.cut(&mut v);
+        (v, full)
+    };
     let r = visit_rdb(
         path,
         |k| {
+            let mut st = st.borrow_mut();
+            st.flush();
+            if st.full() {
+                return false;
+            }
             if !filter.matches.is_empty()
                 && !filter
                     .matches
@@ -148,7 +275,17 @@ pub fn read_rdb(
             }
             seen += 1;
             match k.kind {
-                Kind::String | Kind::Hash => true,
+                Kind::String | Kind::Hash | Kind::List | Kind::Set | Kind::ZSet => {
+                    st.pending = Some(Pending {
+                        key: k.name.to_vec(),
+                        kind: k.kind,
+                        ttl_ms: ttl(k.expire_at_ms),
+                        n: 0,
+                        members: Vec::new(),
+                        ranked: std::collections::BinaryHeap::new(),
+                    });
+                    true
+                }
                 _ => {
                     skipped += 1;
                     false
@@ -156,45 +293,83 @@ pub fn read_rdb(
             }
         },
         |k, e| {
-            if filter.limit.is_some_and(|l| sampled >= l) {
+            let mut st = st.borrow_mut();
+            if st.full() {
                 return ControlFlow::Break(());
             }
-            let s = match e {
-                Elem::String(v) => Sample {
+            let key_ttl = ttl(k.expire_at_ms);
+            let Some(p) = st.pending.as_mut() else {
+                return ControlFlow::Continue(());
+            };
+            let sample = |kind: &str, field: Option<Vec<u8>>, value: &[u8], ttl_ms| {
+                let (value, full_len) = cut(value);
+                Sample {
                     key: k.name.to_vec(),
-                    kind: "string".into(),
-                    field: None,
-                    ttl_ms: ttl(k.expire_at_ms),
-                    value: v.to_vec(),
-                },
+                    kind: kind.into(),
+                    field,
+                    ttl_ms,
+                    value,
+                    full_len,
+                }
+            };
+            let s = match e {
+                Elem::String(v) => {
+                    st.pending = None;
+                    sample("string", None, v, key_ttl)
+                }
                 Elem::Field {
                     field,
                     value,
                     expire_at_ms,
-                } => Sample {
-                    key: k.name.to_vec(),
-                    kind: "hash".into(),
-                    field: Some(field.to_vec()),
-                    ttl_ms: ttl(match (k.expire_at_ms, expire_at_ms) {
+                } => {
+                    if p.n >= cap as u64 {
+                        return ControlFlow::Continue(());
+                    }
+                    p.n += 1;
+                    let t = ttl(match (k.expire_at_ms, expire_at_ms) {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
-                    }),
-                    value: value.to_vec(),
-                },
-                Elem::Member(_) | Elem::Scored { .. } => return ControlFlow::Continue(()),
+                    });
+                    sample("hash", Some(field.to_vec()), value, t)
+                }
+                Elem::Member(v) if p.kind == Kind::List => {
+                    if p.n >= cap as u64 {
+                        return ControlFlow::Continue(());
+                    }
+                    let i = p.n;
+                    p.n += 1;
+                    sample("list", Some(i.to_string().into_bytes()), v, key_ttl)
+                }
+                Elem::Member(v) => {
+                    if p.members.len() < cap {
+                        p.members.push(cut(v));
+                    }
+                    return ControlFlow::Continue(());
+                }
+                Elem::Scored { member, score } => {
+                    p.ranked.push(Ranked(score, member.to_vec()));
+                    if p.ranked.len() > cap {
+                        p.ranked.pop();
+                    }
+                    return ControlFlow::Continue(());
+                }
             };
-            sampled += 1;
-            sink(s);
+            st.give(s);
             // Stop as soon as the limit is reached rather than reading on to the next value.
-            if filter.limit.is_some_and(|l| sampled >= l) {
+            if st.full() {
                 return ControlFlow::Break(());
             }
             ControlFlow::Continue(())
         },
     );
+    let mut st = st.into_inner();
+    if r.is_ok() {
+        st.flush();
+    }
     cov.keys_seen += seen;
     cov.skipped_types += skipped;
-    cov.sampled = sampled;
+    cov.sampled = st.sampled;
+    cov.partial += st.partial;
     r.map(|_| ())
 }
 

@@ -387,9 +387,12 @@ fn read_all(path: &Path, filter: &Filter) -> (Result<(), RdbError>, Vec<Sample>,
     (r, out, cov)
 }
 
-/// The samples `read_rdb` must give for a model: strings and hash fields, key by key.
+/// The samples `read_rdb` must give for a model (with the default caps, which these tests stay
+/// under): strings, hash fields, list items by index, set members by index in byte order, sorted-set
+/// members by rank (src/source/mod.rs), key by key.
 fn expected_samples(m: &Model) -> BTreeSet<Triple> {
     let mut out = BTreeSet::new();
+    let idx = |i: usize| Some(i.to_string().into_bytes());
     for ((_, k), (v, _)) in m {
         match v {
             Val::Str(s) => {
@@ -400,7 +403,23 @@ fn expected_samples(m: &Model) -> BTreeSet<Triple> {
                     out.insert((k.clone(), Some(f.clone()), x.clone()));
                 }
             }
-            _ => {}
+            Val::List(l) => {
+                for (i, x) in l.iter().enumerate() {
+                    out.insert((k.clone(), idx(i), x.clone()));
+                }
+            }
+            // A BTreeSet iterates in byte order.
+            Val::Set(st) => {
+                for (i, x) in st.iter().enumerate() {
+                    out.insert((k.clone(), idx(i), x.clone()));
+                }
+            }
+            Val::ZSet(z) => {
+                for (i, (x, _)) in z.iter().enumerate() {
+                    out.insert((k.clone(), idx(i), x.clone()));
+                }
+            }
+            Val::Stream => {}
         }
     }
     out
@@ -761,23 +780,24 @@ fn fill_other_types(s: &Server, scale: usize) {
 }
 
 #[test]
-fn lists_sets_zsets_and_streams_are_skipped_and_parsed_over() {
+fn lists_sets_zsets_read_streams_skipped_and_parsed_over() {
     let s = start(&[], None);
     fill_other_types(&s, 3);
     let model = server_model(&s);
     let path = s.save();
 
-    // read_rdb: only strings and hash fields, the rest counted.
+    // read_rdb: strings, hash fields, list items, set and sorted-set members; streams counted.
     let (r, samples, cov) = read_all(&path, &Filter::default());
     r.expect("read");
-    assert_eq!(sample_set(&samples), expected_samples(&model));
-    assert_eq!(samples.len(), 3);
-    let others = model
+    let expected = expected_samples(&model);
+    assert_eq!(sample_set(&samples), expected);
+    assert_eq!(samples.len(), expected.len());
+    let streams = model
         .values()
-        .filter(|(v, _)| !matches!(v, Val::Str(_) | Val::Hash(_)))
+        .filter(|(v, _)| matches!(v, Val::Stream))
         .count() as u64;
-    assert_eq!(others, 12);
-    assert_eq!(cov.skipped_types, others);
+    assert_eq!(streams, 2);
+    assert_eq!(cov.skipped_types, streams);
     assert_eq!(cov.keys_seen, model.len() as u64);
 
     // visit_rdb decodes every element of lists, sets and sorted sets: the same as the server.
@@ -812,7 +832,7 @@ fn expiring_keys_and_several_databases() {
     let (r, samples, cov) = read_all(&path, &Filter::default());
     r.expect("read");
     assert_eq!(cov.keys_seen, 7);
-    assert_eq!(cov.skipped_types, 1);
+    assert_eq!(cov.skipped_types, 0);
     let dups: Vec<(&[u8], Option<i64>)> = samples
         .iter()
         .filter(|s| s.key == b"dup")
@@ -864,9 +884,9 @@ fn filter_and_limit_as_for_live_redis() {
         (samples, cov)
     };
     let (users, cov) = only(&["user:*"], None);
-    assert_eq!(users.len(), 23);
+    assert_eq!(users.len(), 24);
     assert!(users.iter().all(|s| s.key.starts_with(b"user:")));
-    assert_eq!((cov.keys_seen, cov.sampled, cov.skipped_types), (22, 23, 1));
+    assert_eq!((cov.keys_seen, cov.sampled, cov.skipped_types), (22, 24, 0));
     let (two, _) = only(&["user:1?", "other:[12]"], None);
     let keys: BTreeSet<Vec<u8>> = two.iter().map(|s| s.key.clone()).collect();
     assert_eq!(keys.len(), 12);
@@ -1498,12 +1518,17 @@ fn newer_encodings_modules_and_functions() {
         ((b"hfe:ht", Some(b"goes")), (&pickle_like(300)[..], Some(2))),
         ((b"hfe:ht:pre", Some(b"x")), (b"1", Some(2))),
         ((b"last", None), (b"string after everything", Some(2))),
+        // The set's members by index in byte order (no expiry).
+        ((b"set:lp", Some(b"0")), (b"-4096", None)),
+        ((b"set:lp", Some(b"1")), (b"100000", None)),
+        ((b"set:lp", Some(b"2")), (b"a", None)),
+        ((b"set:lp", Some(b"3")), (&[b'x'; 100][..], None)),
     ]
     .into_iter()
     .map(|((k, f), (v, t))| ((k.to_vec(), f.map(<[u8]>::to_vec)), (v.to_vec(), t)))
     .collect();
     assert_eq!(got, want);
-    assert_eq!((cov.keys_seen, cov.skipped_types), (8, 3));
+    assert_eq!((cov.keys_seen, cov.skipped_types), (8, 2));
     // The absolute field expiries, exactly.
     let mut exp = BTreeMap::new();
     let _ = visit_rdb(
