@@ -303,10 +303,19 @@ struct Conn {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Connect and make one round trip (HELLO without arguments: any user may send it), so that a
+/// TLS handshake or authentication failure shows here, as a connection error, rather than at the
+/// first read. An error reply (HELLO is unknown before Redis 6) is a working connection.
 fn connect(client: &redis::Client) -> redis::RedisResult<redis::Connection> {
-    let c = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+    let mut c = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
     c.set_read_timeout(Some(READ_TIMEOUT))?;
-    Ok(c)
+    let Ok(hello) = read_cmd("HELLO") else {
+        return Ok(c);
+    };
+    match hello.query::<Value>(&mut c) {
+        Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => Err(e),
+        _ => Ok(c),
+    }
 }
 
 /// The error a server sent in place of a reply.
@@ -500,17 +509,23 @@ fn is_cluster(c: &mut Conn) -> Result<bool, SourceError> {
     Ok(v.first().is_some_and(|v| server_error(v).is_none()))
 }
 
-/// The masters of a cluster, from CLUSTER SLOTS: (host, port) of each slot range's first node.
-/// An empty host (the node does not know its address) means the host the URL named.
-fn cluster_masters(c: &mut Conn, target: &Target) -> Result<Vec<(String, u16)>, SourceError> {
+/// A cluster's slot map, from CLUSTER SLOTS: (first slot, last slot, master host, master port),
+/// sorted. An empty host (the node does not know its address) means the host the URL named.
+type SlotMap = Vec<(i64, i64, String, u16)>;
+
+fn slot_map(c: &mut Conn, target: &Target) -> Result<SlotMap, SourceError> {
     let v = c.one("CLUSTER SLOTS", read_cmd("CLUSTER SLOTS")?)?;
     let seed_host = match target.info.addr() {
         ConnectionAddr::Tcp(h, _) | ConnectionAddr::TcpTls { host: h, .. } => h.clone(),
         _ => "127.0.0.1".into(),
     };
-    let mut masters: Vec<(String, u16)> = Vec::new();
+    let mut map = SlotMap::new();
     for range in array(&v).unwrap_or(&[]) {
-        let Some(node) = array(range).and_then(|r| r.get(2)).and_then(array) else {
+        let Some(r) = array(range) else { continue };
+        let (Some(first), Some(last)) = (r.first().and_then(int), r.get(1).and_then(int)) else {
+            continue;
+        };
+        let Some(node) = r.get(2).and_then(array) else {
             continue;
         };
         let host = node.first().and_then(bytes).unwrap_or_default();
@@ -525,17 +540,27 @@ fn cluster_masters(c: &mut Conn, target: &Target) -> Result<Vec<(String, u16)>, 
             h if h.is_empty() || h == "?" => seed_host.clone(),
             h => h,
         };
-        if !masters.contains(&(host.clone(), port)) {
-            masters.push((host, port));
-        }
+        map.push((first, last, host, port));
     }
-    if masters.is_empty() {
+    map.sort();
+    if map.is_empty() {
         return Err(SourceError::Reply {
             cmd: format!("CLUSTER SLOTS on {}", c.shown),
             msg: "no slot is served by any node (is the cluster created?)".into(),
         });
     }
-    Ok(masters)
+    Ok(map)
+}
+
+/// The masters of a slot map, each once.
+fn masters_of(map: &SlotMap) -> Vec<(String, u16)> {
+    let mut masters: Vec<(String, u16)> = Vec::new();
+    for (_, _, h, p) in map {
+        if !masters.iter().any(|(mh, mp)| mh == h && mp == p) {
+            masters.push((h.clone(), *p));
+        }
+    }
+    masters
 }
 
 /// What a scan of one node shares with the others.
@@ -976,7 +1001,72 @@ fn nodes(
             target.db()
         )));
     }
-    cluster_masters(c, target).map(Some)
+    slot_map(c, target).map(|m| Some(masters_of(&m)))
+}
+
+/// Scan the masters in parallel, one thread each, handing their samples to `take` on this thread.
+/// Returns the first error, each thread's counters, and whether `take` asked to stop.
+fn scan_masters(
+    masters: &[(String, u16)],
+    shared: &Shared<'_>,
+    pace: Pace,
+    take: &mut Emit<'_>,
+) -> (Result<(), SourceError>, Vec<Coverage>, bool) {
+    let per = per_node_pace(pace, masters.len() as u64);
+    let mut covs = Vec::new();
+    let mut limit_hit = false;
+    let r = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Sample>(256);
+        let mut handles = Vec::new();
+        for node in masters {
+            let tx = tx.clone();
+            let shared = Shared {
+                pace: per,
+                ..*shared
+            };
+            handles.push(scope.spawn(move || {
+                let mut wc = Coverage::default();
+                let r = Conn::open(shared.target, Some(node), per).and_then(|mut c| {
+                    let mut send =
+                        |s: Sample| !shared.stop.load(Ordering::Relaxed) && tx.send(s).is_ok();
+                    scan_node(&mut c, &shared, &mut send, &mut wc)
+                });
+                if r.is_err() {
+                    shared.stop.store(true, Ordering::Relaxed);
+                }
+                (r, wc)
+            }));
+        }
+        drop(tx);
+        for s in rx.iter() {
+            if !take(s) {
+                limit_hit = true;
+                shared.stop.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+        drop(rx);
+        let mut first_err = Ok(());
+        for h in handles {
+            match h.join() {
+                Ok((r, wc)) => {
+                    covs.push(wc);
+                    if first_err.is_ok() {
+                        first_err = r;
+                    }
+                }
+                Err(_) => {
+                    if first_err.is_ok() {
+                        first_err = Err(SourceError::Options(
+                            "a cluster node's scan thread panicked".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        first_err
+    });
+    (r, covs, limit_hit)
 }
 
 /// Sample a live Redis (see the module docs): every value the filter selects goes to `sink`, in
@@ -1019,6 +1109,8 @@ pub fn scan_redis(
         stop: &stop,
     };
     let mut node_cov = Vec::new();
+    let mut nodes = 0u64;
+    let mut rescans = 0u64;
     let result = match masters {
         None => {
             let mut wc = Coverage::default();
@@ -1027,66 +1119,32 @@ pub fn scan_redis(
             } else {
                 scan_node(&mut seed, &sh(pace), &mut take, &mut wc)
             };
-            wc.nodes = 1;
+            nodes = 1;
             node_cov.push(wc);
             r
         }
-        Some(masters) => {
-            drop(seed);
-            let per = per_node_pace(pace, masters.len() as u64);
-            std::thread::scope(|scope| {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Sample>(256);
-                let mut handles = Vec::new();
-                for node in &masters {
-                    let tx = tx.clone();
-                    let shared = sh(per);
-                    handles.push(scope.spawn(move || {
-                        let mut wc = Coverage {
-                            nodes: 1,
-                            ..Coverage::default()
-                        };
-                        let r = Conn::open(shared.target, Some(node), per).and_then(|mut c| {
-                            let mut send = |s: Sample| {
-                                !shared.stop.load(Ordering::Relaxed) && tx.send(s).is_ok()
-                            };
-                            scan_node(&mut c, &shared, &mut send, &mut wc)
-                        });
-                        if r.is_err() {
-                            shared.stop.store(true, Ordering::Relaxed);
-                        }
-                        (r, wc)
-                    }));
+        Some(_) => {
+            // Scan every master; if the slot map changed meanwhile (a reshard), keys that moved
+            // before their old node listed them may have been missed: scan again on the new map
+            // (keys already seen are skipped), at most twice more.
+            let mut map = slot_map(&mut seed, &target)?;
+            let mut pass = 0;
+            loop {
+                let masters = masters_of(&map);
+                let (r, covs, limit_hit) = scan_masters(&masters, &sh(pace), pace, &mut take);
+                node_cov.extend(covs);
+                nodes = nodes.max(masters.len() as u64);
+                if r.is_err() || limit_hit {
+                    break r;
                 }
-                drop(tx);
-                if !already_full {
-                    for s in rx.iter() {
-                        if !take(s) {
-                            break;
-                        }
-                    }
+                let now = slot_map(&mut seed, &target)?;
+                if now == map || pass == 2 {
+                    break Ok(());
                 }
-                stop.store(true, Ordering::Relaxed);
-                drop(rx);
-                let mut first_err = Ok(());
-                for h in handles {
-                    match h.join() {
-                        Ok((r, wc)) => {
-                            node_cov.push(wc);
-                            if first_err.is_ok() {
-                                first_err = r;
-                            }
-                        }
-                        Err(_) => {
-                            if first_err.is_ok() {
-                                first_err = Err(SourceError::Options(
-                                    "a cluster node's scan thread panicked".into(),
-                                ));
-                            }
-                        }
-                    }
-                }
-                first_err
-            })
+                map = now;
+                pass += 1;
+                rescans += 1;
+            }
         }
     };
     for wc in node_cov {
@@ -1094,9 +1152,10 @@ pub fn scan_redis(
         cov.vanished += wc.vanished;
         cov.skipped_types += wc.skipped_types;
         cov.reconnects += wc.reconnects;
-        cov.nodes += wc.nodes;
         cov.redirected += wc.redirected;
     }
+    cov.nodes += nodes;
+    cov.rescans += rescans;
     cov.sampled = sampled;
     cov.partial += partial;
     result

@@ -62,6 +62,10 @@ pub struct Coverage {
     pub nodes: u64,
     /// Keys read from another cluster node after a MOVED or ASK reply (a reshard during the scan).
     pub redirected: u64,
+    /// Passes over the cluster repeated because its slot map changed during the scan (keys that
+    /// moved before their old node listed them are found on the new one; keys already seen are
+    /// not read again).
+    pub rescans: u64,
 }
 
 /// Errors of the tool itself (exit 2).
