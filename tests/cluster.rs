@@ -1007,3 +1007,154 @@ fn tls_with_client_certificates() {
     drop(server);
     let _ = std::fs::remove_dir_all(&certs);
 }
+
+// ---------------------------------------------------------------------------------------------
+// redis-cli's connection flags, and read-only ACL users
+
+/// `ACL SETUSER reader ...` with the given rules, then the default user switched off, so that a
+/// scan that did not authenticate as `reader` fails.
+fn reader_only(port: u16, rules: &[&str]) {
+    let mut args = vec!["ACL", "SETUSER", "reader", "on", ">s3cret", "~*", "&*"];
+    args.extend(rules);
+    assert_eq!(redis_cli(port, &args).trim(), "OK");
+    assert_eq!(
+        redis_cli(port, &["ACL", "SETUSER", "default", "off"]).trim(),
+        "OK"
+    );
+}
+
+#[test]
+fn user_pass_and_db_flags_as_redis_cli_has_them() {
+    let server = common::start_redis();
+    let port = server.port;
+    let written = generate("2.7", "py27", 0, 40);
+    let mut cmds = Vec::new();
+    resp(&mut cmds, &[b"SELECT", b"2"]);
+    for w in &written {
+        let c = command(w);
+        let parts: Vec<&[u8]> = c.iter().map(Vec::as_slice).collect();
+        resp(&mut cmds, &parts);
+    }
+    redis_pipe(port, &cmds);
+    // Reads, plus SELECT for -n (redis-rs sends it on connecting).
+    reader_only(port, &["+@read", "+select"]);
+    let n = expected(&written).len() as u64;
+    let run = |url: &str, extra: &[&str], env: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cache-compat"));
+        c.args(["scan", "--redis", url, "--old", "2.7", "--new", "3.8"])
+            .args(["--format", "jsonl"])
+            .args(extra)
+            .env_remove("REDISCLI_AUTH");
+        if let Some(pw) = env {
+            c.env("REDISCLI_AUTH", pw);
+        }
+        c.output().expect("scan")
+    };
+    let sampled = |o: &Output| {
+        let (_, s) = parse_jsonl(o);
+        s["coverage"]["sampled"].as_u64().unwrap_or(0)
+    };
+    let url = format!("redis://127.0.0.1:{port}");
+    assert_eq!(
+        sampled(&run(
+            &url,
+            &["--user", "reader", "--pass", "s3cret", "-n", "2"],
+            None
+        )),
+        n
+    );
+    assert_eq!(
+        sampled(&run(
+            &url,
+            &["--user", "reader", "-a", "s3cret", "--db", "2"],
+            None
+        )),
+        n
+    );
+    // REDISCLI_AUTH with --user; --pass over a URL's (wrong) password; -n over the URL's /0.
+    assert_eq!(
+        sampled(&run(&url, &["--user", "reader", "-n", "2"], Some("s3cret"))),
+        n
+    );
+    let wrong = format!("redis://reader:nope@127.0.0.1:{port}/0");
+    assert_eq!(
+        sampled(&run(&wrong, &["--pass", "s3cret", "-n", "2"], None)),
+        n
+    );
+    // Database 0 is empty; the right password is needed; it is never printed.
+    assert_eq!(
+        sampled(&run(&url, &["--user", "reader", "-a", "s3cret"], None)),
+        0
+    );
+    let o = run(
+        &url,
+        &["--user", "reader", "-a", "wrong-pw", "-n", "2"],
+        None,
+    );
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(!err.contains("wrong-pw"), "{err}");
+    let o = run(&wrong, &["-n", "2"], None);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        !err.contains("nope") && err.contains("reader:***@"),
+        "{err}"
+    );
+    // Nothing was written.
+    let dbsize = Command::new("redis-cli")
+        .args([
+            "-p",
+            &port.to_string(),
+            "--user",
+            "reader",
+            "--pass",
+            "s3cret",
+        ])
+        .args(["--no-auth-warning", "-n", "2", "DBSIZE"])
+        .output()
+        .expect("dbsize");
+    assert_eq!(
+        String::from_utf8_lossy(&dbsize.stdout).trim(),
+        written
+            .iter()
+            .map(|w| w.key.as_str())
+            .collect::<BTreeSet<_>>()
+            .len()
+            .to_string()
+    );
+}
+
+#[test]
+fn a_cluster_needs_nothing_but_reads_and_cluster_slots() {
+    let cluster = Cluster::start(3);
+    let written = generate("3.8", "py38", 4, 300);
+    cluster.fill(&written);
+    for n in &cluster.nodes {
+        let narrow = [
+            "ACL", "SETUSER", "narrow", "on", ">s3cret", "~*", "&*", "+@read",
+        ];
+        assert_eq!(redis_cli(n.port, &narrow).trim(), "OK");
+        reader_only(n.port, &["+@read", "+cluster|slots"]);
+    }
+    let url = format!("redis://reader@127.0.0.1:{}", cluster.nodes[2].port);
+    let out = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+        .args(["scan", "--redis", &url, "--old", "3.8", "--new", "3.13"])
+        .args(["--format", "jsonl", "--all"])
+        .env("REDISCLI_AUTH", "s3cret")
+        .output()
+        .expect("scan");
+    let (lines, summary) = parse_jsonl(&out);
+    assert_eq!(lines.len(), expected(&written).len(), "{summary}");
+    assert_eq!(summary["coverage"]["nodes"], 3);
+    // Without +cluster|slots the tool says what is missing (exit 2) rather than scanning one node.
+    let url = format!("redis://narrow@127.0.0.1:{}", cluster.nodes[2].port);
+    let out = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+        .args(["scan", "--redis", &url, "--old", "3.8", "--new", "3.13"])
+        .env("REDISCLI_AUTH", "s3cret")
+        .output()
+        .expect("scan");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cluster|slots"), "{err}");
+}

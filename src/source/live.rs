@@ -149,7 +149,7 @@ impl Target {
             .into_connection_info()
             .map_err(|e| SourceError::Connect {
                 url: shown.clone(),
-                source: e,
+                err: e,
             })?;
         let mut r = info.redis_settings().clone().set_skip_set_lib_name();
         if let Some(u) = &opts.user {
@@ -277,7 +277,7 @@ impl Target {
         }
         let err = |e| SourceError::Connect {
             url: shown.clone(),
-            source: e,
+            err: e,
         };
         let client = match &self.certs {
             Some(c) => redis::Client::build_with_tls(info, c.clone()).map_err(err)?,
@@ -355,7 +355,7 @@ impl Conn {
         let (client, shown) = target.client(node)?;
         let con = connect(&client).map_err(|e| SourceError::Connect {
             url: shown.clone(),
-            source: e,
+            err: e,
         })?;
         Ok(Conn {
             client,
@@ -421,7 +421,7 @@ impl Conn {
                 Err(e) => {
                     return Err(SourceError::Command {
                         cmd: format!("{what} on {}", self.shown),
-                        source: e,
+                        err: e,
                     });
                 }
             }
@@ -514,7 +514,17 @@ fn is_cluster(c: &mut Conn) -> Result<bool, SourceError> {
 type SlotMap = Vec<(i64, i64, String, u16)>;
 
 fn slot_map(c: &mut Conn, target: &Target) -> Result<SlotMap, SourceError> {
-    let v = c.one("CLUSTER SLOTS", read_cmd("CLUSTER SLOTS")?)?;
+    let v = c
+        .one("CLUSTER SLOTS", read_cmd("CLUSTER SLOTS")?)
+        .map_err(|e| match e {
+            SourceError::Reply { cmd, msg } if msg.starts_with("NOPERM") => SourceError::Reply {
+                cmd,
+                msg: format!(
+                    "{msg} (a cluster scan needs it: grant +cluster|slots, or pass --cluster no to scan this node alone)"
+                ),
+            },
+            e => e,
+        })?;
     let seed_host = match target.info.addr() {
         ConnectionAddr::Tcp(h, _) | ConnectionAddr::TcpTls { host: h, .. } => h.clone(),
         _ => "127.0.0.1".into(),

@@ -71,18 +71,12 @@ pub struct Coverage {
 /// Errors of the tool itself (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("cannot reach Redis at {url}: {source} (is the server running and the URL right?)")]
-    Connect {
-        url: String,
-        #[source]
-        source: redis::RedisError,
-    },
-    #[error("Redis command {cmd} failed: {source}")]
-    Command {
-        cmd: String,
-        #[source]
-        source: redis::RedisError,
-    },
+    // The Redis error is in the message, not a `source`: it would be printed again, with its
+    // own causes, by `{:#}`.
+    #[error("cannot reach Redis at {url}: {err} (is the server running and the URL right?)")]
+    Connect { url: String, err: redis::RedisError },
+    #[error("Redis command {cmd} failed: {err}")]
+    Command { cmd: String, err: redis::RedisError },
     #[error("Redis command {cmd} failed: {msg}")]
     Reply { cmd: String, msg: String },
     #[error("refusing to send {0}: cache-compat only ever sends read commands")]
