@@ -1026,7 +1026,7 @@ fn scan_masters(
     let mut covs = Vec::new();
     let mut limit_hit = false;
     let r = std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Sample>(256);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Sample>(32);
         let mut handles = Vec::new();
         for node in masters {
             let tx = tx.clone();
