@@ -1158,3 +1158,40 @@ fn a_cluster_needs_nothing_but_reads_and_cluster_slots() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("cluster|slots"), "{err}");
 }
+
+#[test]
+fn connections_killed_on_every_master_mid_scan_lose_no_key() {
+    let cluster = Cluster::start(3);
+    let written: Vec<Written> = (0..9000)
+        .map(|i| Written {
+            key: format!("k:{i}"),
+            ty: "string".into(),
+            field: None,
+            score: None,
+            value: python_free_pickle(i),
+        })
+        .collect();
+    cluster.fill(&written);
+    let url = format!("redis://127.0.0.1:{}", cluster.nodes[0].port);
+    let scan = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+        .args(["scan", "--redis", &url, "--old", "3.8", "--new", "3.13"])
+        .args(["--format", "jsonl", "--rate", "12000"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("scan");
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(700));
+        for n in &cluster.nodes {
+            redis_cli(
+                n.port,
+                &["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"],
+            );
+        }
+    }
+    let out = scan.wait_with_output().expect("scan");
+    let (_, summary) = parse_jsonl(&out);
+    let cov = &summary["coverage"];
+    assert_eq!(cov["sampled"], 9000, "{summary}");
+    assert_eq!(cov["keys_seen"], 9000, "{summary}");
+    assert!(cov["reconnects"].as_u64().unwrap_or(0) >= 3, "{summary}");
+}
