@@ -189,7 +189,7 @@ fn run() -> Result<u8> {
         }
         Command::Snapshot {
             redis,
-            redis_opts: _,
+            redis_opts,
             out,
             matches,
             limit,
@@ -198,6 +198,7 @@ fn run() -> Result<u8> {
             let mut samples = Vec::new();
             scan_redis(
                 &redis,
+                &redis_opts,
                 &Filter { matches, limit },
                 Pace::default(),
                 |s| samples.push(s),
@@ -633,8 +634,14 @@ fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
         let mut prog = progress::Progress::new(mode, None);
         report::pipeline::run(
             |sink: &mut dyn FnMut(cache_compat::source::Sample)| {
-                cache_compat::rdb::read_rdb(std::path::Path::new(&path), &filter, sink, &mut cov)
-                    .with_context(|| format!("reading the RDB dump {path}"))
+                cache_compat::rdb::read_rdb_with(
+                    std::path::Path::new(&path),
+                    &filter,
+                    a.redis_opts.caps(),
+                    sink,
+                    &mut cov,
+                )
+                .with_context(|| format!("reading the RDB dump {path}"))
             },
             &old_side,
             &new_side,
@@ -643,10 +650,16 @@ fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
             jobs,
         )?;
     } else if let Some(url) = redis {
-        let mut prog = progress::Progress::new(mode, None);
+        // DBSIZE (summed over a cluster's masters): the progress bar's estimate of the total.
+        let total = match mode {
+            progress::Mode::None => None,
+            _ => cache_compat::source::estimate_keys(&url, &a.redis_opts),
+        };
+        let mut prog = progress::Progress::new(mode, total);
         report::pipeline::run(
             |sink: &mut dyn FnMut(cache_compat::source::Sample)| {
-                scan_redis(&url, &filter, pace, sink, &mut cov).map_err(anyhow::Error::from)
+                scan_redis(&url, &a.redis_opts, &filter, pace, sink, &mut cov)
+                    .map_err(anyhow::Error::from)
             },
             &old_side,
             &new_side,

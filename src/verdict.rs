@@ -44,6 +44,22 @@ pub fn show_key(b: &[u8]) -> String {
 
 /// Judge one sample.
 pub fn judge(sample: &Sample, old: &Side, new: &Side) -> ValueResult {
+    if let Some(full) = sample.full_len {
+        // Only a prefix was read (over --max-value-bytes): no check can be made on it, and a
+        // prefix must not be reported as a malformed pickle.
+        return ValueResult {
+            key: show_key(&sample.key),
+            field: sample.field.as_deref().map(show_key),
+            envelope: "partial",
+            protocol: None,
+            checks: None,
+            writer: None,
+            note: Some(format!(
+                "partial: only the first {} of {full} bytes were read (--max-value-bytes); not judged",
+                sample.value.len()
+            )),
+        };
+    }
     let u = envelope::unwrap(&sample.value);
     let mut r = ValueResult {
         key: show_key(&sample.key),

@@ -6,8 +6,10 @@
 //! old zset scores) are written by hand into an RDB 9 file that the real server then loads: what
 //! it serves back is the oracle for those, and its checksum verification the oracle for ours.
 
-use cache_compat::rdb::{Elem, Kind, RdbError, read_rdb, visit_rdb};
-use cache_compat::source::{Coverage, Filter, Sample};
+use cache_compat::rdb::{
+    Elem, Kind, RdbError, read_rdb, read_rdb_bytes, visit_rdb, visit_rdb_bytes,
+};
+use cache_compat::source::{Caps, Coverage, Filter, Sample};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -387,9 +389,12 @@ fn read_all(path: &Path, filter: &Filter) -> (Result<(), RdbError>, Vec<Sample>,
     (r, out, cov)
 }
 
-/// The samples `read_rdb` must give for a model: strings and hash fields, key by key.
+/// The samples `read_rdb` must give for a model (with the default caps, which these tests stay
+/// under): strings, hash fields, list items by index, set members by index in byte order, sorted-set
+/// members by rank (src/source/mod.rs), key by key.
 fn expected_samples(m: &Model) -> BTreeSet<Triple> {
     let mut out = BTreeSet::new();
+    let idx = |i: usize| Some(i.to_string().into_bytes());
     for ((_, k), (v, _)) in m {
         match v {
             Val::Str(s) => {
@@ -400,7 +405,23 @@ fn expected_samples(m: &Model) -> BTreeSet<Triple> {
                     out.insert((k.clone(), Some(f.clone()), x.clone()));
                 }
             }
-            _ => {}
+            Val::List(l) => {
+                for (i, x) in l.iter().enumerate() {
+                    out.insert((k.clone(), idx(i), x.clone()));
+                }
+            }
+            // A BTreeSet iterates in byte order.
+            Val::Set(st) => {
+                for (i, x) in st.iter().enumerate() {
+                    out.insert((k.clone(), idx(i), x.clone()));
+                }
+            }
+            Val::ZSet(z) => {
+                for (i, (x, _)) in z.iter().enumerate() {
+                    out.insert((k.clone(), idx(i), x.clone()));
+                }
+            }
+            Val::Stream => {}
         }
     }
     out
@@ -761,23 +782,24 @@ fn fill_other_types(s: &Server, scale: usize) {
 }
 
 #[test]
-fn lists_sets_zsets_and_streams_are_skipped_and_parsed_over() {
+fn lists_sets_zsets_read_streams_skipped_and_parsed_over() {
     let s = start(&[], None);
     fill_other_types(&s, 3);
     let model = server_model(&s);
     let path = s.save();
 
-    // read_rdb: only strings and hash fields, the rest counted.
+    // read_rdb: strings, hash fields, list items, set and sorted-set members; streams counted.
     let (r, samples, cov) = read_all(&path, &Filter::default());
     r.expect("read");
-    assert_eq!(sample_set(&samples), expected_samples(&model));
-    assert_eq!(samples.len(), 3);
-    let others = model
+    let expected = expected_samples(&model);
+    assert_eq!(sample_set(&samples), expected);
+    assert_eq!(samples.len(), expected.len());
+    let streams = model
         .values()
-        .filter(|(v, _)| !matches!(v, Val::Str(_) | Val::Hash(_)))
+        .filter(|(v, _)| matches!(v, Val::Stream))
         .count() as u64;
-    assert_eq!(others, 12);
-    assert_eq!(cov.skipped_types, others);
+    assert_eq!(streams, 2);
+    assert_eq!(cov.skipped_types, streams);
     assert_eq!(cov.keys_seen, model.len() as u64);
 
     // visit_rdb decodes every element of lists, sets and sorted sets: the same as the server.
@@ -812,7 +834,7 @@ fn expiring_keys_and_several_databases() {
     let (r, samples, cov) = read_all(&path, &Filter::default());
     r.expect("read");
     assert_eq!(cov.keys_seen, 7);
-    assert_eq!(cov.skipped_types, 1);
+    assert_eq!(cov.skipped_types, 0);
     let dups: Vec<(&[u8], Option<i64>)> = samples
         .iter()
         .filter(|s| s.key == b"dup")
@@ -864,9 +886,9 @@ fn filter_and_limit_as_for_live_redis() {
         (samples, cov)
     };
     let (users, cov) = only(&["user:*"], None);
-    assert_eq!(users.len(), 23);
+    assert_eq!(users.len(), 24);
     assert!(users.iter().all(|s| s.key.starts_with(b"user:")));
-    assert_eq!((cov.keys_seen, cov.sampled, cov.skipped_types), (22, 23, 1));
+    assert_eq!((cov.keys_seen, cov.sampled, cov.skipped_types), (22, 24, 0));
     let (two, _) = only(&["user:1?", "other:[12]"], None);
     let keys: BTreeSet<Vec<u8>> = two.iter().map(|s| s.key.clone()).collect();
     assert_eq!(keys.len(), 12);
@@ -1498,12 +1520,17 @@ fn newer_encodings_modules_and_functions() {
         ((b"hfe:ht", Some(b"goes")), (&pickle_like(300)[..], Some(2))),
         ((b"hfe:ht:pre", Some(b"x")), (b"1", Some(2))),
         ((b"last", None), (b"string after everything", Some(2))),
+        // The set's members by index in byte order (no expiry).
+        ((b"set:lp", Some(b"0")), (b"-4096", None)),
+        ((b"set:lp", Some(b"1")), (b"100000", None)),
+        ((b"set:lp", Some(b"2")), (b"a", None)),
+        ((b"set:lp", Some(b"3")), (&[b'x'; 100][..], None)),
     ]
     .into_iter()
     .map(|((k, f), (v, t))| ((k.to_vec(), f.map(<[u8]>::to_vec)), (v.to_vec(), t)))
     .collect();
     assert_eq!(got, want);
-    assert_eq!((cov.keys_seen, cov.skipped_types), (8, 3));
+    assert_eq!((cov.keys_seen, cov.skipped_types), (8, 2));
     // The absolute field expiries, exactly.
     let mut exp = BTreeMap::new();
     let _ = visit_rdb(
@@ -1700,4 +1727,152 @@ fn hostile_lengths_are_errors_fast_without_allocating() {
     let _ = std::fs::remove_dir_all(
         std::env::temp_dir().join(format!("cc-rdb-hostile-{}", std::process::id())),
     );
+}
+
+#[test]
+fn caps_keep_what_lrange_and_zrange_would_and_cut_long_values() {
+    let s = start(&[], None);
+    fill_other_types(&s, 2);
+    let model = server_model(&s);
+    let path = s.save();
+    let caps = Caps {
+        max_elements: 3,
+        max_value_bytes: 64,
+    };
+    let mut cov = Coverage::default();
+    let mut got: BTreeMap<Vec<u8>, Vec<Sample>> = BTreeMap::new();
+    cache_compat::rdb::read_rdb_with(
+        &path,
+        &Filter::default(),
+        caps,
+        |x| got.entry(x.key.clone()).or_default().push(x),
+        &mut cov,
+    )
+    .expect("read");
+    let cut = |v: &[u8]| -> (Vec<u8>, Option<u64>) {
+        if v.len() > 64 {
+            (v[..64].to_vec(), Some(v.len() as u64))
+        } else {
+            (v.to_vec(), None)
+        }
+    };
+    let mut checked = 0;
+    let mut partial = 0;
+    for ((_, k), (v, _)) in &model {
+        let samples = got.get(k).map(Vec::as_slice).unwrap_or(&[]);
+        let shown: Vec<(Vec<u8>, Option<u64>)> = samples
+            .iter()
+            .map(|x| (x.value.clone(), x.full_len))
+            .collect();
+        partial += shown.iter().filter(|x| x.1.is_some()).count();
+        let fields: Vec<Option<Vec<u8>>> = samples.iter().map(|x| x.field.clone()).collect();
+        let idx: Vec<Option<Vec<u8>>> = (0..shown.len())
+            .map(|i| Some(i.to_string().into_bytes()))
+            .collect();
+        match v {
+            Val::Str(x) => assert_eq!(shown, vec![cut(x)]),
+            // The server's LRANGE 0 2 and ZRANGE 0 2 (by rank, whatever order the dump holds).
+            Val::List(l) => {
+                let want: Vec<_> = l.iter().take(3).map(|x| cut(x)).collect();
+                assert_eq!(shown, want, "{}", String::from_utf8_lossy(k));
+                assert_eq!(fields, idx);
+            }
+            Val::ZSet(z) => {
+                let want: Vec<_> = z.iter().take(3).map(|x| cut(&x.0)).collect();
+                assert_eq!(shown, want, "{}", String::from_utf8_lossy(k));
+                assert_eq!(fields, idx);
+            }
+            // Sets and hashes: 3 of their members or fields (which ones depends on the dump's
+            // order), sets sorted bytewise.
+            Val::Set(st) => {
+                assert_eq!(shown.len(), st.len().min(3));
+                let mut sorted = shown.clone();
+                sorted.sort();
+                assert_eq!(shown, sorted);
+                for (x, full) in &shown {
+                    assert!(st.iter().any(|m| cut(m) == (x.clone(), *full)));
+                }
+                assert_eq!(fields, idx);
+            }
+            Val::Hash(h) => {
+                assert_eq!(shown.len(), h.len().min(3));
+                for x in samples {
+                    let f = x.field.clone().unwrap_or_default();
+                    assert_eq!((x.value.clone(), x.full_len), cut(&h[&f]));
+                }
+            }
+            Val::Stream => assert!(shown.is_empty()),
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, model.len());
+    assert!(partial > 0, "some values are over 64 bytes");
+    assert_eq!(cov.partial, partial as u64);
+}
+
+/// Seeded mutations of a real dump (byte flips, random bytes, truncations, huge lengths), with
+/// the checksum zeroed so that a mutant can also be read to the end, through both the element
+/// visitor and the capped sample reader: any result, never a panic, and fast.
+#[test]
+fn mutation_smoke() {
+    let s = start(&[], None);
+    fill_other_types(&s, 1);
+    let mut c = s.conn();
+    c.ok(&[&b"SET"[..], b"lzf", &pickle_like(3000)]);
+    c.ok(&["HSET", "h:small", "a", "1", "b", "two"]);
+    let mut dump = std::fs::read(s.save()).expect("dump");
+    let n = dump.len();
+    dump[n - 8..].fill(0);
+    let caps = Caps {
+        max_elements: 2,
+        max_value_bytes: 16,
+    };
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let t = Instant::now();
+    let (mut ok, mut errors) = (0, 0);
+    for _ in 0..20_000 {
+        let mut b = dump.clone();
+        for _ in 0..(1 + next() % 3) {
+            let i = (next() as usize) % b.len();
+            match next() % 4 {
+                0 => b[i] ^= 1 << (next() % 8),
+                1 => b[i] = next() as u8,
+                2 => b.truncate(i.max(9)),
+                _ => {
+                    // A 32-bit length of 0x7fffffff.
+                    let j = i.min(b.len().saturating_sub(5));
+                    b[j] = 0x80;
+                    let end = (j + 5).min(b.len());
+                    b[j + 1..end].fill(0x7f);
+                }
+            }
+        }
+        let name = Path::new("mutant.rdb");
+        let r = std::panic::catch_unwind(|| {
+            let v = visit_rdb_bytes(name, &b, |_| true, |_, _| ControlFlow::Continue(()));
+            let mut cov = Coverage::default();
+            let mut got = 0u64;
+            let r = read_rdb_bytes(name, &b, &Filter::default(), caps, |_| got += 1, &mut cov);
+            assert_eq!(got, cov.sampled);
+            assert_eq!(v.is_ok(), r.is_ok());
+            r.is_ok()
+        });
+        match r {
+            Ok(true) => ok += 1,
+            Ok(false) => errors += 1,
+            Err(_) => panic!("a mutant panicked (seeded: rerun reproduces it)"),
+        }
+    }
+    println!(
+        "mutation smoke: 20000 mutants, {ok} read, {errors} errors, {:?}",
+        t.elapsed()
+    );
+    assert!(ok > 0 && errors > 0);
+    assert!(t.elapsed() < Duration::from_secs(120));
 }

@@ -289,7 +289,10 @@ impl Aggregator {
         let p = self.patterns.entry(pattern).or_default();
         p.values += 1;
         let Some(checks) = &r.checks else {
-            s.not_pickles += 1;
+            // Partial values (read by prefix) are counted by the source's coverage, not here.
+            if r.envelope != "partial" {
+                s.not_pickles += 1;
+            }
             self.keep(r);
             return;
         };
@@ -443,7 +446,8 @@ impl Aggregator {
             })
             .cloned()
             .collect();
-        let pickles = self.summary.values - self.summary.not_pickles;
+        let pickles =
+            (self.summary.values - self.summary.not_pickles).saturating_sub(coverage.partial);
         let verdict = |v: &VerdictAgg, checks: &[&'static str]| Verdict {
             safe: if v.failing > 0 {
                 Safety::NotSafe
@@ -668,11 +672,12 @@ impl Report {
         let c = &self.coverage;
         let s = &c.source;
         format!(
-            "coverage: {} keys seen, {} values sampled and judged ({} pickles, {} not pickles), {} vanished, {} of other types skipped, {} reconnects",
+            "coverage: {} keys seen, {} values sampled and judged ({} pickles, {} not pickles, {} partial: over --max-value-bytes, not judged), {} vanished, {} of other types skipped, {} reconnects",
             s.keys_seen,
             c.values,
             c.pickles,
             c.not_pickles,
+            s.partial,
             s.vanished,
             s.skipped_types,
             s.reconnects
@@ -721,6 +726,7 @@ mod tests {
                 new_reads_old_write: Check::Ok,
                 round_trip: Check::Ok,
             }),
+            writer: None,
             note: None,
         }
     }

@@ -100,32 +100,43 @@ impl Drop for RedisServer {
     }
 }
 
-/// Start a redis-server (persistence off; `redis-cli save` still writes `dir/dump.rdb`).
-pub fn start_redis() -> RedisServer {
-    use std::time::{Duration, Instant};
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+/// A free loopback port (the OS picks it; a race with another process is possible but rare).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .expect("free port")
         .local_addr()
         .expect("addr")
-        .port();
+        .port()
+}
+
+/// Start a redis-server (persistence off; `redis-cli save` still writes `dir/dump.rdb`).
+pub fn start_redis() -> RedisServer {
+    start_redis_with(&[])
+}
+
+/// Start a redis-server on a free port with extra arguments (e.g. `--cluster-enabled yes`,
+/// `--replicaof`); waits until the port accepts connections.
+pub fn start_redis_with(extra: &[&str]) -> RedisServer {
+    let port = free_port();
+    start_redis_on(port, &["--port", &port.to_string()], extra)
+}
+
+/// Start a redis-server whose readiness is checked on `port` (with `--port 0 --tls-port P` for a
+/// TLS-only server, `listen` names the arguments that open it).
+pub fn start_redis_on(port: u16, listen: &[&str], extra: &[&str]) -> RedisServer {
+    use std::time::{Duration, Instant};
     let dir = std::env::temp_dir().join(format!("cc-redis-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let child = std::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
+        .args(listen)
+        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .arg("--dir")
         .arg(&dir)
+        .args(extra)
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("redis-server is installed (.ci/test-all installs it)");
+    let server = RedisServer { child, port, dir };
     let t = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -134,5 +145,47 @@ pub fn start_redis() -> RedisServer {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    RedisServer { child, port, dir }
+    server
+}
+
+/// `redis-cli -p PORT ARGS...`, its standard output.
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    let o = std::process::Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// One command in RESP, appended to `out`, for `redis-cli --pipe`.
+pub fn resp(out: &mut Vec<u8>, parts: &[&[u8]]) {
+    out.extend_from_slice(format!("*{}\r\n", parts.len()).as_bytes());
+    for part in parts {
+        out.extend_from_slice(format!("${}\r\n", part.len()).as_bytes());
+        out.extend_from_slice(part);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Send RESP commands to the server with `redis-cli --pipe` (which checks every reply).
+pub fn redis_pipe(port: u16, commands: &[u8]) {
+    use std::io::Write;
+    let mut pipe = std::process::Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "--pipe"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("redis-cli");
+    pipe.stdin
+        .take()
+        .expect("stdin")
+        .write_all(commands)
+        .expect("write");
+    let out = pipe.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("errors: 0"),
+        "redis-cli --pipe: {text}"
+    );
 }
