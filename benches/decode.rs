@@ -226,6 +226,7 @@ fn main() {
                 field: None,
                 ttl_ms: None,
                 value: v,
+                full_len: None,
             })
             .collect()
     };
