@@ -728,6 +728,15 @@ impl<'a> Vm<'a> {
             (code::BININT | code::BININT1 | code::BININT2, Arg::Int(v)) => {
                 self.push_new(Node::Int(BigInt::from(*v)), c)?
             }
+            (code::INT, Arg::Line(r)) if self.rt.pure => {
+                // readline() keeps the newline (absent when the stream ends in the line).
+                let mut data = self.slice(r).to_vec();
+                if self.data.get(r.end) == Some(&b'\n') {
+                    data.push(b'\n');
+                }
+                let n = self.pure_load_int(&data)?;
+                self.push_new(n, c)?
+            }
             (code::INT, Arg::Line(r)) => {
                 let n = self.load_int_line(self.slice(r))?;
                 self.push_new(n, c)?
@@ -1215,7 +1224,65 @@ impl<'a> Vm<'a> {
         }
     }
 
+    /// pickle.py (2.7) load_int: `'00\n'` and `'01\n'` are the booleans, else `int(data)`,
+    /// falling back to `long(data)` (which also takes a trailing L); both strip whitespace and
+    /// read base 10 (no 0x, a leading 0 is not octal). int() of a big value is a long.
+    fn pure_load_int(&self, data: &[u8]) -> R<Node> {
+        match data {
+            b"00\n" => return Ok(Node::Bool(false)),
+            b"01\n" => return Ok(Node::Bool(true)),
+            _ => {}
+        }
+        if data.len() > self.cfg.budget.max_digits {
+            return Err(Fail::Unknown(Unmodelled::Budget("digits")));
+        }
+        let ws = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
+        let start = data.iter().position(|&c| !ws(c)).unwrap_or(data.len());
+        let end = data.iter().rposition(|&c| !ws(c)).map_or(start, |e| e + 1);
+        let t = &data[start..end];
+        let decimal = |t: &[u8]| -> Option<BigInt> {
+            let (neg, digits) = match t.first() {
+                Some(b'-') => (true, &t[1..]),
+                Some(b'+') => (false, &t[1..]),
+                _ => (false, t),
+            };
+            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let v = BigInt::parse_bytes(digits, 10)?;
+            Some(if neg { -v } else { v })
+        };
+        if let Some(v) = decimal(t) {
+            return Ok(if v.to_i64().is_some() {
+                Node::Int(v)
+            } else {
+                Node::Long(v)
+            });
+        }
+        if let Some(v) = t
+            .strip_suffix(b"L")
+            .or_else(|| t.strip_suffix(b"l"))
+            .and_then(decimal)
+        {
+            return Ok(Node::Long(v));
+        }
+        Err(Fail::Py(PyError::new(
+            "ValueError",
+            format!(
+                "invalid literal for long() with base 10: {}",
+                py2_str_repr(data)
+            ),
+        )))
+    }
+
     fn load_long_line(&self, line: &[u8]) -> R<Node> {
+        if line.is_empty() && self.rt.pure {
+            // pickle.py: long('', 0).
+            return Err(Fail::Py(PyError::new(
+                "ValueError",
+                "invalid literal for long() with base 10: ''",
+            )));
+        }
         if line.is_empty() {
             return Err(self.truncated());
         }
