@@ -1378,9 +1378,9 @@ impl<'a> Vm<'a> {
         if line.is_empty() && self.py2() && !self.rt.pure {
             return Err(self.truncated());
         }
-        // cPickle strips trailing bytes <= ' ' before looking for the quotes.
+        // cPickle strips trailing bytes <= ' ' before looking for the quotes; pickle.py does not.
         let mut n = line.len();
-        if self.py2() {
+        if self.py2() && !self.rt.pure {
             while n > 0 && line[n - 1] <= b' ' {
                 n -= 1;
             }
