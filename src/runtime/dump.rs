@@ -7,7 +7,7 @@
 //! the values they had loaded (`corpora/outcomes/*.jsonl`, `dumps`).
 
 use super::codec;
-use super::value::{Global, Heap, Id, Known, Node};
+use super::value::{Global, Heap, Id, Known, Node, Reduce};
 use super::{PyError, Runtime};
 use crate::pickle::ops::code;
 use num_bigint::BigInt;
@@ -399,6 +399,14 @@ impl<'a> Pickler<'a> {
                 self.save_reduce(id, ("builtins", g), V::Tuple(vec![list]), None, extra)
             }
             Node::ByteArray(b) => self.save_bytearray(id, &b, extra),
+            Node::Global(g) if !super::render::global_predictable(&g) => {
+                // A dunder or dotted attribute the models do not know: what it is, and so how
+                // it pickles, is not known.
+                Err(DumpError::Unmodelled(format!(
+                    "pickling {}.{}",
+                    g.module, g.name
+                )))
+            }
             Node::Global(g) => self.save_global(&g.module, &g.name, Some(ident)),
             Node::Datetime {
                 fields: f,
@@ -585,6 +593,10 @@ impl<'a> Pickler<'a> {
                 Ok(())
             }
             Node::Instance { class, dict } => self.save_instance(id, &class, &dict, extra),
+            Node::Opaque {
+                class,
+                reduce: Some(r),
+            } if !self.py2() && class.known == Known::AppClass => self.save_reduced(id, &class, &r),
             other => Err(DumpError::Unmodelled(format!(
                 "pickling {} is not modelled",
                 super::load::type_name(&other, self.py2())
@@ -1067,6 +1079,55 @@ impl<'a> Pickler<'a> {
             }
             self.memo_put(Ident::Interned(format!("dict#{id}")));
             self.attr_items(dict)?;
+            self.write(&[code::BUILD]);
+        }
+        Ok(())
+    }
+
+    /// An application object the models could not evaluate, written back as the stream built
+    /// it: the class's own `__reduce__` gave `(func, args[, state])` (REDUCE), or the default
+    /// `__reduce_ex__` gave `copyreg.__newobj__` (NEWOBJ from protocol 2; `copyreg.
+    /// _reconstructor(cls, object, None)` below it). Assumes the class pickles the same way on
+    /// the writing side (3.x only: py2's memo follows refcounts the stream does not show).
+    fn save_reduced(&mut self, id: Id, class: &Global, r: &Reduce) -> D<()> {
+        if r.newobj {
+            let no_args = matches!(self.heap.get(r.args), Node::Tuple(v) if v.is_empty());
+            if self.proto >= 2 {
+                self.save(r.func, 0)?;
+                self.save(r.args, 0)?;
+                self.write(&[code::NEWOBJ]);
+            } else if no_args
+                && !matches!(r.state.map(|s| self.heap.get(s)), Some(Node::Tuple(t)) if t.len() == 2)
+            {
+                self.save_global("copyreg", "_reconstructor", None)?;
+                self.write(&[code::MARK]);
+                self.save_global(&class.module, &class.name, None)?;
+                self.save_global("builtins", "object", None)?;
+                self.write(b"N");
+                self.write(&[code::TUPLE]);
+                self.memo_put(Ident::Interned(format!("args#{id}")));
+                self.write(&[code::REDUCE]);
+            } else {
+                return Err(DumpError::Unmodelled(
+                    "__new__ arguments or __slots__ below protocol 2 (copyreg._reduce_ex)".into(),
+                ));
+            }
+        } else {
+            self.save(r.func, 0)?;
+            self.save(r.args, 0)?;
+            self.write(&[code::REDUCE]);
+        }
+        let ident = self.ident(id);
+        if let Some(&i) = self.memo.get(&ident) {
+            // Reached again while saving its own arguments.
+            self.write(&[code::POP]);
+            let op = self.memo_get_op(i);
+            self.write(&op);
+            return Ok(());
+        }
+        self.memo_put(ident);
+        if let Some(st) = r.state {
+            self.save(st, 0)?;
             self.write(&[code::BUILD]);
         }
         Ok(())

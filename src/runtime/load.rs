@@ -8,7 +8,7 @@
 
 use super::codec::{self, Codec, Failure, Handler};
 use super::generated;
-use super::value::{Global, Heap, Id, Known, Node, Origin};
+use super::value::{Global, Heap, Id, Known, Node, Origin, Reduce};
 use super::{Facts, LoadOptions, MemoMissing, PyError, Runtime};
 use crate::pickle::ops::{self, code};
 use crate::pickle::parse::{self, Arg, Op, ParseErrorKind, Parsed};
@@ -904,7 +904,7 @@ impl<'a> Vm<'a> {
                             self.set_add(s, it)?;
                         }
                     }
-                    Node::Opaque { .. } => {}
+                    Node::Opaque { .. } => self.drop_reduce(s),
                     Node::Instance { .. } => self.not_plain(s),
                     _ => {
                         let t = self.type_name(s);
@@ -1023,7 +1023,11 @@ impl<'a> Vm<'a> {
             (code::NEWOBJ, _) => {
                 let args = self.pop_or_bad()?;
                 let cls = self.pop_or_bad()?;
+                let before = self.heap.len();
                 let v = self.newobj(cls, args, None)?;
+                if let Node::Global(g) = self.heap.get(cls).clone() {
+                    self.record_reduce(v, before, &g, cls, args, true);
+                }
                 self.push(v)?
             }
             (code::NEWOBJ_EX, _) => {
@@ -1684,7 +1688,10 @@ impl<'a> Vm<'a> {
             Node::Dict(_) | Node::OrderedDict(_) | Node::DefaultDict { .. } => {
                 self.dict_set(d, k, v)
             }
-            Node::Opaque { .. } => Ok(()),
+            Node::Opaque { .. } => {
+                self.drop_reduce(d);
+                Ok(())
+            }
             Node::Instance { .. } => {
                 // Pickle writes items only for dict subclasses: the class is not plain.
                 self.not_plain(d);
@@ -1712,7 +1719,7 @@ impl<'a> Vm<'a> {
                     }
                 }
             }
-            Node::Opaque { .. } => {}
+            Node::Opaque { .. } => self.drop_reduce(target),
             Node::Instance { class, .. } if class.known == Known::AppClass => {
                 // Pickle writes items only for list subclasses: the class is not plain.
                 self.not_plain(target);
@@ -1732,11 +1739,46 @@ impl<'a> Vm<'a> {
     /// subclass, a state only its own `__setstate__` takes, slots, `__new__` arguments): it loads
     /// (the class is assumed importable), but its value is not modelled.
     fn not_plain(&mut self, id: Id) {
-        if let Node::Instance { class, .. } = self.heap.get(id) {
-            let class = class.clone();
-            *self.heap.get_mut(id) = Node::Opaque { class };
+        self.not_plain_with_state(id, None);
+    }
+
+    /// `not_plain` for an instance whose BUILD state the models cannot apply: it was made by
+    /// `cls.__new__(cls)` and handed that state.
+    fn not_plain_with_state(&mut self, id: Id, state: Option<Id>) {
+        if let (Node::Instance { class, dict }, Some(st)) = (self.heap.get(id).clone(), state)
+            && dict.is_empty()
+            && let Ok(func) = self.new_node(Node::Global(class.clone()), code::BUILD)
+            && let Ok(args) = self.new_node(Node::Tuple(Vec::new()), code::BUILD)
+        {
+            *self.heap.get_mut(id) = Node::Opaque {
+                class,
+                reduce: Some(Reduce {
+                    func,
+                    args,
+                    newobj: true,
+                    state: Some(st),
+                }),
+            };
             self.index.remove(&id);
             self.key_cache.remove(&id);
+            return;
+        }
+        if let Node::Instance { class, .. } = self.heap.get(id) {
+            let class = class.clone();
+            *self.heap.get_mut(id) = Node::Opaque {
+                class,
+                reduce: None,
+            };
+            self.index.remove(&id);
+            self.key_cache.remove(&id);
+        }
+    }
+
+    /// Items were added to an opaque object (a list, dict or set subclass): what built it no
+    /// longer says what it holds.
+    fn drop_reduce(&mut self, id: Id) {
+        if let Node::Opaque { reduce, .. } = self.heap.get_mut(id) {
+            *reduce = None;
         }
     }
 
@@ -1758,11 +1800,17 @@ impl<'a> Vm<'a> {
     }
 
     fn opaque(&mut self, g: Global) -> R<Id> {
-        self.new_node(Node::Opaque { class: g }, code::REDUCE)
+        self.new_node(
+            Node::Opaque {
+                class: g,
+                reduce: None,
+            },
+            code::REDUCE,
+        )
     }
 
     fn call(&mut self, f: Id, args: Id) -> R<Id> {
-        if let Node::Opaque { class } = self.heap.get(f).clone() {
+        if let Node::Opaque { class, .. } = self.heap.get(f).clone() {
             // The result of a call the models do not follow (e.g. `getattr(ZoneInfo,
             // '_unpickle')`): assumed callable, its result not modelled either.
             self.tuple_items(args)?;
@@ -1782,7 +1830,36 @@ impl<'a> Vm<'a> {
             )));
         };
         let a = self.tuple_items(args)?;
-        self.call_known(g, a)
+        let before = self.heap.len();
+        let res = self.call_known(g.clone(), a)?;
+        self.record_reduce(res, before, &g, f, args, false);
+        Ok(res)
+    }
+
+    /// A call the models could not evaluate made a fresh opaque object of this class: keep
+    /// what built it.
+    fn record_reduce(
+        &mut self,
+        res: Id,
+        before: usize,
+        g: &Global,
+        func: Id,
+        args: Id,
+        newobj: bool,
+    ) {
+        if res >= before
+            && let Node::Opaque { class, reduce } = self.heap.get_mut(res)
+            && reduce.is_none()
+            && class.module == g.module
+            && class.name == g.name
+        {
+            *reduce = Some(Reduce {
+                func,
+                args,
+                newobj,
+                state: None,
+            });
+        }
     }
 
     fn call_known(&mut self, g: Global, a: Vec<Id>) -> R<Id> {
@@ -2425,11 +2502,11 @@ impl<'a> Vm<'a> {
                             // setstate would, value not modelled.
                             self.check_slot_state(sl)?;
                         }
-                        self.not_plain(inst);
+                        self.not_plain_with_state(inst, Some(state));
                         return Ok(());
                     }
                     _ => {
-                        self.not_plain(inst);
+                        self.not_plain_with_state(inst, Some(state));
                         return Ok(());
                     }
                 }
@@ -2472,7 +2549,24 @@ impl<'a> Vm<'a> {
                 }
                 Ok(())
             }
-            Node::Opaque { .. } => Ok(()),
+            Node::Opaque { .. } => {
+                // Kept for the write-back: the first BUILD's state (a second one is rare and
+                // not followed).
+                if let Node::Opaque { reduce, class } = self.heap.get_mut(inst)
+                    && let Some(r) = reduce
+                {
+                    if r.state.is_none() {
+                        r.state = Some(state);
+                    } else {
+                        let class = class.clone();
+                        *self.heap.get_mut(inst) = Node::Opaque {
+                            class,
+                            reduce: None,
+                        };
+                    }
+                }
+                Ok(())
+            }
             _ => {
                 // Built-in values without a __dict__: a None state is a no-op; any other state
                 // looks up `__dict__` first (load_build), which fails.
@@ -2680,7 +2774,10 @@ impl Vm<'_> {
                         Node::Text(t) if t == b"args" => {
                             // Setting `args` replaces what the rendering shows.
                             if let Node::Exception { class, .. } = self.heap.get(inst).clone() {
-                                *self.heap.get_mut(inst) = Node::Opaque { class };
+                                *self.heap.get_mut(inst) = Node::Opaque {
+                                    class,
+                                    reduce: None,
+                                };
                             }
                         }
                         Node::Text(_) => {}
@@ -3079,9 +3176,9 @@ pub fn type_name(n: &Node, py2: bool) -> String {
             "builtin_function_or_method"
         }
         .into(),
-        Node::Exception { class, .. } | Node::Instance { class, .. } | Node::Opaque { class } => {
-            class.name.clone()
-        }
+        Node::Exception { class, .. }
+        | Node::Instance { class, .. }
+        | Node::Opaque { class, .. } => class.name.clone(),
         Node::MemoryView(_) => "memoryview".into(),
     }
 }
