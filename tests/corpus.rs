@@ -41,6 +41,7 @@ fn corpus_loads_agree_with_real_interpreters() {
         "3.13",
     ];
     let mut by_reader: BTreeMap<&str, Tally> = BTreeMap::new();
+    let mut unmodelled_by_value: BTreeMap<String, usize> = BTreeMap::new();
     // corpora/gen/appmod.py: `New` is new-style, `Old` is classic on Python 2.
     let mut apps = AppClasses::only(["appmod".to_string()]);
     apps.py2_classic.insert("appmod.Old".into());
@@ -120,6 +121,8 @@ fn corpus_loads_agree_with_real_interpreters() {
             if same {
                 if opaque {
                     tally.unmodelled_value += 1;
+                    let value = id.rsplit('/').next().unwrap_or("").to_string();
+                    *unmodelled_by_value.entry(value).or_insert(0) += 1;
                 } else {
                     tally.agree += 1;
                 }
@@ -165,6 +168,13 @@ fn corpus_loads_agree_with_real_interpreters() {
         for d in &t.class_only_cases {
             let _ = writeln!(details, "{d}");
         }
+    }
+    let _ = writeln!(
+        details,
+        "\n# loads, value not modelled: comparisons by value name"
+    );
+    for (v, n) in &unmodelled_by_value {
+        let _ = writeln!(details, "{n:>6} {v}");
     }
     let out = common::root().join("target/corpus-disagreements.txt");
     let _ = std::fs::write(&out, format!("{report}\n{details}"));
