@@ -414,6 +414,13 @@ impl<'a> Renderer<'a> {
                 out.push_str("<uuid.UUID>repr=");
                 text(out, repr.as_bytes());
             }
+            Node::Instance { class, dict }
+                if class.known == super::value::Known::Object && dict.is_empty() =>
+            {
+                // A bare `object()` (no __dict__): rendered by its repr.
+                let _ = write!(out, "<{}.{}>repr=", class_module(class), class.name);
+                text(out, b"<object object at 0x?>");
+            }
             Node::Instance { class, dict } => {
                 let _ = write!(out, "<{}.{}>", class_module(class), class.name);
                 if !dict.is_empty() {
