@@ -1015,7 +1015,45 @@ impl<'a> Pickler<'a> {
         Ok(())
     }
 
+    /// `uuid.UUID.__getstate__` (3.7+): `{'int': self.int}`, plus `'is_safe': value` unless it
+    /// is SafeUUID.unknown (3.7 keeps the member in its __dict__, 3.8+ the value).
+    fn uuid_state(&self, dict: &[(Id, Id)]) -> D<Vec<(Id, Id)>> {
+        let text = |k: Id, name: &[u8]| matches!(self.heap.get(k), Node::Text(t) if t == name);
+        let int = dict
+            .iter()
+            .find(|&&(k, _)| text(k, b"int"))
+            .copied()
+            .ok_or_else(|| DumpError::Unmodelled("a UUID without its int".into()))?;
+        let mut out = vec![int];
+        if let Some(&(k, v)) = dict.iter().find(|&&(k, _)| text(k, b"is_safe")) {
+            let value = match self.heap.get(v) {
+                Node::Instance { dict: member, .. } => member
+                    .iter()
+                    .find(|&&(mk, _)| text(mk, b"_value_"))
+                    .map(|&(_, mv)| mv),
+                _ => Some(v),
+            };
+            if let Some(val) = value
+                && !matches!(self.heap.get(val), Node::None)
+            {
+                out.push((k, val));
+            }
+        }
+        Ok(out)
+    }
+
     fn save_instance(&mut self, id: Id, class: &Global, dict: &[(Id, Id)], extra: u32) -> D<()> {
+        let uuid_state;
+        let dict = if !self.py2()
+            && self.rt.minor >= 7
+            && class.module == "uuid"
+            && class.name == "UUID"
+        {
+            uuid_state = self.uuid_state(dict)?;
+            &uuid_state[..]
+        } else {
+            dict
+        };
         if !matches!(
             class.known,
             Known::AppClass | Known::ClassicClass | Known::Object

@@ -226,8 +226,9 @@ struct Vm<'a> {
     utc: Option<Id>,
     /// pickle.py (2.7) pushes its MARK as an object (`self.mark = object()`) onto the stack.
     mark_obj: Option<Id>,
-    /// `ZoneInfo._unpickle(key, 1)` returns the cached object of that key.
-    zoneinfo_cache: HashMap<Vec<u8>, Id>,
+    /// Objects a runtime hands out once per key: `ZoneInfo._unpickle(key, 1)`'s cached zones
+    /// (keyed `zoneinfo:KEY`), the `uuid.SafeUUID` members (`SafeUUID.NAME`).
+    singletons: HashMap<Vec<u8>, Id>,
     hash_keys: (
         std::collections::hash_map::RandomState,
         std::collections::hash_map::RandomState,
@@ -253,7 +254,7 @@ impl<'a> Vm<'a> {
             key_cache: HashMap::new(),
             utc: None,
             mark_obj: None,
-            zoneinfo_cache: HashMap::new(),
+            singletons: HashMap::new(),
             hash_keys: Default::default(),
         }
     }
@@ -1322,10 +1323,8 @@ impl<'a> Vm<'a> {
                     self.push(m)?;
                 }
                 (code::STOP, _) => return Ok(Some(self.pure_pop()?)),
-                (code::POP, _) => {
-                    if self.stack.pop().is_none() {
-                        return Err(Self::index_error("list assignment index out of range"));
-                    }
+                (code::POP, _) if self.stack.pop().is_none() => {
+                    return Err(Self::index_error("list assignment index out of range"));
                 }
                 (code::POP_MARK, _) => {
                     let k = self.pure_marker()?;
@@ -2524,11 +2523,11 @@ impl<'a> Vm<'a> {
                     };
                     // `ZoneInfo(key)` (from_cache) returns one object per key.
                     let key = match self.heap.get(*k) {
-                        Node::Text(t) => t.clone(),
+                        Node::Text(t) => [b"zoneinfo:".as_slice(), t].concat(),
                         _ => Vec::new(),
                     };
                     if from_cache != 0
-                        && let Some(&z) = self.zoneinfo_cache.get(&key)
+                        && let Some(&z) = self.singletons.get(&key)
                     {
                         return Ok(z);
                     }
@@ -2540,7 +2539,7 @@ impl<'a> Vm<'a> {
                         r,
                     )?;
                     if from_cache != 0 {
-                        self.zoneinfo_cache.insert(key, z);
+                        self.singletons.insert(key, z);
                     }
                     Ok(z)
                 }
@@ -3121,6 +3120,42 @@ impl Vm<'_> {
         self.opaque(g)
     }
 
+    /// `uuid.SafeUUID(value)` (3.7+): one enum member per value, its __dict__ as Enum sets it.
+    fn safe_uuid(&mut self, value: Option<i64>) -> R<Id> {
+        let name: &[u8] = match value {
+            Some(0) => b"safe",
+            Some(-1) => b"unsafe",
+            _ => b"unknown",
+        };
+        if let Some(&id) = self.singletons.get(&[b"SafeUUID.", name].concat()) {
+            return Ok(id);
+        }
+        let class = Global {
+            module: "uuid".into(),
+            name: "SafeUUID".into(),
+            known: Known::Other,
+        };
+        let r = code::BUILD;
+        let objclass = self.new_node(Node::Global(class.clone()), r)?;
+        let k1 = self.new_node(Node::Text(b"__objclass__".to_vec()), r)?;
+        let k2 = self.new_node(Node::Text(b"_name_".to_vec()), r)?;
+        let v2 = self.new_node(Node::Text(name.to_vec()), r)?;
+        let k3 = self.new_node(Node::Text(b"_value_".to_vec()), r)?;
+        let v3 = match value {
+            Some(v) => self.new_node(Node::Int(BigInt::from(v)), r)?,
+            None => self.new_node(Node::None, r)?,
+        };
+        let m = self.new_node(
+            Node::Instance {
+                class,
+                dict: vec![(k1, objclass), (k2, v2), (k3, v3)],
+            },
+            r,
+        )?;
+        self.singletons.insert([b"SafeUUID.", name].concat(), m);
+        Ok(m)
+    }
+
     /// uuid.UUID has `__setstate__` from 3.7 on (it reads `state['int']`).
     fn facts_uuid_setstate(&self) -> bool {
         !self.py2() && self.rt.minor >= 7
@@ -3212,16 +3247,37 @@ impl Vm<'_> {
             self.not_plain(inst);
             return Ok(());
         };
-        if self.rt.minor < 8 {
-            // 3.7: `self.__dict__.update(state)`, then `is_safe` (an enum member).
-            self.not_plain(inst);
-            return Ok(());
-        }
         let find = |name: &[u8]| {
             kv.iter()
                 .find(|&&(k, _)| matches!(self.heap.get(k), Node::Text(t) if t == name))
                 .copied()
         };
+        if self.rt.minor == 7 {
+            // 3.7: `self.__dict__.update(state)` (every key, whatever its type), then
+            // `self.is_safe = SafeUUID(state['is_safe'])` if present, else SafeUUID.unknown: an
+            // enum member in the __dict__.
+            let value = match find(b"is_safe").map(|p| self.heap.get(p.1).clone()) {
+                None | Some(Node::None) => None,
+                Some(Node::Int(v)) if v.is_zero() || v == BigInt::from(-1) => v.to_i64(),
+                Some(_) => {
+                    self.not_plain(inst);
+                    return Ok(());
+                }
+            };
+            let member = self.safe_uuid(value)?;
+            let mut dict: Vec<(Id, Id)> = kv
+                .iter()
+                .copied()
+                .filter(|&(k, _)| !matches!(self.heap.get(k), Node::Text(t) if t == b"is_safe"))
+                .collect();
+            let key = self.new_node(Node::Text(b"is_safe".to_vec()), code::BUILD)?;
+            dict.push((key, member));
+            if let Node::Instance { dict: d, .. } = self.heap.get_mut(inst) {
+                *d = dict;
+            }
+            self.index.remove(&inst);
+            return Ok(());
+        }
         let Some(int) = find(b"int") else {
             return Err(Fail::Py(PyError::new("KeyError", "'int'")));
         };
@@ -3233,7 +3289,7 @@ impl Vm<'_> {
             Some(Node::Int(v)) => v.is_zero() || *v == BigInt::from(-1),
             _ => false,
         };
-        if self.rt.minor < 8 || !int_ok || !safe_ok {
+        if !int_ok || !safe_ok {
             self.not_plain(inst);
             return Ok(());
         }
