@@ -365,7 +365,8 @@ def _app_values():
 
     # set/frozenset nesting
     add("frozenset_nested", frozenset([frozenset([1, 2]), frozenset(), (1, u"a")]))
-    add("set_of_tuples", set([(1, 2), (u"a", None)]))
+    # (no None inside: its hash is its address before 3.12, so the order would vary per run)
+    add("set_of_tuples", set([(1, 2), (u"a", u"b")]))
     add("dict_frozenset_keys", {frozenset([1]): u"one", frozenset(): u"none"})
     add("set_mixed_numbers", set([1, 2.5, -3, True and 7]))
 

@@ -158,6 +158,60 @@ fn utf8_step(s: &[u8], i: usize) -> Result<usize, (usize, &'static str)> {
     }
 }
 
+/// Python 2.7's UTF-8 decoder (Objects/unicodeobject.c PyUnicode_DecodeUTF8Stateful): the
+/// sequence length comes from the start byte; a sequence running past the end is "unexpected
+/// end of data" over the start byte and the continuation bytes that follow it; a bad sequence
+/// is "invalid continuation byte" over the start byte and the good continuation bytes before
+/// the bad one (at most two).
+fn utf8_step_py2(s: &[u8], i: usize) -> Result<usize, (usize, &'static str)> {
+    let ch = s[i];
+    let n = match ch {
+        0..=0x7f => return Ok(1),
+        0xc2..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf4 => 4,
+        _ => return Err((i + 1, "invalid start byte")),
+    };
+    let at = |k: usize| s[i + k];
+    if i + n > s.len() {
+        let mut end = i + 1;
+        let mut k = 1;
+        while i + k < s.len() && is_cont(at(k)) {
+            end += 1;
+            k += 1;
+        }
+        return Err((end, "unexpected end of data"));
+    }
+    let cont = "invalid continuation byte";
+    let bad = match n {
+        2 => !is_cont(at(1)),
+        3 => {
+            !is_cont(at(1))
+                || !is_cont(at(2))
+                || (ch == 0xe0 && at(1) < 0xa0)
+                || (ch == 0xed && at(1) > 0x9f)
+        }
+        _ => {
+            !is_cont(at(1))
+                || !is_cont(at(2))
+                || !is_cont(at(3))
+                || (ch == 0xf0 && at(1) < 0x90)
+                || (ch == 0xf4 && at(1) > 0x8f)
+        }
+    };
+    if !bad {
+        return Ok(n);
+    }
+    let mut end = i + 1;
+    if n >= 3 && is_cont(at(1)) {
+        end += 1;
+        if n == 4 && is_cont(at(2)) {
+            end += 1;
+        }
+    }
+    Err((end, cont))
+}
+
 /// An error handler of `bytes.decode` that the models know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handler {
@@ -229,8 +283,14 @@ pub fn decode_utf8(s: &[u8], errors: Handler, codec: &'static str) -> Result<Vec
     }
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
+    // py2 names the codec `utf8`.
+    let step = if codec == "utf8" {
+        utf8_step_py2
+    } else {
+        utf8_step
+    };
     while i < s.len() {
-        match utf8_step(s, i) {
+        match step(s, i) {
             Ok(n) => {
                 out.extend_from_slice(&s[i..i + n]);
                 i += n;

@@ -7,7 +7,7 @@
 //! the values they had loaded (`corpora/outcomes/*.jsonl`, `dumps`).
 
 use super::codec;
-use super::value::{Global, Heap, Id, Known, Node};
+use super::value::{Global, Heap, Id, Known, Node, Reduce};
 use super::{PyError, Runtime};
 use crate::pickle::ops::code;
 use num_bigint::BigInt;
@@ -399,6 +399,14 @@ impl<'a> Pickler<'a> {
                 self.save_reduce(id, ("builtins", g), V::Tuple(vec![list]), None, extra)
             }
             Node::ByteArray(b) => self.save_bytearray(id, &b, extra),
+            Node::Global(g) if !super::render::global_predictable(&g) => {
+                // A dunder or dotted attribute the models do not know: what it is, and so how
+                // it pickles, is not known.
+                Err(DumpError::Unmodelled(format!(
+                    "pickling {}.{}",
+                    g.module, g.name
+                )))
+            }
             Node::Global(g) => self.save_global(&g.module, &g.name, Some(ident)),
             Node::Datetime {
                 fields: f,
@@ -585,6 +593,10 @@ impl<'a> Pickler<'a> {
                 Ok(())
             }
             Node::Instance { class, dict } => self.save_instance(id, &class, &dict, extra),
+            Node::Opaque {
+                class,
+                reduce: Some(r),
+            } if !self.py2() && class.known == Known::AppClass => self.save_reduced(id, &class, &r),
             other => Err(DumpError::Unmodelled(format!(
                 "pickling {} is not modelled",
                 super::load::type_name(&other, self.py2())
@@ -1003,7 +1015,45 @@ impl<'a> Pickler<'a> {
         Ok(())
     }
 
+    /// `uuid.UUID.__getstate__` (3.7+): `{'int': self.int}`, plus `'is_safe': value` unless it
+    /// is SafeUUID.unknown (3.7 keeps the member in its __dict__, 3.8+ the value).
+    fn uuid_state(&self, dict: &[(Id, Id)]) -> D<Vec<(Id, Id)>> {
+        let text = |k: Id, name: &[u8]| matches!(self.heap.get(k), Node::Text(t) if t == name);
+        let int = dict
+            .iter()
+            .find(|&&(k, _)| text(k, b"int"))
+            .copied()
+            .ok_or_else(|| DumpError::Unmodelled("a UUID without its int".into()))?;
+        let mut out = vec![int];
+        if let Some(&(k, v)) = dict.iter().find(|&&(k, _)| text(k, b"is_safe")) {
+            let value = match self.heap.get(v) {
+                Node::Instance { dict: member, .. } => member
+                    .iter()
+                    .find(|&&(mk, _)| text(mk, b"_value_"))
+                    .map(|&(_, mv)| mv),
+                _ => Some(v),
+            };
+            if let Some(val) = value
+                && !matches!(self.heap.get(val), Node::None)
+            {
+                out.push((k, val));
+            }
+        }
+        Ok(out)
+    }
+
     fn save_instance(&mut self, id: Id, class: &Global, dict: &[(Id, Id)], extra: u32) -> D<()> {
+        let uuid_state;
+        let dict = if !self.py2()
+            && self.rt.minor >= 7
+            && class.module == "uuid"
+            && class.name == "UUID"
+        {
+            uuid_state = self.uuid_state(dict)?;
+            &uuid_state[..]
+        } else {
+            dict
+        };
         if !matches!(
             class.known,
             Known::AppClass | Known::ClassicClass | Known::Object
@@ -1067,6 +1117,55 @@ impl<'a> Pickler<'a> {
             }
             self.memo_put(Ident::Interned(format!("dict#{id}")));
             self.attr_items(dict)?;
+            self.write(&[code::BUILD]);
+        }
+        Ok(())
+    }
+
+    /// An application object the models could not evaluate, written back as the stream built
+    /// it: the class's own `__reduce__` gave `(func, args[, state])` (REDUCE), or the default
+    /// `__reduce_ex__` gave `copyreg.__newobj__` (NEWOBJ from protocol 2; `copyreg.
+    /// _reconstructor(cls, object, None)` below it). Assumes the class pickles the same way on
+    /// the writing side (3.x only: py2's memo follows refcounts the stream does not show).
+    fn save_reduced(&mut self, id: Id, class: &Global, r: &Reduce) -> D<()> {
+        if r.newobj {
+            let no_args = matches!(self.heap.get(r.args), Node::Tuple(v) if v.is_empty());
+            if self.proto >= 2 {
+                self.save(r.func, 0)?;
+                self.save(r.args, 0)?;
+                self.write(&[code::NEWOBJ]);
+            } else if no_args
+                && !matches!(r.state.map(|s| self.heap.get(s)), Some(Node::Tuple(t)) if t.len() == 2)
+            {
+                self.save_global("copyreg", "_reconstructor", None)?;
+                self.write(&[code::MARK]);
+                self.save_global(&class.module, &class.name, None)?;
+                self.save_global("builtins", "object", None)?;
+                self.write(b"N");
+                self.write(&[code::TUPLE]);
+                self.memo_put(Ident::Interned(format!("args#{id}")));
+                self.write(&[code::REDUCE]);
+            } else {
+                return Err(DumpError::Unmodelled(
+                    "__new__ arguments or __slots__ below protocol 2 (copyreg._reduce_ex)".into(),
+                ));
+            }
+        } else {
+            self.save(r.func, 0)?;
+            self.save(r.args, 0)?;
+            self.write(&[code::REDUCE]);
+        }
+        let ident = self.ident(id);
+        if let Some(&i) = self.memo.get(&ident) {
+            // Reached again while saving its own arguments.
+            self.write(&[code::POP]);
+            let op = self.memo_get_op(i);
+            self.write(&op);
+            return Ok(());
+        }
+        self.memo_put(ident);
+        if let Some(st) = r.state {
+            self.save(st, 0)?;
             self.write(&[code::BUILD]);
         }
         Ok(())

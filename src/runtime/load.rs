@@ -8,7 +8,7 @@
 
 use super::codec::{self, Codec, Failure, Handler};
 use super::generated;
-use super::value::{Global, Heap, Id, Known, Node, Origin};
+use super::value::{Global, Heap, Id, Known, Node, Origin, Reduce};
 use super::{Facts, LoadOptions, MemoMissing, PyError, Runtime};
 use crate::pickle::ops::{self, code};
 use crate::pickle::parse::{self, Arg, Op, ParseErrorKind, Parsed};
@@ -224,8 +224,11 @@ struct Vm<'a> {
     key_cache: HashMap<Id, Key>,
     /// `datetime.timezone.utc`: `timezone(timedelta(0))` returns this one object (3.x).
     utc: Option<Id>,
-    /// `ZoneInfo._unpickle(key, 1)` returns the cached object of that key.
-    zoneinfo_cache: HashMap<Vec<u8>, Id>,
+    /// pickle.py (2.7) pushes its MARK as an object (`self.mark = object()`) onto the stack.
+    mark_obj: Option<Id>,
+    /// Objects a runtime hands out once per key: `ZoneInfo._unpickle(key, 1)`'s cached zones
+    /// (keyed `zoneinfo:KEY`), the `uuid.SafeUUID` members (`SafeUUID.NAME`).
+    singletons: HashMap<Vec<u8>, Id>,
     hash_keys: (
         std::collections::hash_map::RandomState,
         std::collections::hash_map::RandomState,
@@ -250,7 +253,8 @@ impl<'a> Vm<'a> {
             index: HashMap::new(),
             key_cache: HashMap::new(),
             utc: None,
-            zoneinfo_cache: HashMap::new(),
+            mark_obj: None,
+            singletons: HashMap::new(),
             hash_keys: Default::default(),
         }
     }
@@ -669,6 +673,11 @@ impl<'a> Vm<'a> {
         if !self.known_opcode(c) {
             return Err(self.invalid_load_key(c));
         }
+        if self.rt.pure
+            && let Some(r) = self.step_pure(op)
+        {
+            return r;
+        }
         match (c, &op.arg) {
             (code::PROTO, Arg::Int(p)) => {
                 let p = *p as u8;
@@ -727,6 +736,15 @@ impl<'a> Vm<'a> {
             (code::NEWFALSE, _) => self.push_new(Node::Bool(false), c)?,
             (code::BININT | code::BININT1 | code::BININT2, Arg::Int(v)) => {
                 self.push_new(Node::Int(BigInt::from(*v)), c)?
+            }
+            (code::INT, Arg::Line(r)) if self.rt.pure => {
+                // readline() keeps the newline (absent when the stream ends in the line).
+                let mut data = self.slice(r).to_vec();
+                if self.data.get(r.end) == Some(&b'\n') {
+                    data.push(b'\n');
+                }
+                let n = self.pure_load_int(&data)?;
+                self.push_new(n, c)?
             }
             (code::INT, Arg::Line(r)) => {
                 let n = self.load_int_line(self.slice(r))?;
@@ -895,7 +913,7 @@ impl<'a> Vm<'a> {
                             self.set_add(s, it)?;
                         }
                     }
-                    Node::Opaque { .. } => {}
+                    Node::Opaque { .. } => self.drop_reduce(s),
                     Node::Instance { .. } => self.not_plain(s),
                     _ => {
                         let t = self.type_name(s);
@@ -1014,7 +1032,11 @@ impl<'a> Vm<'a> {
             (code::NEWOBJ, _) => {
                 let args = self.pop_or_bad()?;
                 let cls = self.pop_or_bad()?;
+                let before = self.heap.len();
                 let v = self.newobj(cls, args, None)?;
+                if let Node::Global(g) = self.heap.get(cls).clone() {
+                    self.record_reduce(v, before, &g, cls, args, true);
+                }
                 self.push(v)?
             }
             (code::NEWOBJ_EX, _) => {
@@ -1139,6 +1161,360 @@ impl<'a> Vm<'a> {
         }
     }
 
+    // ----- pickle.py (2.7): the stack as a Python list, the MARK an object on it -----------
+
+    fn index_error(msg: &str) -> Fail {
+        Fail::Py(PyError::new("IndexError", msg))
+    }
+
+    /// `self.stack[k]` (negative k from the end).
+    fn pure_at(&self, k: isize) -> R<Id> {
+        let n = self.stack.len() as isize;
+        let i = if k < 0 { n + k } else { k };
+        if i < 0 || i >= n {
+            return Err(Self::index_error("list index out of range"));
+        }
+        Ok(self.stack[i as usize])
+    }
+
+    fn pure_pop(&mut self) -> R<Id> {
+        self.stack
+            .pop()
+            .ok_or_else(|| Self::index_error("pop from empty list"))
+    }
+
+    /// `marker()`: the last MARK object's position; without one the loop runs off the front
+    /// of the list (IndexError).
+    fn pure_marker(&self) -> R<usize> {
+        let mark = self.mark_obj;
+        self.stack
+            .iter()
+            .rposition(|&id| Some(id) == mark)
+            .ok_or_else(|| Self::index_error("list index out of range"))
+    }
+
+    fn pure_mark(&mut self) -> R<Id> {
+        if let Some(m) = self.mark_obj {
+            return Ok(m);
+        }
+        let g = Global {
+            module: "__builtin__".into(),
+            name: "object".into(),
+            known: Known::Object,
+        };
+        let m = self.new_node(
+            Node::Instance {
+                class: g,
+                dict: Vec::new(),
+            },
+            code::MARK,
+        )?;
+        self.mark_obj = Some(m);
+        Ok(m)
+    }
+
+    /// Python truthiness, where the models know it (unknown objects count as true).
+    fn falsy(&self, id: Id) -> bool {
+        match self.heap.get(id) {
+            Node::None => true,
+            Node::Bool(b) => !b,
+            Node::Int(v) | Node::Long(v) => v.is_zero(),
+            Node::Float(f) => *f == 0.0,
+            Node::Bytes(v) | Node::Text(v) | Node::ByteArray(v) => v.is_empty(),
+            Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => v.is_empty(),
+            Node::Dict(kv) | Node::OrderedDict(kv) => kv.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// Whether `f(*x)` can unpack x (what pickles put there: tuples, lists, sets, dicts,
+    /// strings).
+    fn iterable(&self, x: Id) -> bool {
+        matches!(
+            self.heap.get(x),
+            Node::Tuple(_)
+                | Node::List(_)
+                | Node::Set(_)
+                | Node::FrozenSet(_)
+                | Node::Dict(_)
+                | Node::Bytes(_)
+                | Node::Text(_)
+                | Node::ByteArray(_)
+                | Node::Deque { .. }
+                | Node::OrderedDict(_)
+        )
+    }
+
+    /// py2's `f(*args)` with args not iterable (ceval ext_do_call: PyEval_GetFuncName and
+    /// PyEval_GetFuncDesc: "name()" for a function, "Name constructor" for a classic class,
+    /// otherwise the type's name and " object", so "type object" for a new-style class).
+    fn star_args_error(&self, f: Id, args: Id, newobj: bool) -> Fail {
+        let t = self.type_name(args);
+        let who = if newobj {
+            "__new__()".to_string()
+        } else {
+            match self.heap.get(f) {
+                Node::Global(g) if g.known == Known::ClassicClass => {
+                    format!("{} constructor", g.name)
+                }
+                Node::Global(g) if is_type(g) => "type object".to_string(),
+                Node::Global(g) => format!("{}()", g.name),
+                _ => format!("{} object", self.type_name(f)),
+            }
+        };
+        Fail::Py(PyError::new(
+            "TypeError",
+            format!("{who} argument after * must be an iterable, not {t}"),
+        ))
+    }
+
+    /// The arguments as a tuple node (pickle.py passes `*args`, so a list works too).
+    fn as_args_tuple(&mut self, args: Id) -> R<Id> {
+        match self.heap.get(args).clone() {
+            Node::Tuple(_) => Ok(args),
+            Node::List(v) => self.new_node(Node::Tuple(v), code::REDUCE),
+            _ => Err(Fail::Unknown(Unmodelled::Feature(
+                "unpacking a non-sequence as arguments".into(),
+            ))),
+        }
+    }
+
+    /// The opcodes whose pickle.py code touches the stack in ways the C loaders do not (the
+    /// MARK object, Python list indexing and its IndexErrors); `None`: the shared code applies.
+    fn step_pure(&mut self, op: &Op) -> Option<R<Option<Id>>> {
+        const HANDLED: &[u8] = &[
+            code::MARK,
+            code::STOP,
+            code::POP,
+            code::POP_MARK,
+            code::DUP,
+            code::TUPLE,
+            code::LIST,
+            code::TUPLE1,
+            code::TUPLE2,
+            code::TUPLE3,
+            code::DICT,
+            code::INST,
+            code::OBJ,
+            code::REDUCE,
+            code::NEWOBJ,
+            code::BUILD,
+            code::APPEND,
+            code::APPENDS,
+            code::SETITEM,
+            code::SETITEMS,
+        ];
+        let c = op.code;
+        if !HANDLED.contains(&c) {
+            return None;
+        }
+        Some(self.step_pure_stack(op))
+    }
+
+    fn step_pure_stack(&mut self, op: &Op) -> R<Option<Id>> {
+        let c = op.code;
+        {
+            match (c, &op.arg) {
+                (code::MARK, _) => {
+                    if self.stack.len() >= self.cfg.budget.max_marks {
+                        return Err(Fail::Unknown(Unmodelled::Budget("marks")));
+                    }
+                    let m = self.pure_mark()?;
+                    self.push(m)?;
+                }
+                (code::STOP, _) => return Ok(Some(self.pure_pop()?)),
+                (code::POP, _) if self.stack.pop().is_none() => {
+                    return Err(Self::index_error("list assignment index out of range"));
+                }
+                (code::POP_MARK, _) => {
+                    let k = self.pure_marker()?;
+                    self.stack.truncate(k);
+                }
+                (code::DUP, _) => {
+                    let t = self.pure_at(-1)?;
+                    self.push(t)?;
+                }
+                (code::TUPLE | code::LIST, _) => {
+                    let k = self.pure_marker()?;
+                    let items = self.stack.split_off(k + 1);
+                    self.stack.truncate(k);
+                    let node = if c == code::TUPLE {
+                        Node::Tuple(items)
+                    } else {
+                        Node::List(items)
+                    };
+                    self.push_new(node, c)?;
+                }
+                (code::TUPLE1 | code::TUPLE2 | code::TUPLE3, _) => {
+                    let n = (c - code::TUPLE1 + 1) as isize;
+                    let mut items = Vec::new();
+                    for k in (1..=n).rev() {
+                        items.push(self.pure_at(-k)?);
+                    }
+                    let len = self.stack.len() - n as usize;
+                    self.stack.truncate(len);
+                    self.push_new(Node::Tuple(items), c)?;
+                }
+                (code::DICT, _) => {
+                    let k = self.pure_marker()?;
+                    let items = self.stack[k + 1..].to_vec();
+                    let d = self.new_node(Node::Dict(Vec::new()), c)?;
+                    for pair in items.chunks(2) {
+                        let [key, v] = pair else {
+                            return Err(Self::index_error("list index out of range"));
+                        };
+                        self.dict_set(d, *key, *v)?;
+                    }
+                    self.stack.truncate(k);
+                    self.push(d)?;
+                }
+                (code::INST, Arg::Line2(m, n)) => {
+                    let (m, n) = (self.slice(m), self.slice(n));
+                    let g = self.global_from_lines(m, n)?;
+                    let k = self.pure_marker()?;
+                    let args = self.stack.split_off(k + 1);
+                    self.stack.truncate(k);
+                    let v = self.instantiate(g, args)?;
+                    self.push(v)?;
+                }
+                (code::OBJ, _) => {
+                    let k = self.pure_marker()?;
+                    if k + 1 >= self.stack.len() {
+                        return Err(Self::index_error("pop index out of range"));
+                    }
+                    let cls = self.stack.remove(k + 1);
+                    let args = self.stack.split_off(k + 1);
+                    self.stack.truncate(k);
+                    let Node::Global(g) = self.heap.get(cls).clone() else {
+                        return Err(Fail::Unknown(Unmodelled::Feature(
+                            "OBJ with a class object that is not a global".into(),
+                        )));
+                    };
+                    let v = self.instantiate(g, args)?;
+                    self.push(v)?;
+                }
+                (code::REDUCE, _) => {
+                    let args = self.pure_pop()?;
+                    let f = self.pure_at(-1)?;
+                    if !self.iterable(args) {
+                        return Err(self.star_args_error(f, args, false));
+                    }
+                    let t = self.as_args_tuple(args)?;
+                    let v = self.call(f, t)?;
+                    if let Some(top) = self.stack.last_mut() {
+                        *top = v;
+                    }
+                }
+                (code::NEWOBJ, _) => {
+                    let args = self.pure_pop()?;
+                    let cls = self.pure_at(-1)?;
+                    let v = match self.heap.get(cls).clone() {
+                        Node::Global(g) if is_type(&g) => {
+                            if !self.iterable(args) {
+                                return Err(self.star_args_error(cls, args, true));
+                            }
+                            let t = self.as_args_tuple(args)?;
+                            let before = self.heap.len();
+                            let v = self.newobj(cls, t, None)?;
+                            self.record_reduce(v, before, &g, cls, t, true);
+                            v
+                        }
+                        Node::Global(_) => {
+                            let t = self.as_args_tuple(args)?;
+                            self.newobj(cls, t, None)?
+                        }
+                        n => {
+                            if !self.iterable(args) {
+                                return Err(self.star_args_error(cls, args, true));
+                            }
+                            // `x.__new__` of a non-class is its type's __new__ (object's for
+                            // None and plain objects), which wants a type.
+                            let t = self.type_name(cls);
+                            let owner = match n {
+                                Node::Int(_) | Node::Bool(_) => "int",
+                                Node::None | Node::Instance { .. } => "object",
+                                _ => {
+                                    return Err(Fail::Unknown(Unmodelled::Feature(format!(
+                                        "NEWOBJ on a {t}"
+                                    ))));
+                                }
+                            };
+                            return Err(Fail::Py(PyError::new(
+                                "TypeError",
+                                format!("{owner}.__new__(X): X is not a type object ({t})"),
+                            )));
+                        }
+                    };
+                    if let Some(top) = self.stack.last_mut() {
+                        *top = v;
+                    }
+                }
+                (code::BUILD, _) => {
+                    let state = self.pure_pop()?;
+                    let inst = self.pure_at(-1)?;
+                    // load_build: no __setstate__ on a builtin value, and `if state:` /
+                    // `if slotstate:` skip falsy parts, so BUILD with an empty state is a no-op.
+                    let builtin = !matches!(
+                        self.heap.get(inst),
+                        Node::Instance { .. } | Node::Opaque { .. } | Node::Exception { .. }
+                    );
+                    let parts = match self.heap.get(state) {
+                        Node::Tuple(t) if t.len() == 2 => t.clone(),
+                        _ => vec![state],
+                    };
+                    if builtin && parts.iter().all(|&p| self.falsy(p)) {
+                        return Ok(None);
+                    }
+                    self.build(inst, state)?;
+                }
+                (code::APPEND, _) => {
+                    let v = self.pure_pop()?;
+                    let target = self.pure_at(-1)?;
+                    self.extend(target, vec![v])?;
+                }
+                (code::APPENDS, _) => {
+                    let k = self.pure_marker()?;
+                    let target = self.pure_at(k as isize - 1)?;
+                    let items = self.stack[k + 1..].to_vec();
+                    let extends = match self.heap.get(target) {
+                        Node::List(_) | Node::Deque { .. } | Node::Opaque { .. } => true,
+                        Node::Instance { class, .. } => class.known == Known::AppClass,
+                        _ => false,
+                    };
+                    if !extends {
+                        let t = self.type_name(target);
+                        return Err(Fail::Py(PyError::new(
+                            "AttributeError",
+                            format!("'{t}' object has no attribute 'extend'"),
+                        )));
+                    }
+                    self.extend(target, items)?;
+                    self.stack.truncate(k);
+                }
+                (code::SETITEM, _) => {
+                    let v = self.pure_pop()?;
+                    let key = self.pure_pop()?;
+                    let d = self.pure_at(-1)?;
+                    self.setitem(d, key, v)?;
+                }
+                (code::SETITEMS, _) => {
+                    let k = self.pure_marker()?;
+                    let d = self.pure_at(k as isize - 1)?;
+                    let items = self.stack[k + 1..].to_vec();
+                    for pair in items.chunks(2) {
+                        let [key, v] = pair else {
+                            return Err(Self::index_error("list index out of range"));
+                        };
+                        self.setitem(d, *key, *v)?;
+                    }
+                    self.stack.truncate(k);
+                }
+                _ => {}
+            }
+            Ok(None)
+        }
+    }
+
     fn pure_memo_get(&mut self, key: Vec<u8>) -> R<()> {
         match self.text_memo.get(&key) {
             Some(&id) => self.push(id),
@@ -1215,7 +1591,75 @@ impl<'a> Vm<'a> {
         }
     }
 
+    /// pickle.py (2.7) load_int: `'00\n'` and `'01\n'` are the booleans, else `int(data)`,
+    /// falling back to `long(data)` (which also takes a trailing L); both strip whitespace and
+    /// read base 10 (no 0x, a leading 0 is not octal). int() of a big value is a long.
+    fn pure_load_int(&self, data: &[u8]) -> R<Node> {
+        match data {
+            b"00\n" => return Ok(Node::Bool(false)),
+            b"01\n" => return Ok(Node::Bool(true)),
+            _ => {}
+        }
+        if data.len() > self.cfg.budget.max_digits {
+            return Err(Fail::Unknown(Unmodelled::Budget("digits")));
+        }
+        let ws = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
+        let start = data.iter().position(|&c| !ws(c)).unwrap_or(data.len());
+        let end = data.iter().rposition(|&c| !ws(c)).map_or(start, |e| e + 1);
+        let t = &data[start..end];
+        let decimal = |t: &[u8]| -> Option<BigInt> {
+            let (neg, digits) = match t.first() {
+                Some(b'-') => (true, &t[1..]),
+                Some(b'+') => (false, &t[1..]),
+                _ => (false, t),
+            };
+            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let v = BigInt::parse_bytes(digits, 10)?;
+            Some(if neg { -v } else { v })
+        };
+        if let Some(v) = decimal(t) {
+            return Ok(if v.to_i64().is_some() {
+                Node::Int(v)
+            } else {
+                Node::Long(v)
+            });
+        }
+        if let Some(v) = t
+            .strip_suffix(b"L")
+            .or_else(|| t.strip_suffix(b"l"))
+            .and_then(decimal)
+        {
+            return Ok(Node::Long(v));
+        }
+        Err(Fail::Py(PyError::new(
+            "ValueError",
+            format!(
+                "invalid literal for long() with base 10: {}",
+                py2_str_repr(data)
+            ),
+        )))
+    }
+
     fn load_long_line(&self, line: &[u8]) -> R<Node> {
+        if self.rt.pure {
+            // pickle.py: `long(line, 0)` (prefixes, a trailing L); its error says base 10.
+            if line.len() > self.cfg.budget.max_digits {
+                return Err(Fail::Unknown(Unmodelled::Budget("digits")));
+            }
+            let s = String::from_utf8_lossy(line);
+            return match py_int_literal(&s, true) {
+                Some(v) if !line.is_empty() => Ok(Node::Long(v)),
+                _ => Err(Fail::Py(PyError::new(
+                    "ValueError",
+                    format!(
+                        "invalid literal for long() with base 10: {}",
+                        py2_str_repr(line)
+                    ),
+                ))),
+            };
+        }
         if line.is_empty() {
             return Err(self.truncated());
         }
@@ -1249,7 +1693,9 @@ impl<'a> Vm<'a> {
             None => Err(Fail::Py(PyError::new(
                 "ValueError",
                 format!(
-                    "invalid literal for int() with base 10: {}",
+                    "invalid literal for {}() with base 10: {}",
+                    // cPickle's PyLong_FromString names long() on py2.
+                    if self.py2() { "long" } else { "int" },
                     py_str_repr_text(&match (cut, self.py2()) {
                         (Some(b), false) => b.to_string(),
                         _ => format!("{s}\n"),
@@ -1266,11 +1712,19 @@ impl<'a> Vm<'a> {
             let s = String::from_utf8_lossy(line);
             let t = s.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
             let (value, used) = parse_float_prefix(t, true);
+            // PyFloat_FromString: no number at all is "could not convert"; a number followed
+            // by anything else is "invalid literal for float()" (both print the string from
+            // its first non-blank character).
+            let shown = s.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
             return match value {
                 Some(v) if !t.is_empty() && used == t.len() => Ok(v),
+                Some(_) if used > 0 => Err(Fail::Py(PyError::new(
+                    "ValueError",
+                    format!("invalid literal for float(): {shown}"),
+                ))),
                 _ => Err(Fail::Py(PyError::new(
                     "ValueError",
-                    format!("could not convert string to float: {s}"),
+                    format!("could not convert string to float: {shown}"),
                 ))),
             };
         }
@@ -1311,9 +1765,9 @@ impl<'a> Vm<'a> {
         if line.is_empty() && self.py2() && !self.rt.pure {
             return Err(self.truncated());
         }
-        // cPickle strips trailing bytes <= ' ' before looking for the quotes.
+        // cPickle strips trailing bytes <= ' ' before looking for the quotes; pickle.py does not.
         let mut n = line.len();
-        if self.py2() {
+        if self.py2() && !self.rt.pure {
             while n > 0 && line[n - 1] <= b' ' {
                 n -= 1;
             }
@@ -1617,8 +2071,11 @@ impl<'a> Vm<'a> {
             Node::Dict(_) | Node::OrderedDict(_) | Node::DefaultDict { .. } => {
                 self.dict_set(d, k, v)
             }
-            Node::Opaque { .. } => Ok(()),
-            Node::Instance { .. } => {
+            Node::Opaque { .. } => {
+                self.drop_reduce(d);
+                Ok(())
+            }
+            Node::Instance { class, .. } if class.known == Known::AppClass => {
                 // Pickle writes items only for dict subclasses: the class is not plain.
                 self.not_plain(d);
                 Ok(())
@@ -1645,7 +2102,7 @@ impl<'a> Vm<'a> {
                     }
                 }
             }
-            Node::Opaque { .. } => {}
+            Node::Opaque { .. } => self.drop_reduce(target),
             Node::Instance { class, .. } if class.known == Known::AppClass => {
                 // Pickle writes items only for list subclasses: the class is not plain.
                 self.not_plain(target);
@@ -1665,11 +2122,46 @@ impl<'a> Vm<'a> {
     /// subclass, a state only its own `__setstate__` takes, slots, `__new__` arguments): it loads
     /// (the class is assumed importable), but its value is not modelled.
     fn not_plain(&mut self, id: Id) {
-        if let Node::Instance { class, .. } = self.heap.get(id) {
-            let class = class.clone();
-            *self.heap.get_mut(id) = Node::Opaque { class };
+        self.not_plain_with_state(id, None);
+    }
+
+    /// `not_plain` for an instance whose BUILD state the models cannot apply: it was made by
+    /// `cls.__new__(cls)` and handed that state.
+    fn not_plain_with_state(&mut self, id: Id, state: Option<Id>) {
+        if let (Node::Instance { class, dict }, Some(st)) = (self.heap.get(id).clone(), state)
+            && dict.is_empty()
+            && let Ok(func) = self.new_node(Node::Global(class.clone()), code::BUILD)
+            && let Ok(args) = self.new_node(Node::Tuple(Vec::new()), code::BUILD)
+        {
+            *self.heap.get_mut(id) = Node::Opaque {
+                class,
+                reduce: Some(Reduce {
+                    func,
+                    args,
+                    newobj: true,
+                    state: Some(st),
+                }),
+            };
             self.index.remove(&id);
             self.key_cache.remove(&id);
+            return;
+        }
+        if let Node::Instance { class, .. } = self.heap.get(id) {
+            let class = class.clone();
+            *self.heap.get_mut(id) = Node::Opaque {
+                class,
+                reduce: None,
+            };
+            self.index.remove(&id);
+            self.key_cache.remove(&id);
+        }
+    }
+
+    /// Items were added to an opaque object (a list, dict or set subclass): what built it no
+    /// longer says what it holds.
+    fn drop_reduce(&mut self, id: Id) {
+        if let Node::Opaque { reduce, .. } = self.heap.get_mut(id) {
+            *reduce = None;
         }
     }
 
@@ -1691,11 +2183,17 @@ impl<'a> Vm<'a> {
     }
 
     fn opaque(&mut self, g: Global) -> R<Id> {
-        self.new_node(Node::Opaque { class: g }, code::REDUCE)
+        self.new_node(
+            Node::Opaque {
+                class: g,
+                reduce: None,
+            },
+            code::REDUCE,
+        )
     }
 
     fn call(&mut self, f: Id, args: Id) -> R<Id> {
-        if let Node::Opaque { class } = self.heap.get(f).clone() {
+        if let Node::Opaque { class, .. } = self.heap.get(f).clone() {
             // The result of a call the models do not follow (e.g. `getattr(ZoneInfo,
             // '_unpickle')`): assumed callable, its result not modelled either.
             self.tuple_items(args)?;
@@ -1715,7 +2213,36 @@ impl<'a> Vm<'a> {
             )));
         };
         let a = self.tuple_items(args)?;
-        self.call_known(g, a)
+        let before = self.heap.len();
+        let res = self.call_known(g.clone(), a)?;
+        self.record_reduce(res, before, &g, f, args, false);
+        Ok(res)
+    }
+
+    /// A call the models could not evaluate made a fresh opaque object of this class: keep
+    /// what built it.
+    fn record_reduce(
+        &mut self,
+        res: Id,
+        before: usize,
+        g: &Global,
+        func: Id,
+        args: Id,
+        newobj: bool,
+    ) {
+        if res >= before
+            && let Node::Opaque { class, reduce } = self.heap.get_mut(res)
+            && reduce.is_none()
+            && class.module == g.module
+            && class.name == g.name
+        {
+            *reduce = Some(Reduce {
+                func,
+                args,
+                newobj,
+                state: None,
+            });
+        }
     }
 
     fn call_known(&mut self, g: Global, a: Vec<Id>) -> R<Id> {
@@ -1996,11 +2523,11 @@ impl<'a> Vm<'a> {
                     };
                     // `ZoneInfo(key)` (from_cache) returns one object per key.
                     let key = match self.heap.get(*k) {
-                        Node::Text(t) => t.clone(),
+                        Node::Text(t) => [b"zoneinfo:".as_slice(), t].concat(),
                         _ => Vec::new(),
                     };
                     if from_cache != 0
-                        && let Some(&z) = self.zoneinfo_cache.get(&key)
+                        && let Some(&z) = self.singletons.get(&key)
                     {
                         return Ok(z);
                     }
@@ -2012,7 +2539,7 @@ impl<'a> Vm<'a> {
                         r,
                     )?;
                     if from_cache != 0 {
-                        self.zoneinfo_cache.insert(key, z);
+                        self.singletons.insert(key, z);
                     }
                     Ok(z)
                 }
@@ -2358,11 +2885,11 @@ impl<'a> Vm<'a> {
                             // setstate would, value not modelled.
                             self.check_slot_state(sl)?;
                         }
-                        self.not_plain(inst);
+                        self.not_plain_with_state(inst, Some(state));
                         return Ok(());
                     }
                     _ => {
-                        self.not_plain(inst);
+                        self.not_plain_with_state(inst, Some(state));
                         return Ok(());
                     }
                 }
@@ -2405,7 +2932,24 @@ impl<'a> Vm<'a> {
                 }
                 Ok(())
             }
-            Node::Opaque { .. } => Ok(()),
+            Node::Opaque { .. } => {
+                // Kept for the write-back: the first BUILD's state (a second one is rare and
+                // not followed).
+                if let Node::Opaque { reduce, class } = self.heap.get_mut(inst)
+                    && let Some(r) = reduce
+                {
+                    if r.state.is_none() {
+                        r.state = Some(state);
+                    } else {
+                        let class = class.clone();
+                        *self.heap.get_mut(inst) = Node::Opaque {
+                            class,
+                            reduce: None,
+                        };
+                    }
+                }
+                Ok(())
+            }
             _ => {
                 // Built-in values without a __dict__: a None state is a no-op; any other state
                 // looks up `__dict__` first (load_build), which fails.
@@ -2576,6 +3120,42 @@ impl Vm<'_> {
         self.opaque(g)
     }
 
+    /// `uuid.SafeUUID(value)` (3.7+): one enum member per value, its __dict__ as Enum sets it.
+    fn safe_uuid(&mut self, value: Option<i64>) -> R<Id> {
+        let name: &[u8] = match value {
+            Some(0) => b"safe",
+            Some(-1) => b"unsafe",
+            _ => b"unknown",
+        };
+        if let Some(&id) = self.singletons.get(&[b"SafeUUID.", name].concat()) {
+            return Ok(id);
+        }
+        let class = Global {
+            module: "uuid".into(),
+            name: "SafeUUID".into(),
+            known: Known::Other,
+        };
+        let r = code::BUILD;
+        let objclass = self.new_node(Node::Global(class.clone()), r)?;
+        let k1 = self.new_node(Node::Text(b"__objclass__".to_vec()), r)?;
+        let k2 = self.new_node(Node::Text(b"_name_".to_vec()), r)?;
+        let v2 = self.new_node(Node::Text(name.to_vec()), r)?;
+        let k3 = self.new_node(Node::Text(b"_value_".to_vec()), r)?;
+        let v3 = match value {
+            Some(v) => self.new_node(Node::Int(BigInt::from(v)), r)?,
+            None => self.new_node(Node::None, r)?,
+        };
+        let m = self.new_node(
+            Node::Instance {
+                class,
+                dict: vec![(k1, objclass), (k2, v2), (k3, v3)],
+            },
+            r,
+        )?;
+        self.singletons.insert([b"SafeUUID.", name].concat(), m);
+        Ok(m)
+    }
+
     /// uuid.UUID has `__setstate__` from 3.7 on (it reads `state['int']`).
     fn facts_uuid_setstate(&self) -> bool {
         !self.py2() && self.rt.minor >= 7
@@ -2613,7 +3193,10 @@ impl Vm<'_> {
                         Node::Text(t) if t == b"args" => {
                             // Setting `args` replaces what the rendering shows.
                             if let Node::Exception { class, .. } = self.heap.get(inst).clone() {
-                                *self.heap.get_mut(inst) = Node::Opaque { class };
+                                *self.heap.get_mut(inst) = Node::Opaque {
+                                    class,
+                                    reduce: None,
+                                };
                             }
                         }
                         Node::Text(_) => {}
@@ -2664,16 +3247,37 @@ impl Vm<'_> {
             self.not_plain(inst);
             return Ok(());
         };
-        if self.rt.minor < 8 {
-            // 3.7: `self.__dict__.update(state)`, then `is_safe` (an enum member).
-            self.not_plain(inst);
-            return Ok(());
-        }
         let find = |name: &[u8]| {
             kv.iter()
                 .find(|&&(k, _)| matches!(self.heap.get(k), Node::Text(t) if t == name))
                 .copied()
         };
+        if self.rt.minor == 7 {
+            // 3.7: `self.__dict__.update(state)` (every key, whatever its type), then
+            // `self.is_safe = SafeUUID(state['is_safe'])` if present, else SafeUUID.unknown: an
+            // enum member in the __dict__.
+            let value = match find(b"is_safe").map(|p| self.heap.get(p.1).clone()) {
+                None | Some(Node::None) => None,
+                Some(Node::Int(v)) if v.is_zero() || v == BigInt::from(-1) => v.to_i64(),
+                Some(_) => {
+                    self.not_plain(inst);
+                    return Ok(());
+                }
+            };
+            let member = self.safe_uuid(value)?;
+            let mut dict: Vec<(Id, Id)> = kv
+                .iter()
+                .copied()
+                .filter(|&(k, _)| !matches!(self.heap.get(k), Node::Text(t) if t == b"is_safe"))
+                .collect();
+            let key = self.new_node(Node::Text(b"is_safe".to_vec()), code::BUILD)?;
+            dict.push((key, member));
+            if let Node::Instance { dict: d, .. } = self.heap.get_mut(inst) {
+                *d = dict;
+            }
+            self.index.remove(&inst);
+            return Ok(());
+        }
         let Some(int) = find(b"int") else {
             return Err(Fail::Py(PyError::new("KeyError", "'int'")));
         };
@@ -2685,7 +3289,7 @@ impl Vm<'_> {
             Some(Node::Int(v)) => v.is_zero() || *v == BigInt::from(-1),
             _ => false,
         };
-        if self.rt.minor < 8 || !int_ok || !safe_ok {
+        if !int_ok || !safe_ok {
             self.not_plain(inst);
             return Ok(());
         }
@@ -3012,9 +3616,9 @@ pub fn type_name(n: &Node, py2: bool) -> String {
             "builtin_function_or_method"
         }
         .into(),
-        Node::Exception { class, .. } | Node::Instance { class, .. } | Node::Opaque { class } => {
-            class.name.clone()
-        }
+        Node::Exception { class, .. }
+        | Node::Instance { class, .. }
+        | Node::Opaque { class, .. } => class.name.clone(),
         Node::MemoryView(_) => "memoryview".into(),
     }
 }
@@ -3027,10 +3631,14 @@ fn text_lossy(t: &[u8]) -> String {
 
 /// py2 `repr()` of a byte string (for KeyError messages of the pure 2.7 loader).
 fn py2_str_repr(b: &[u8]) -> String {
-    let mut s = String::from("'");
+    // repr() quotes with " when the string holds a ' and no ".
+    let dq = b.contains(&b'\'') && !b.contains(&b'"');
+    let q = if dq { '"' } else { '\'' };
+    let mut s = String::from(q);
     for &c in b {
         match c {
             b'\\' => s.push_str("\\\\"),
+            b'\'' if dq => s.push('\''),
             b'\'' => s.push_str("\\'"),
             b'\n' => s.push_str("\\n"),
             b'\r' => s.push_str("\\r"),
@@ -3039,7 +3647,7 @@ fn py2_str_repr(b: &[u8]) -> String {
             _ => s.push_str(&format!("\\x{c:02x}")),
         }
     }
-    s.push('\'');
+    s.push(q);
     s
 }
 

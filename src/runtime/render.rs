@@ -110,7 +110,7 @@ fn qualified(g: &Global) -> String {
 
 /// Whether `global(module.name)` is what the real object's `__module__` and `__name__` say: not
 /// for dunder attributes (`__class__` is the `module` type) nor dotted names (methods).
-fn global_predictable(g: &Global) -> bool {
+pub(crate) fn global_predictable(g: &Global) -> bool {
     g.known != super::value::Known::Other || !(g.name.starts_with("__") || g.name.contains('.'))
 }
 
@@ -414,6 +414,13 @@ impl<'a> Renderer<'a> {
                 out.push_str("<uuid.UUID>repr=");
                 text(out, repr.as_bytes());
             }
+            Node::Instance { class, dict }
+                if class.known == super::value::Known::Object && dict.is_empty() =>
+            {
+                // A bare `object()` (no __dict__): rendered by its repr.
+                let _ = write!(out, "<{}.{}>repr=", class_module(class), class.name);
+                text(out, b"<object object at 0x?>");
+            }
             Node::Instance { class, dict } => {
                 let _ = write!(out, "<{}.{}>", class_module(class), class.name);
                 if !dict.is_empty() {
@@ -421,8 +428,21 @@ impl<'a> Renderer<'a> {
                     Self::dict(tasks, &s);
                 }
             }
-            Node::Opaque { class } => {
+            Node::Opaque { class, reduce } => {
                 let _ = write!(out, "<{}.{}>?", class_module(class), class.name);
+                // What the stream says built it: `reduce(FUNC, ARGS[, state=STATE])` or
+                // `newobj(CLASS, ARGS[, state=STATE])`; the value itself stays unknown ('?').
+                if let Some(r) = reduce {
+                    tasks.push(Task::Str(")"));
+                    if let Some(st) = r.state {
+                        tasks.push(Task::Node(st));
+                        tasks.push(Task::Str(", state="));
+                    }
+                    tasks.push(Task::Node(r.args));
+                    tasks.push(Task::Str(", "));
+                    tasks.push(Task::Node(r.func));
+                    tasks.push(Task::Str(if r.newobj { "newobj(" } else { "reduce(" }));
+                }
             }
             Node::MemoryView(_) => out.push_str("<builtins.memoryview>?"),
         }

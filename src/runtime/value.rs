@@ -138,12 +138,26 @@ pub enum Node {
         dict: Vec<(Id, Id)>,
     },
     /// An object whose construction the models do not know; the load is assumed to succeed but
-    /// the value is not predicted.
+    /// the value is not predicted. What the stream says about it is kept in `reduce`.
     Opaque {
         class: Global,
+        reduce: Option<Reduce>,
     },
     /// `memoryview` (READONLY_BUFFER on a bytearray).
     MemoryView(Id),
+}
+
+/// How the stream built an object the models cannot evaluate: `func(*args)` (REDUCE) or
+/// `cls.__new__(cls, *args)` (NEWOBJ), then BUILD with `state`. The value is unknown; these are
+/// known exactly (and are what a class with its own `__reduce__` writes back).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reduce {
+    /// The callable or class (a Global node).
+    pub func: Id,
+    /// The arguments (a Tuple node).
+    pub args: Id,
+    pub newobj: bool,
+    pub state: Option<Id>,
 }
 
 /// Where a node came from in the stream.
@@ -203,6 +217,9 @@ impl Heap {
                 .chain(dict.iter().flat_map(|&(k, v)| [k, v]))
                 .collect(),
             Node::MemoryView(x) => vec![*x],
+            Node::Opaque {
+                reduce: Some(r), ..
+            } => [r.func, r.args].into_iter().chain(r.state).collect(),
             _ => Vec::new(),
         }
     }
