@@ -2,7 +2,7 @@
 # side on the same bytes, and prints (and writes to docs/benchmarks.md) the ratios against the
 # issue's goals, with the machine it ran on.
 #
-#   bench/run.sh [--mb 200] [--reps 3] [--keys-1m 1000000] [--smoke] [--no-write] [--only PARTS]
+#   bench/run.sh [--mb 100] [--reps 3] [--keys-1m 1000000] [--smoke] [--no-write] [--only PARTS]
 #
 # PARTS (comma separated): decode, scan, rdb, rss. --smoke: a few MB, one repetition, 20k keys for
 # the RSS run; seconds, for CI. The corpus is cached under target/bench/corpus/ (keyed by size and
@@ -183,11 +183,23 @@ def timed(cmd, env=None):
 
 
 def median_run(n, fn):
-    rs = [fn() for _ in range(n)]
-    rs.sort(key=lambda r: r["secs"])
-    r = dict(rs[len(rs) // 2])
-    r["all_secs"] = [round(x["secs"], 3) for x in rs]
-    return r
+    return interleaved(n, [("x", fn)])["x"]
+
+
+def interleaved(n, fns):
+    """Run each of fns n times, round-robin (so that a noisy neighbour hurts all alike); for
+    each the run with the median (lower median) time, and every time."""
+    runs = {name: [] for name, _ in fns}
+    for _ in range(n):
+        for name, fn in fns:
+            runs[name].append(fn())
+    out = {}
+    for name, rs in runs.items():
+        rs = sorted(rs, key=lambda r: r["secs"])
+        r = dict(rs[(len(rs) - 1) // 2])
+        r["all_secs"] = [round(x["secs"], 3) for x in rs]
+        out[name] = r
+    return out
 
 
 def cc_bin():
@@ -200,10 +212,11 @@ def scan_cmd(src):
                                        os.path.join(TARGET, "scan-out.jsonl")]
 
 
-def part_decode(mixed, large, reps, res):
+def part_decode(mixed, large, reps, res, measures):
     log("decode: cargo bench --bench decode (ours, serde-pickle)")
     out = run(["cargo", "bench", "--quiet", "--bench", "decode", "--", "--corpus", mixed,
-               "--large", large, "--reps", str(reps)], cwd=ROOT, capture_output=True, text=True)
+               "--large", large, "--reps", str(reps), "--only", measures], cwd=ROOT,
+              capture_output=True, text=True)
     sys.stderr.write(out.stderr[-3000:])
     rust = json.loads(out.stdout.strip().splitlines()[-1])
     log("decode: CPython 3.11 pickle.loads and pickletools.genops")
@@ -227,21 +240,26 @@ def part_scan(mixed, reps, res):
             n, r.port, time.perf_counter() - t,
             re.search(r"used_memory_human:(\S+)", r.cli("info", "memory")).group(1)))
         out = {"keys": n}
+        fns = []
 
         def ours():
             secs, _, rss = timed(scan_cmd(["--redis", r.url]))
             return {"secs": secs, "keys": n, "rss_kib": rss}
 
-        log("scan: cache-compat scan --redis")
-        out["cache-compat scan"] = median_run(reps, ours)
+        fns.append(("cache-compat scan", ours))
 
         def fetch():
             o = run([os.path.join(ROOT, "target", "release", "examples", "bench_fetch"), r.url],
                     capture_output=True, text=True).stdout
             return json.loads(o)
 
-        log("scan: fetch-only client (SCAN + pipelined GET, Rust)")
-        out["fetch-only (rust)"] = median_run(reps, fetch)
+        fns.append(("fetch-only (rust)", fetch))
+
+        def audit(env, mode):
+            return lambda: json.loads(run(
+                [python("3.11"), os.path.join(HERE, "redispy_audit.py"), r.url] + mode,
+                env=env, capture_output=True, text=True).stdout)
+
         for name in ("py311-redis", "py311-hiredis"):
             d = pydeps(name)
             if d is None:
@@ -251,10 +269,7 @@ def part_scan(mixed, reps, res):
             for mode in ([], ["--fetch-only"]):
                 label = "redis-py audit" + (" fetch-only" if mode else "") + (
                     " +hiredis" if "hiredis" in name else "")
-                log("scan: %s" % label)
-                out[label] = median_run(reps, lambda: json.loads(run(
-                    [python("3.11"), os.path.join(HERE, "redispy_audit.py"), r.url] + mode,
-                    env=env, capture_output=True, text=True).stdout))
+                fns.append((label, audit(env, mode)))
 
         def cliscan():
             t = time.perf_counter()
@@ -262,7 +277,9 @@ def part_scan(mixed, reps, res):
                     capture_output=True).stdout
             return {"secs": time.perf_counter() - t, "keys": o.count(b"\n")}
 
-        out["redis-cli --scan"] = median_run(reps, cliscan)
+        fns.append(("redis-cli --scan", cliscan))
+        log("scan: %d rounds of: %s" % (reps, ", ".join(name for name, _ in fns)))
+        out.update(interleaved(reps, fns))
         for k, v in out.items():
             if isinstance(v, dict):
                 v["keys_per_s"] = v["keys"] / v["secs"]
@@ -294,9 +311,9 @@ def part_rdb(rdb, reps, res):
     with open(rdb, "rb") as f:
         f.read()
     log("rdb: cat, redis-check-rdb, cache-compat scan --rdb on %.1f MB" % (size / 1e6))
-    out["cat"] = median_run(reps, t(["cat", rdb]))
-    out["redis-check-rdb"] = median_run(reps, t(["redis-check-rdb", rdb]))
-    out["cache-compat scan --rdb"] = median_run(reps, t(scan_cmd(["--rdb", rdb])))
+    out.update(interleaved(reps, [("cat", t(["cat", rdb])),
+                                  ("redis-check-rdb", t(["redis-check-rdb", rdb])),
+                                  ("cache-compat scan --rdb", t(scan_cmd(["--rdb", rdb])))]))
     for v in out.values():
         if isinstance(v, dict):
             v["mb_per_s"] = size / 1e6 / v["secs"]
@@ -353,6 +370,8 @@ def goals(res):
                      ratio >= 4))
         for k in ("parse", "load-2.7", "load-3.8", "check", "serde-pickle",
                   "pickletools.genops"):
+            if k not in m:
+                continue
             rows.append(("  (reference) %s vs pickle.loads, mixed" % k,
                          "%.1f MB/s (%d of %d failed)" % (m[k]["mb_per_s"], m[k]["failures"],
                                                          m[k]["values"]),
@@ -362,7 +381,9 @@ def goals(res):
                      "%.2fx of 1000" % (lg["verdict"]["mb_per_s"] / 1000),
                      lg["verdict"]["mb_per_s"] >= 1000))
         for k in ("parse", "load-3.8", "check", "pickle.loads", "serde-pickle"):
-            rows.append(("  (reference) %s, large strings" % k,
+            if k not in lg:
+                continue
+            rows.append(("  (reference) %s, large strings%s" % (k, " (opcodes only: payloads are not read)" if k == "parse" else ""),
                          "%.1f MB/s" % lg[k]["mb_per_s"], "", None))
     s = res.get("scan")
     if s:
@@ -411,7 +432,10 @@ def table(rows):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mb", type=float, default=200)
+    ap.add_argument("--mb", type=float, default=100)
+    ap.add_argument("--measures", default="parse,load-2.7,load-3.8,serde-pickle,verdict",
+                    help="benches/decode.rs measures (add `check`: the five checks without the "
+                    "envelope)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--keys-1m", type=int, default=1000000)
     ap.add_argument("--smoke", action="store_true")
@@ -431,7 +455,7 @@ def main():
     res = {"machine": mach, "args": vars(a)}
     t0 = time.time()
     if "decode" in parts:
-        part_decode(mixed, large, a.reps, res)
+        part_decode(mixed, large, a.reps, res, a.measures)
     rdb = None
     if "scan" in parts or "rdb" in parts:
         rdb = part_scan(mixed, a.reps, res)
