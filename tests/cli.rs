@@ -53,6 +53,21 @@ fn readme_main_job_scans_the_demo_snapshot() {
         out.contains("ValueError: unsupported pickle protocol: 4"),
         "{out}"
     );
+    // The excerpt the README shows of this report is what the command prints.
+    let readme = std::fs::read_to_string(common::root().join("README.md")).expect("README");
+    let excerpt = readme
+        .split("What the demo prints first")
+        .nth(1)
+        .and_then(|s| s.split("```\n").nth(1))
+        .expect("the README shows an excerpt of the demo report");
+    let lines: Vec<&str> = excerpt.lines().filter(|l| *l != "...").collect();
+    assert!(lines.len() >= 4, "{excerpt}");
+    for line in lines {
+        assert!(
+            out.lines().any(|l| l == line),
+            "README excerpt line not in the report: {line}"
+        );
+    }
 }
 
 #[test]

@@ -559,10 +559,10 @@ fn load_options_turn_the_failure_into_the_documented_changes() {
     }
 }
 
-/// The CI recipe of docs/recipes.md as written: its config block and its GitHub Actions command.
+/// The CI recipe of the README as written: its config block and its GitHub Actions command.
 #[test]
 fn the_ci_recipe_runs_as_written() {
-    let doc = std::fs::read_to_string(common::root().join("docs/recipes.md")).expect("recipes");
+    let doc = std::fs::read_to_string(common::root().join("README.md")).expect("README");
     let toml_block = doc
         .split("```toml\n")
         .nth(1)
@@ -608,5 +608,41 @@ fn the_ci_recipe_runs_as_written() {
         std::fs::read_to_string(&summary)
             .unwrap()
             .starts_with("❌ rolling deploy (2.7 and 3.8 share the cache): **NOT SAFE**")
+    );
+}
+
+/// The README's rollback-safety recipe as written, on the demo snapshot: the JSON it writes carries
+/// the rollback verdict its `jq` line tests, and `--fail-on never` exits 0 whatever it finds.
+#[test]
+fn the_rollback_recipe_runs_as_written() {
+    let doc = std::fs::read_to_string(common::root().join("README.md")).expect("README");
+    let cmd = doc
+        .lines()
+        .find_map(|l| l.strip_prefix("cache-compat scan --snapshot cache.snapshot "))
+        .expect("the rollback recipe's scan command");
+    assert!(
+        doc.contains("jq -e '.rollback.safe == \"safe\"' rollback.json"),
+        "the recipe's jq test changed; update this test with it"
+    );
+    let d = tmpdir("rollback-recipe");
+    std::fs::copy(
+        common::root().join("corpora/demo/werkzeug-incident.snapshot"),
+        d.join("cache.snapshot"),
+    )
+    .unwrap();
+    let o = bin()
+        .current_dir(&d)
+        .args(["scan", "--snapshot", "cache.snapshot"])
+        .args(cmd.split_whitespace())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("rollback.json")).unwrap()).unwrap();
+    // tests/incident.rs proves with real Werkzeug that 2.7 cannot read what 3.8 writes back.
+    assert_eq!(report["rollback"]["safe"], "not_safe");
+    assert_eq!(
+        report["rollback"]["checks"],
+        serde_json::json!(["old_reads", "old_reads_new_write", "round_trip"])
     );
 }
