@@ -131,6 +131,11 @@ pub fn judge(sample: &Sample, old: &Side, new: &Side) -> ValueResult {
         return r;
     };
     r.writer = inferred;
-    r.checks = Some(check::judge_stored(&stored, old, new));
+    // The reads of the stored bytes reuse the parse made above for the protocol.
+    let pre = parsed.as_ref().map(|parsed| check::Preparsed {
+        parsed,
+        max_ops: old.load.budget.max_ops,
+    });
+    r.checks = Some(check::judge_stored_with(&stored, pre, old, new));
     r
 }
