@@ -7,7 +7,7 @@ use super::Aggregator;
 use super::progress::Progress;
 use crate::check::Side;
 use crate::source::Sample;
-use crate::verdict::{ValueResult, judge};
+use crate::verdict::{ValueResult, VerdictCache, judge_cached};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -31,11 +31,14 @@ pub fn run<E>(
     let (rtx, rrx) = sync_channel::<ValueResult>(threads * 32);
     let rx = Arc::new(Mutex::new(rx));
     let sent = AtomicU64::new(0);
+    // Identical values are judged once (bounded; see VerdictCache).
+    let cache = VerdictCache::default();
     std::thread::scope(|s| {
         for _ in 0..threads {
             let rx = Arc::clone(&rx);
             let rtx = rtx.clone();
-            s.spawn(move || worker(&rx, &rtx, old, new));
+            let cache = &cache;
+            s.spawn(move || worker(&rx, &rtx, old, new, cache));
         }
         drop(rtx);
         let sent = &sent;
@@ -69,6 +72,7 @@ fn worker(
     out: &std::sync::mpsc::SyncSender<ValueResult>,
     old: &Side,
     new: &Side,
+    cache: &VerdictCache,
 ) {
     loop {
         let next = match rx.lock() {
@@ -76,7 +80,10 @@ fn worker(
             Err(_) => return,
         };
         let Ok(sample) = next else { return };
-        if out.send(judge(&sample, old, new)).is_err() {
+        if out
+            .send(judge_cached(&sample, old, new, Some(cache)))
+            .is_err()
+        {
             return;
         }
     }
