@@ -64,7 +64,7 @@ pub struct VerdictCache {
     inner: Mutex<Generations>,
 }
 
-const CACHE_GEN_BYTES: usize = 16 << 20;
+const CACHE_GEN_BYTES: usize = 8 << 20;
 
 #[derive(Default)]
 struct Generations {
