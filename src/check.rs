@@ -2,6 +2,7 @@
 //! `new_reads_old_write`, `round_trip`, built from the runtime models' `load` and `dump`.
 
 use crate::envelope::{self, Ints, Reader, Wrap, Writer};
+use crate::pickle::parse::Parsed;
 use crate::runtime::codec;
 use crate::runtime::dump::{DumpError, dump};
 use crate::runtime::load::{self, LoadConfig, Outcome as LoadOutcome};
@@ -9,6 +10,7 @@ use crate::runtime::value::{Heap, Id, Node};
 use crate::runtime::{Runtime, render};
 use num_bigint::BigInt;
 use serde::Serialize;
+use std::cell::OnceCell;
 
 /// One side of a migration: a runtime, the load options its app uses, and its cache layer.
 #[derive(Debug, Clone)]
@@ -87,7 +89,7 @@ struct Loaded {
 }
 
 /// A value as a cache layer stored it in Redis.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Stored {
     /// ASCII digits: the int they spell.
     Ascii(BigInt),
@@ -134,8 +136,26 @@ impl Stored {
     }
 }
 
+/// A parse of the stored pickle's bytes, made with an opcode budget of `max_ops` (it stands for
+/// `parse::parse(pickle, max_ops)`, so a side with another budget parses again).
+#[derive(Clone, Copy)]
+pub struct Preparsed<'a> {
+    pub parsed: &'a Parsed,
+    pub max_ops: usize,
+}
+
 fn read(bytes: &[u8], side: &Side) -> Result<Loaded, Check> {
-    let r = load::load(bytes, side.runtime, &side.load);
+    read_with(bytes, None, side)
+}
+
+/// `read`, reusing `pre` (a parse of exactly `bytes`) where its budget is this side's.
+fn read_with(bytes: &[u8], pre: Option<Preparsed<'_>>, side: &Side) -> Result<Loaded, Check> {
+    let r = match pre {
+        Some(p) if p.max_ops == side.load.budget.max_ops => {
+            load::load_parsed(bytes, p.parsed, side.runtime, &side.load)
+        }
+        _ => load::load(bytes, side.runtime, &side.load),
+    };
     match r.outcome {
         LoadOutcome::Loaded { heap, root } => Ok(Loaded { heap, root }),
         LoadOutcome::Raised(e) => Err(Check::Fails {
@@ -206,6 +226,16 @@ const DOGPILE_HEADER: &[u8] = b"{\"ct\": 0.0, \"v\": 2}|";
 
 /// What `side`'s cache layer gets when it reads `stored`.
 fn layer_read(stored: &Stored, side: &Side) -> Result<Loaded, Check> {
+    layer_read_with(stored, None, side)
+}
+
+/// `layer_read`; `pre`, if given, is a parse of `stored`'s pickle bytes, used where the layer
+/// loads exactly those bytes.
+fn layer_read_with(
+    stored: &Stored,
+    pre: Option<Preparsed<'_>>,
+    side: &Side,
+) -> Result<Loaded, Check> {
     let (form, pickle) = match stored {
         Stored::Ascii(n) => {
             return if side.writer.reads_ascii_ints() {
@@ -217,7 +247,7 @@ fn layer_read(stored: &Stored, side: &Side) -> Result<Loaded, Check> {
         Stored::Pickle { form, pickle } => (*form, pickle),
     };
     match (side.writer.reader, form) {
-        (Reader::Dogpile11, Form::DogpileJson) => read(pickle, side),
+        (Reader::Dogpile11, Form::DogpileJson) => read_with(pickle, pre, side),
         (Reader::Dogpile11, Form::Bang) => Err(dogpile_json_error(&[b"!", &pickle[..]].concat())),
         (Reader::Dogpile11, _) => Err(dogpile_json_error(pickle)),
         (_, Form::DogpileJson) => read(&[DOGPILE_HEADER, &pickle[..]].concat(), side),
@@ -228,7 +258,7 @@ fn layer_read(stored: &Stored, side: &Side) -> Result<Loaded, Check> {
             // dogpile hands the application the payload: follow it through the CachedValue's
             // arguments without calling the class.
             let Some(t) = envelope::cachedvalue_as_tuple(pickle) else {
-                return read(pickle, side);
+                return read_with(pickle, pre, side);
             };
             let v = read(&t, side)?;
             let payload = match v.heap.get(v.root) {
@@ -247,7 +277,7 @@ fn layer_read(stored: &Stored, side: &Side) -> Result<Loaded, Check> {
         }
         (Reader::Dogpile10, Form::Plain | Form::CeleryMetaPayload) => {
             // region.get: value.metadata["ct"] on whatever pickle.loads gave.
-            let v = read(pickle, side)?;
+            let v = read_with(pickle, pre, side)?;
             Err(Check::Fails {
                 error: format!(
                     "AttributeError: '{}' object has no attribute 'metadata'",
@@ -256,10 +286,10 @@ fn layer_read(stored: &Stored, side: &Side) -> Result<Loaded, Check> {
             })
         }
         (Reader::Celery, Form::Plain) => {
-            let v = read(pickle, side)?;
+            let v = read_with(pickle, pre, side)?;
             Ok(celery_result(v))
         }
-        _ => read(pickle, side),
+        _ => read_with(pickle, pre, side),
     }
 }
 
@@ -306,11 +336,17 @@ fn layer_write(v: &Loaded, side: &Side) -> Result<Stored, Check> {
 
 /// Judge one pickle (already out of its envelope) for a migration from `old` to `new`.
 pub fn judge(pickle: &[u8], old: &Side, new: &Side) -> Checks {
-    judge_stored(
+    let max_ops = old.load.budget.max_ops;
+    let parsed = crate::pickle::parse::parse(pickle, max_ops);
+    judge_stored_with(
         &Stored::Pickle {
             form: Form::Plain,
             pickle: pickle.to_vec(),
         },
+        Some(Preparsed {
+            parsed: &parsed,
+            max_ops,
+        }),
         old,
         new,
     )
@@ -319,33 +355,81 @@ pub fn judge(pickle: &[u8], old: &Side, new: &Side) -> Checks {
 /// Judge a stored value through each side's cache layer (its reader, its writer's envelope,
 /// protocol and int handling) for a migration from `old` to `new`.
 pub fn judge_stored(stored: &Stored, old: &Side, new: &Side) -> Checks {
-    let o = layer_read(stored, old);
-    let n = layer_read(stored, new);
+    judge_stored_with(stored, None, old, new)
+}
+
+/// `judge_stored`, where `pre` (if given) is a parse of the stored pickle's bytes: the two reads
+/// of the stored value use it instead of parsing again.
+///
+/// Each step is computed once: the round trip's first write and read (`a` writes the value, `b`
+/// reads it) are those of the cross check `b reads a's write`, and each side's canonical
+/// rendering is made at most once (and not at all where the two values are the same graph).
+pub fn judge_stored_with(
+    stored: &Stored,
+    pre: Option<Preparsed<'_>>,
+    old: &Side,
+    new: &Side,
+) -> Checks {
+    let o = layer_read_with(stored, pre, old);
+    let n = layer_read_with(stored, pre, new);
+    let (o_port, n_port) = (OnceCell::new(), OnceCell::new());
     let old_reads = match &o {
         Ok(_) => Check::Ok,
         Err(c) => c.clone(),
     };
     let new_reads = match (&o, &n) {
         (_, Err(c)) => c.clone(),
-        (Ok(ov), Ok(nv)) => compare(ov, old.runtime, nv, new, false),
+        (Ok(ov), Ok(nv)) => compare(
+            (ov, old.runtime, Some(&o_port)),
+            (nv, Some(&n_port)),
+            new,
+            false,
+        ),
         (Err(_), Ok(_)) => Check::Ok,
     };
-    let cross = |from: &Result<Loaded, Check>, writer: &Side, reader: &Side| -> Check {
-        let Ok(v) = from else { return Check::Skipped };
-        let bytes = match layer_write(v, writer) {
-            Ok(b) => b,
-            Err(c) => return c,
+    // `writer` writes `v`, `reader` reads it back: (what was written, what was read).
+    let cross =
+        |v: &Loaded, writer: &Side, reader: &Side| -> (Option<Stored>, Result<Loaded, Check>) {
+            match layer_write(v, writer) {
+                Ok(bytes) => {
+                    let back = layer_read(&bytes, reader);
+                    (Some(bytes), back)
+                }
+                Err(c) => (None, Err(c)),
+            }
         };
-        match layer_read(&bytes, reader) {
-            Ok(back) => compare(v, writer.runtime, &back, reader, true),
-            Err(c) => c,
+    let judged = |v: &Loaded,
+                  port: &OnceCell<String>,
+                  back: &Result<Loaded, Check>,
+                  writer: &Side,
+                  reader: &Side|
+     -> Check {
+        match back {
+            Ok(back) => compare((v, writer.runtime, Some(port)), (back, None), reader, true),
+            Err(c) => c.clone(),
         }
     };
-    let old_reads_new_write = cross(&n, new, old);
-    let new_reads_old_write = cross(&o, old, new);
-    let round_trip = match (&o, &n) {
-        (Ok(ov), _) => trip(ov, old, new).unwrap_or_else(|c| c),
-        (Err(_), Ok(nv)) => trip(nv, new, old).unwrap_or_else(|c| c),
+    let (n_wrote, n_back) = match n.as_ref().ok().map(|nv| cross(nv, new, old)) {
+        Some((w, b)) => (w, Some(b)),
+        None => (None, None),
+    };
+    let o_back = o.as_ref().ok().map(|ov| cross(ov, old, new).1);
+    let old_reads_new_write = match (&n, &n_back) {
+        (Ok(nv), Some(back)) => judged(nv, &n_port, back, new, old),
+        _ => Check::Skipped,
+    };
+    let new_reads_old_write = match (&o, &o_back) {
+        (Ok(ov), Some(back)) => judged(ov, &o_port, back, old, new),
+        _ => Check::Skipped,
+    };
+    let round_trip = match (&o, &o_back, &n, &n_back) {
+        (Ok(ov), Some(vb), _, _) => {
+            // The new side's write of what it read may be the very bytes it wrote of the stored
+            // value (old_reads_new_write): then the old side reads back what it read there.
+            let known = n_wrote.as_ref().zip(n_back.as_ref());
+            trip(ov, vb, known, old, new).unwrap_or_else(|c| c)
+        }
+        (Err(_), _, Ok(nv), Some(vb)) => trip(nv, vb, None, new, old).unwrap_or_else(|c| c),
         _ => Check::Skipped,
     };
     Checks {
@@ -358,14 +442,32 @@ pub fn judge_stored(stored: &Stored, old: &Side, new: &Side) -> Checks {
 }
 
 /// a -> b -> a: written by `a`, read and written by `b`, read by `a`: same value and types?
-fn trip(v: &Loaded, a: &Side, b: &Side) -> Result<Check, Check> {
-    let b1 = layer_write(v, a)?;
-    let vb = layer_read(&b1, b)?;
-    let b2 = layer_write(&vb, b)?;
-    let back = layer_read(&b2, a)?;
-    let before = render::render(&v.heap, v.root, a.runtime);
-    let after = render::render(&back.heap, back.root, a.runtime);
-    if before == after {
+/// `vb` is what `b` read from `a`'s write of `v`; `known`, bytes `b` wrote and what `a` read
+/// from them (reused when `b` writes the same bytes again: a read depends on the bytes alone).
+fn trip(
+    v: &Loaded,
+    vb: &Result<Loaded, Check>,
+    known: Option<(&Stored, &Result<Loaded, Check>)>,
+    a: &Side,
+    b: &Side,
+) -> Result<Check, Check> {
+    let vb = vb.as_ref().map_err(Clone::clone)?;
+    let b2 = layer_write(vb, b)?;
+    let read;
+    let back = match known {
+        Some((wrote, back)) if *wrote == b2 => back.as_ref().map_err(Clone::clone)?,
+        _ => {
+            read = layer_read(&b2, a)?;
+            &read
+        }
+    };
+    let same = same_graph(
+        (&v.heap, v.root, a.runtime),
+        (&back.heap, back.root, a.runtime),
+        false,
+    ) || render::render(&v.heap, v.root, a.runtime)
+        == render::render(&back.heap, back.root, a.runtime);
+    if same {
         Ok(Check::Ok)
     } else {
         Ok(Check::Changes {
@@ -387,10 +489,34 @@ fn trip(v: &Loaded, a: &Side, b: &Side) -> Result<Check, Check> {
 /// `written`: `b` is what the reader got from bytes that `a`'s runtime wrote (a cross check), so
 /// a py2 `long` that py2 itself would have as `int` was made by that write (in the stored value,
 /// a LONG in that range may as well be a py2 long, which many py2 apps hold: not flagged).
-fn compare(a: &Loaded, art: Runtime, b: &Loaded, reader: &Side, written: bool) -> Check {
+/// Each side may carry a cell for its portable rendering, filled on first use.
+fn compare(
+    (a, art, a_port): (&Loaded, Runtime, Option<&OnceCell<String>>),
+    (b, b_port): (&Loaded, Option<&OnceCell<String>>),
+    reader: &Side,
+    written: bool,
+) -> Check {
     let brt = reader.runtime;
     let bytes_enc = reader.load.options.encoding.eq_ignore_ascii_case("bytes");
-    if portable(&a.heap, a.root, art) == portable(&b.heap, b.root, brt) {
+    let same = same_graph((&a.heap, a.root, art), (&b.heap, b.root, brt), true) || {
+        let (own_a, own_b);
+        let ra: &str = match a_port {
+            Some(c) => c.get_or_init(|| portable(&a.heap, a.root, art)),
+            None => {
+                own_a = portable(&a.heap, a.root, art);
+                &own_a
+            }
+        };
+        let rb: &str = match b_port {
+            Some(c) => c.get_or_init(|| portable(&b.heap, b.root, brt)),
+            None => {
+                own_b = portable(&b.heap, b.root, brt);
+                &own_b
+            }
+        };
+        ra == rb
+    };
+    if same {
         // The same value, but a py2 reader may get `long` where py2 itself would have had `int`
         // (py3 pickles ints past 4 bytes as LONG; py2 loads every LONG as long).
         if written
@@ -410,6 +536,191 @@ fn compare(a: &Loaded, art: Runtime, b: &Loaded, reader: &Side, written: bool) -
         Check::Changes {
             explanation: describe(&a.heap, a.root, art, &b.heap, b.root, brt, bytes_enc),
         }
+    }
+}
+
+/// Whether the values at `a` and `b` are the same graph: a one-to-one map between the nodes
+/// reachable from the roots under which every node has the same contents and the same children
+/// in the same order as its image. The canonical rendering is a function of that graph alone
+/// (labels and sort orders follow from it), so such values render alike; the converse does not
+/// hold (a dict in another order renders alike), so a false here means "render and compare".
+/// `portable`: with the equivalences of [`portable`] (a `long` is an `int`; on py2 an ASCII `str`
+/// is text).
+fn same_graph(
+    (ah, a, art): (&Heap, Id, Runtime),
+    (bh, b, brt): (&Heap, Id, Runtime),
+    portable: bool,
+) -> bool {
+    const FREE: usize = usize::MAX;
+    let mut to_b = vec![FREE; ah.len()];
+    let mut to_a = vec![FREE; bh.len()];
+    let mut todo = vec![(a, b)];
+    let (apy2, bpy2) = (portable && art.is_py2(), portable && brt.is_py2());
+    while let Some((x, y)) = todo.pop() {
+        if x >= to_b.len() || y >= to_a.len() {
+            return false;
+        }
+        if to_b[x] != FREE || to_a[y] != FREE {
+            if to_b[x] == y && to_a[y] == x {
+                continue;
+            }
+            return false;
+        }
+        to_b[x] = y;
+        to_a[y] = x;
+        let (nx, ny) = (ah.get(x), bh.get(y));
+        let pairs = |todo: &mut Vec<(Id, Id)>, p: &[(Id, Id)], q: &[(Id, Id)]| -> bool {
+            if p.len() != q.len() {
+                return false;
+            }
+            for (&(k1, v1), &(k2, v2)) in p.iter().zip(q) {
+                todo.push((k1, k2));
+                todo.push((v1, v2));
+            }
+            true
+        };
+        let seq = |todo: &mut Vec<(Id, Id)>, p: &[Id], q: &[Id]| -> bool {
+            if p.len() != q.len() {
+                return false;
+            }
+            todo.extend(p.iter().copied().zip(q.iter().copied()));
+            true
+        };
+        let ok = match (nx, ny) {
+            (Node::Text(p) | Node::Bytes(p), Node::Text(q) | Node::Bytes(q)) => {
+                p == q && {
+                    let tx = matches!(nx, Node::Text(_)) || (apy2 && p.is_ascii());
+                    let ty = matches!(ny, Node::Text(_)) || (bpy2 && q.is_ascii());
+                    tx == ty
+                }
+            }
+            (Node::Int(p) | Node::Long(p), Node::Int(q) | Node::Long(q)) => {
+                p == q && (portable || std::mem::discriminant(nx) == std::mem::discriminant(ny))
+            }
+            (Node::None, Node::None) => true,
+            (Node::Bool(p), Node::Bool(q)) => p == q,
+            (Node::Float(p), Node::Float(q)) => p.to_bits() == q.to_bits(),
+            (Node::Complex(p, i), Node::Complex(q, j)) => {
+                p.to_bits() == q.to_bits() && i.to_bits() == j.to_bits()
+            }
+            (Node::ByteArray(p), Node::ByteArray(q)) => p == q,
+            (Node::List(p), Node::List(q))
+            | (Node::Tuple(p), Node::Tuple(q))
+            | (Node::Set(p), Node::Set(q))
+            | (Node::FrozenSet(p), Node::FrozenSet(q)) => seq(&mut todo, p, q),
+            (Node::Dict(p), Node::Dict(q)) | (Node::OrderedDict(p), Node::OrderedDict(q)) => {
+                pairs(&mut todo, p, q)
+            }
+            (
+                Node::DefaultDict {
+                    factory: f,
+                    items: p,
+                },
+                Node::DefaultDict {
+                    factory: g,
+                    items: q,
+                },
+            ) => {
+                todo.push((*f, *g));
+                pairs(&mut todo, p, q)
+            }
+            (
+                Node::Deque {
+                    items: p,
+                    maxlen: m,
+                },
+                Node::Deque {
+                    items: q,
+                    maxlen: n,
+                },
+            ) => m == n && seq(&mut todo, p, q),
+            (
+                Node::Datetime {
+                    fields: f,
+                    tz: t,
+                    fold: d,
+                },
+                Node::Datetime {
+                    fields: g,
+                    tz: u,
+                    fold: e,
+                },
+            ) => f == g && d == e && opt(&mut todo, *t, *u),
+            (Node::Date(f), Node::Date(g)) => f == g,
+            (
+                Node::Time {
+                    fields: f,
+                    tz: t,
+                    fold: d,
+                },
+                Node::Time {
+                    fields: g,
+                    tz: u,
+                    fold: e,
+                },
+            ) => f == g && d == e && opt(&mut todo, *t, *u),
+            (Node::Timedelta(f), Node::Timedelta(g)) => f == g,
+            (Node::Timezone { offset: o, name: m }, Node::Timezone { offset: p, name: n }) => {
+                todo.push((*o, *p));
+                opt(&mut todo, *m, *n)
+            }
+            (
+                Node::ZoneInfo {
+                    key: k,
+                    from_cache: c,
+                },
+                Node::ZoneInfo {
+                    key: l,
+                    from_cache: d,
+                },
+            ) => {
+                todo.push((*k, *l));
+                c == d
+            }
+            (Node::Decimal(p), Node::Decimal(q)) => p == q,
+            (Node::Range(p), Node::Range(q)) => p == q,
+            (Node::Global(g), Node::Global(h)) => g == h,
+            (
+                Node::Exception {
+                    class: c,
+                    args: p,
+                    dict: d,
+                },
+                Node::Exception {
+                    class: k,
+                    args: q,
+                    dict: e,
+                },
+            ) => {
+                todo.push((*p, *q));
+                c == k && pairs(&mut todo, d, e)
+            }
+            (Node::Instance { class: c, dict: d }, Node::Instance { class: k, dict: e }) => {
+                c == k && pairs(&mut todo, d, e)
+            }
+            (Node::Opaque { class: c }, Node::Opaque { class: k }) => c == k,
+            (Node::MemoryView(p), Node::MemoryView(q)) => {
+                todo.push((*p, *q));
+                true
+            }
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// Both absent, or both present (the pair queued).
+fn opt(todo: &mut Vec<(Id, Id)>, p: Option<Id>, q: Option<Id>) -> bool {
+    match (p, q) {
+        (None, None) => true,
+        (Some(p), Some(q)) => {
+            todo.push((p, q));
+            true
+        }
+        _ => false,
     }
 }
 

@@ -385,25 +385,26 @@ impl Conn {
     /// return one reply per command; a server error comes back as a `Value::ServerError` in its
     /// place. A dropped connection is re-established (with backoff) and the same commands sent
     /// again, since reads can be repeated; redis-rs does not replay them itself.
-    fn query(&mut self, what: &str, cmds: &[redis::Cmd]) -> Result<Vec<Value>, SourceError> {
+    fn query(&mut self, what: &str, cmds: Vec<redis::Cmd>) -> Result<Vec<Value>, SourceError> {
         let mut delay = Duration::from_millis(100);
         let mut attempt = 0;
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
+        let n = cmds.len();
         for c in cmds {
             if self.asking {
                 pipe.add_command(read_cmd("ASKING")?).ignore();
             }
-            pipe.add_command(c.clone());
+            pipe.add_command(c);
         }
         loop {
             self.throttle(pipe.cmd_iter().count() as u64);
             match pipe.query::<Vec<Value>>(&mut self.con) {
-                Ok(v) if v.len() == cmds.len() => return Ok(v),
+                Ok(v) if v.len() == n => return Ok(v),
                 Ok(v) => {
                     return Err(SourceError::Reply {
                         cmd: format!("{what} on {}", self.shown),
-                        msg: format!("{} replies to {} commands", v.len(), cmds.len()),
+                        msg: format!("{} replies to {} commands", v.len(), n),
                     });
                 }
                 Err(e)
@@ -430,7 +431,7 @@ impl Conn {
 
     /// One command whose error reply is a tool error.
     fn one(&mut self, what: &str, cmd: redis::Cmd) -> Result<Value, SourceError> {
-        let v = self.query(what, &[cmd])?.pop().unwrap_or(Value::Nil);
+        let v = self.query(what, vec![cmd])?.pop().unwrap_or(Value::Nil);
         if let Some(e) = server_error(&v) {
             return Err(SourceError::Reply {
                 cmd: format!("{what} on {}", self.shown),
@@ -490,7 +491,7 @@ fn cursor_reply(v: &Value) -> Option<(u64, Vec<Vec<u8>>)> {
 /// Is this server a cluster node? HELLO (no arguments: it only describes the server, and any user
 /// may send it) says `mode cluster`; before Redis 6, CLUSTER SLOTS answers only on a cluster.
 fn is_cluster(c: &mut Conn) -> Result<bool, SourceError> {
-    let v = c.query("HELLO", &[read_cmd("HELLO")?])?;
+    let v = c.query("HELLO", vec![read_cmd("HELLO")?])?;
     if let Some(a) = v.first().and_then(array) {
         for pair in a.chunks_exact(2) {
             if bytes(&pair[0]).as_deref() == Some(b"mode") {
@@ -505,7 +506,7 @@ fn is_cluster(c: &mut Conn) -> Result<bool, SourceError> {
             }
         }
     }
-    let v = c.query("CLUSTER SLOTS", &[read_cmd("CLUSTER SLOTS")?])?;
+    let v = c.query("CLUSTER SLOTS", vec![read_cmd("CLUSTER SLOTS")?])?;
     Ok(v.first().is_some_and(|v| server_error(v).is_none()))
 }
 
@@ -724,11 +725,13 @@ fn read_keys(
     }
     let mut cmds = Vec::with_capacity(keys.len() * 3);
     for k in keys {
-        cmds.push(read_cmd("TYPE")?.arg(k).clone());
-        cmds.push(read_cmd("PTTL")?.arg(k).clone());
-        cmds.push(read_cmd("STRLEN")?.arg(k).clone());
+        for name in ["TYPE", "PTTL", "STRLEN"] {
+            let mut cmd = read_cmd(name)?;
+            cmd.arg(k);
+            cmds.push(cmd);
+        }
     }
-    let meta = c.query("TYPE", &cmds)?;
+    let meta = c.query("TYPE", cmds)?;
     let mut strings = Vec::new();
     let mut others = Vec::new();
     for (k, m) in keys.iter().zip(meta.chunks_exact(3)) {
@@ -773,17 +776,17 @@ fn read_keys(
             total += want;
             let k = &strings[j].key;
             cmds.push(if len > sh.caps.max_value_bytes {
-                read_cmd("GETRANGE")?
-                    .arg(k)
-                    .arg(0)
-                    .arg(sh.caps.max_value_bytes - 1)
-                    .clone()
+                let mut cmd = read_cmd("GETRANGE")?;
+                cmd.arg(k).arg(0).arg(sh.caps.max_value_bytes - 1);
+                cmd
             } else {
-                read_cmd("GET")?.arg(k).clone()
+                let mut cmd = read_cmd("GET")?;
+                cmd.arg(k);
+                cmd
             });
             j += 1;
         }
-        let vals = c.query("GET", &cmds)?;
+        let vals = c.query("GET", cmds)?;
         for (m, v) in strings[i..j].iter().zip(vals) {
             let ranged = m.len.is_some_and(|l| l as u64 > sh.caps.max_value_bytes);
             if let Some(r) = redirect(&v) {
@@ -801,6 +804,7 @@ fn read_keys(
                     continue;
                 }
                 Value::ServerError(e) => return Err(c.fail("GET", &e)),
+                Value::BulkString(b) => b,
                 v => bytes(&v).unwrap_or_default(),
             };
             let full_len = if ranged {
@@ -894,7 +898,7 @@ fn read_collection(
                 .clone(),
         };
         let v = c
-            .query(&m.ty.to_uppercase(), &[cmd])?
+            .query(&m.ty.to_uppercase(), vec![cmd])?
             .pop()
             .unwrap_or(Value::Nil);
         if let Some(r) = redirect(&v) {
