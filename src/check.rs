@@ -698,7 +698,27 @@ fn same_graph(
             (Node::Instance { class: c, dict: d }, Node::Instance { class: k, dict: e }) => {
                 c == k && pairs(&mut todo, d, e)
             }
-            (Node::Opaque { class: c }, Node::Opaque { class: k }) => c == k,
+            (
+                Node::Opaque {
+                    class: c,
+                    reduce: r,
+                },
+                Node::Opaque {
+                    class: k,
+                    reduce: q,
+                },
+            ) => {
+                c == k
+                    && match (r, q) {
+                        (None, None) => true,
+                        (Some(r), Some(q)) => {
+                            todo.push((r.func, q.func));
+                            todo.push((r.args, q.args));
+                            r.newobj == q.newobj && opt(&mut todo, r.state, q.state)
+                        }
+                        _ => false,
+                    }
+            }
             (Node::MemoryView(p), Node::MemoryView(q)) => {
                 todo.push((*p, *q));
                 true
