@@ -248,7 +248,7 @@ impl Spool {
         for r in self.mem.drain(..) {
             r.write_to(&mut w)?;
         }
-        w.into_inner().map_err(|e| e.into_error())?.sync_all().ok();
+        w.flush()?;
         self.mem_bytes = 0;
         self.runs.push(run);
         if self.runs.len() >= MAX_RUNS {
