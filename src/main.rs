@@ -607,6 +607,17 @@ fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
         levels: Levels {
             overrides: cfg.levels.clone().into_iter().collect(),
         },
+        // The texts each kept value is rendered to (only those of the formats asked for).
+        records: report::spool::Texts {
+            jsonl: outs.iter().any(|o| o.format == ReportFormat::Jsonl),
+            json: outs.iter().any(|o| o.format == ReportFormat::Json),
+            table: all && outs.iter().any(|o| o.format == ReportFormat::Table),
+        },
+        // Hidden, for tests: the bytes of per-value records held in memory before spilling.
+        spool_budget: std::env::var("CACHE_COMPAT_SPOOL_BYTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(report::spool::DEFAULT_BUDGET),
         ..report::Options::default()
     };
     let jobs = a.jobs.or(cfg.sample.jobs).unwrap_or(0);
@@ -678,17 +689,33 @@ fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
             all,
             fail_on,
         };
-        let text = report::render::render(&rep, o.format, style);
+        // Markdown also goes to $GITHUB_STEP_SUMMARY, so it is rendered once as a string (it
+        // holds no per-value records); the other formats stream into the output.
+        let text = if o.format == ReportFormat::Markdown {
+            Some(report::render::render(&rep, o.format, style).context("rendering the report")?)
+        } else {
+            None
+        };
+        let write = |w: &mut dyn Write| -> std::io::Result<()> {
+            match &text {
+                Some(t) => w.write_all(t.as_bytes())?,
+                None => report::render::render_to(&rep, o.format, style, w)?,
+            }
+            w.flush()
+        };
         match &o.path {
-            Some(path) => std::fs::write(path, &text).with_context(|| format!("writing {path}"))?,
+            Some(path) => {
+                let f = std::fs::File::create(path).with_context(|| format!("writing {path}"))?;
+                write(&mut std::io::BufWriter::with_capacity(1 << 16, f))
+                    .with_context(|| format!("writing {path}"))?
+            }
             None => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(text.as_bytes())
+                let out = std::io::stdout().lock();
+                write(&mut std::io::BufWriter::with_capacity(1 << 16, out))
                     .context("writing the report")?;
-                out.flush().context("writing the report")?;
             }
         }
-        if o.format == ReportFormat::Markdown
+        if let Some(text) = &text
             && let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY")
         {
             let mut f = std::fs::OpenOptions::new()

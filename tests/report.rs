@@ -646,3 +646,106 @@ fn the_rollback_recipe_runs_as_written() {
         serde_json::json!(["old_reads", "old_reads_new_write", "round_trip"])
     );
 }
+
+/// A snapshot of `n` values pickled by the real Python 2.7 at protocol 0, each a dict holding a py2
+/// `str` with UTF-8 bytes (a finding on 3.x), under keys in no particular order.
+fn utf8_str_snapshot(dir: &Path, n: usize) -> PathBuf {
+    let out = dir.join("utf8.snapshot");
+    let script = r#"
+import sys, gzip, json, pickle, binascii
+out, n = sys.argv[1], int(sys.argv[2])
+f = gzip.open(out, 'wb')
+f.write(json.dumps({'cache_compat_snapshot': 1, 'source': 'redis://test'}) + '\n')
+for i in range(n):
+    j = (i * 7919) % n
+    v = pickle.dumps({'name': 'caf\xc3\xa9 %d' % j, 'n': j}, 0)
+    f.write(json.dumps({'key': binascii.hexlify('user:%d' % j), 'type': 'string', 'field': None,
+                        'ttl_ms': None, 'value': binascii.hexlify(v)}) + '\n')
+f.close()
+"#;
+    let o = Command::new(python27())
+        .args(["-c", script])
+        .arg(&out)
+        .arg(n.to_string())
+        .output()
+        .expect("python2.7");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    out
+}
+
+#[test]
+fn spilled_per_value_records_render_byte_identical() {
+    // The per-value records go to temporary files past a memory budget (hidden knob
+    // CACHE_COMPAT_SPOOL_BYTES); a budget of 1 byte spills after every value (and merges the runs
+    // past 64 of them). The oracle is the same run without spilling.
+    let d = tmpdir("spill");
+    let snap = utf8_str_snapshot(&d, 300);
+    let snap = snap.to_str().unwrap();
+    for (input, args) in [
+        (DEMO.to_vec(), vec![]),
+        (
+            vec!["--snapshot", snap, "--old", "2.7", "--new", "3.8"],
+            vec![],
+        ),
+        (
+            vec!["--snapshot", snap, "--old", "2.7", "--new", "3.8"],
+            vec!["--all"],
+        ),
+    ] {
+        for format in ["jsonl", "json", "table"] {
+            let run = |budget: Option<&str>, tmp: &Path| {
+                let mut c = bin();
+                c.arg("scan")
+                    .args(&input)
+                    .args(&args)
+                    .args(["--format", format, "--progress", "none"])
+                    .env("TMPDIR", tmp);
+                if let Some(b) = budget {
+                    c.env("CACHE_COMPAT_SPOOL_BYTES", b);
+                }
+                c.output().expect("run cache-compat")
+            };
+            let tmp = d.join("tmp");
+            std::fs::create_dir_all(&tmp).expect("tmp");
+            let plain = run(None, &tmp);
+            let spilled = run(Some("1"), &tmp);
+            assert_eq!(plain.status.code(), Some(1), "{}", text(&plain.stderr));
+            assert_eq!(spilled.status.code(), Some(1), "{}", text(&spilled.stderr));
+            assert!(
+                plain.stdout == spilled.stdout,
+                "{format} {args:?}: spilled output differs:\n{}",
+                diff(&text(&plain.stdout), &text(&spilled.stdout))
+            );
+            let lines = text(&plain.stdout).lines().count();
+            assert!(lines > 10, "{format}: {lines} lines");
+            // Nothing left behind in the temporary directory.
+            let left: Vec<_> = std::fs::read_dir(&tmp).expect("tmp").collect();
+            assert!(left.is_empty(), "{left:?}");
+            // The spill is really taken: with a temporary directory that does not exist, the
+            // run fails with the reason instead of printing a report short of values (formats
+            // without per-value records do not spill).
+            let missing = d.join("no-such-dir");
+            let o = run(Some("1"), &missing);
+            if format != "table" || !args.is_empty() {
+                assert_eq!(o.status.code(), Some(2), "{format}: {}", text(&o.stderr));
+                assert!(
+                    text(&o.stderr).contains("temporary file"),
+                    "{}",
+                    text(&o.stderr)
+                );
+            } else {
+                assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+            }
+        }
+    }
+    let golden_jsonl =
+        std::fs::read_to_string(common::root().join("tests/golden/demo.jsonl")).expect("golden");
+    let o = bin()
+        .arg("scan")
+        .args(DEMO)
+        .args(["--format", "jsonl"])
+        .env("CACHE_COMPAT_SPOOL_BYTES", "1")
+        .output()
+        .expect("run");
+    assert_eq!(text(&o.stdout), golden_jsonl);
+}

@@ -14,6 +14,7 @@ pub mod hazard;
 pub mod pipeline;
 pub mod progress;
 pub mod render;
+pub mod spool;
 
 use crate::check::{Check, Side};
 use crate::scan::{Summary, key_pattern};
@@ -87,6 +88,10 @@ pub struct Options {
     /// [`OTHER_PATTERNS`].
     pub max_patterns: usize,
     pub levels: Levels,
+    /// Which texts the kept records carry (those of the formats asked for).
+    pub records: spool::Texts,
+    /// Bytes of records held in memory before they are spilled to temporary files.
+    pub spool_budget: usize,
 }
 
 impl Default for Options {
@@ -98,6 +103,8 @@ impl Default for Options {
             texts: 20,
             max_patterns: 10_000,
             levels: Levels::default(),
+            records: spool::Texts::default(),
+            spool_budget: spool::DEFAULT_BUDGET,
         }
     }
 }
@@ -212,18 +219,19 @@ pub struct Aggregator {
     patterns: BTreeMap<String, PatternAgg>,
     rolling: VerdictAgg,
     rollback: VerdictAgg,
-    kept: Vec<ValueResult>,
+    kept: spool::Spool,
 }
 
 impl Aggregator {
     pub fn new(opts: Options) -> Aggregator {
+        let kept = spool::Spool::new(opts.records, opts.spool_budget);
         Aggregator {
             opts,
             summary: Summary::default(),
             patterns: BTreeMap::new(),
             rolling: VerdictAgg::default(),
             rollback: VerdictAgg::default(),
-            kept: Vec::new(),
+            kept,
         }
     }
 
@@ -293,7 +301,7 @@ impl Aggregator {
             if r.envelope != "partial" {
                 s.not_pickles += 1;
             }
-            self.keep(r);
+            self.keep(&r);
             return;
         };
         p.pickles += 1;
@@ -351,10 +359,10 @@ impl Aggregator {
         self.rolling.unknown += u64::from(roll_unk && !roll);
         self.rollback.failing += u64::from(back);
         self.rollback.unknown += u64::from(back_unk && !back);
-        self.keep(r);
+        self.keep(&r);
     }
 
-    fn keep(&mut self, r: ValueResult) {
+    fn keep(&mut self, r: &ValueResult) {
         let keep = match self.opts.keep {
             Keep::None => false,
             Keep::Findings => r.has_finding(),
@@ -374,8 +382,7 @@ impl Aggregator {
         baseline: &[baseline::Accept],
     ) -> Report {
         self.summary.coverage = coverage.clone();
-        self.kept
-            .sort_by(|a, b| (&a.key, &a.field).cmp(&(&b.key, &b.field)));
+        self.kept.seal();
         let levels = &self.opts.levels;
         let mut findings = Vec::new();
         let mut patterns = Vec::new();
@@ -615,7 +622,7 @@ impl Finding {
 }
 
 /// Everything the renderers print.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Report {
     pub schema: u32,
     pub old: SideInfo,
@@ -627,8 +634,9 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Baseline entries that no longer occur.
     pub stale_baseline: Vec<baseline::Accept>,
+    /// The per-value records, sorted by key and field (see [`spool`]).
     #[serde(skip)]
-    pub values: Vec<ValueResult>,
+    pub values: spool::Spool,
     #[serde(skip)]
     pub summary: Summary,
 }

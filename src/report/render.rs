@@ -52,14 +52,32 @@ pub struct Style {
     pub fail_on: Option<Level>,
 }
 
-pub fn render(report: &Report, format: Format, style: Style) -> String {
+/// The rendering as one string (for small reports; [`render_to`] streams the per-value records).
+pub fn render(report: &Report, format: Format, style: Style) -> std::io::Result<String> {
+    let mut out = Vec::new();
+    render_to(report, format, style, &mut out)?;
+    String::from_utf8(out).map_err(std::io::Error::other)
+}
+
+/// Write the rendering to `w`. The per-value records (`json`, `jsonl`, `table --all`) are
+/// streamed from the report's spool, so the whole output is never held in memory.
+pub fn render_to(
+    report: &Report,
+    format: Format,
+    style: Style,
+    w: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    if format.prints_values(style.all) {
+        // Before anything is written: a report short of values is not printed at all.
+        report.values.check()?;
+    }
     match format {
-        Format::Table => table(report, style),
-        Format::Json => json(report, style),
-        Format::Jsonl => jsonl(report, style),
-        Format::Markdown => markdown(report, style),
-        Format::Junit => junit(report, style),
-        Format::Github => github(report, style),
+        Format::Table => table_to(report, style, w),
+        Format::Json => json_to(report, style, w),
+        Format::Jsonl => jsonl_to(report, style, w),
+        Format::Markdown => w.write_all(markdown(report, style).as_bytes()),
+        Format::Junit => w.write_all(junit(report, style).as_bytes()),
+        Format::Github => w.write_all(github(report, style).as_bytes()),
     }
 }
 
@@ -161,7 +179,17 @@ fn by_code<'a>(fs: &[&'a Finding]) -> Vec<(&'static str, Vec<&'a Finding>)> {
 }
 
 /// `table`: the terminal report.
-pub fn table(r: &Report, style: Style) -> String {
+fn table_to(r: &Report, style: Style, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    w.write_all(table_head(r, style).as_bytes())?;
+    if style.all {
+        w.write_all(b"\nevery value:\n")?;
+        r.values.for_each(|v| w.write_all(v.table.as_bytes()))?;
+    }
+    Ok(())
+}
+
+/// The table up to the per-value records.
+fn table_head(r: &Report, style: Style) -> String {
     let p = Paint(style.color);
     let mut out = String::new();
     let _ = writeln!(
@@ -268,34 +296,35 @@ pub fn table(r: &Report, style: Style) -> String {
             a.pattern, a.check, a.code, a.reason
         );
     }
-    if style.all {
-        let _ = writeln!(out, "\nevery value:");
-        for v in &r.values {
-            let key = match &v.field {
-                Some(f) => format!("{} [{}]", v.key, f),
-                None => v.key.clone(),
+    out
+}
+
+/// One value's block in the `every value` part of `table --all`.
+pub fn table_value(v: &crate::verdict::ValueResult) -> String {
+    let mut out = String::new();
+    let key = match &v.field {
+        Some(f) => format!("{} [{}]", v.key, f),
+        None => v.key.clone(),
+    };
+    let _ = writeln!(
+        out,
+        "{key}  (envelope {}, protocol {})",
+        v.envelope,
+        v.protocol.map_or("-".into(), |p| p.to_string())
+    );
+    if let Some(n) = &v.note {
+        let _ = writeln!(out, "    {n}");
+    }
+    if let Some(checks) = &v.checks {
+        for (name, ch) in checks.all() {
+            let detail = match ch {
+                Check::Fails { error } => error.clone(),
+                Check::Changes { explanation } => explanation.clone(),
+                Check::Unknown { reason } => reason.clone(),
+                _ => String::new(),
             };
-            let _ = writeln!(
-                out,
-                "{key}  (envelope {}, protocol {})",
-                v.envelope,
-                v.protocol.map_or("-".into(), |p| p.to_string())
-            );
-            if let Some(n) = &v.note {
-                let _ = writeln!(out, "    {n}");
-            }
-            if let Some(checks) = &v.checks {
-                for (name, ch) in checks.all() {
-                    let detail = match ch {
-                        Check::Fails { error } => error.clone(),
-                        Check::Changes { explanation } => explanation.clone(),
-                        Check::Unknown { reason } => reason.clone(),
-                        _ => String::new(),
-                    };
-                    let line = format!("    {name:<20} {:<8} {detail}", ch.name());
-                    let _ = writeln!(out, "{}", line.trim_end());
-                }
-            }
+            let line = format!("    {name:<20} {:<8} {detail}", ch.name());
+            let _ = writeln!(out, "{}", line.trim_end());
         }
     }
     out
@@ -314,7 +343,7 @@ fn examples(ex: &[String], count: u64) -> String {
 }
 
 /// `json`: one document (schema in docs/formats.md), the verdicts first.
-pub fn json(r: &Report, style: Style) -> String {
+fn json_to(r: &Report, style: Style, w: &mut dyn std::io::Write) -> std::io::Result<()> {
     #[derive(serde::Serialize)]
     struct Doc<'a> {
         schema: u32,
@@ -329,7 +358,8 @@ pub fn json(r: &Report, style: Style) -> String {
         findings: &'a [Finding],
         stale_baseline: &'a [super::baseline::Accept],
         patterns: &'a [super::PatternReport],
-        values: Vec<&'a crate::verdict::ValueResult>,
+        /// Rendered empty; the records are streamed in its place.
+        values: [(); 0],
         summary: &'a crate::scan::Summary,
     }
     let doc = Doc {
@@ -345,26 +375,43 @@ pub fn json(r: &Report, style: Style) -> String {
         findings: &r.findings,
         stale_baseline: &r.stale_baseline,
         patterns: &r.patterns,
-        values: r
-            .values
-            .iter()
-            .filter(|v| style.all || v.has_finding())
-            .collect(),
+        values: [],
         summary: &r.summary,
     };
-    format!(
-        "{}\n",
-        serde_json::to_string_pretty(&doc).unwrap_or_default()
-    )
+    let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    // The top-level `values` member is the only one indented by two spaces with that name.
+    const EMPTY: &str = "\n  \"values\": []";
+    let Some(at) = text.find(EMPTY) else {
+        return writeln!(w, "{text}");
+    };
+    let open = at + EMPTY.len() - 1;
+    w.write_all(&text.as_bytes()[..open])?;
+    let mut first = true;
+    r.values.for_each(|v| {
+        if !(style.all || v.has_finding) {
+            return Ok(());
+        }
+        w.write_all(if first { b"\n    " } else { b",\n    " })?;
+        first = false;
+        w.write_all(v.json.as_bytes())
+    })?;
+    if !first {
+        w.write_all(b"\n  ")?;
+    }
+    w.write_all(&text.as_bytes()[open..])?;
+    w.write_all(b"\n")
 }
 
 /// `jsonl`: one line per value with a finding (every value with `all`), then
 /// `{"summary": {...}}` carrying the schema version, the verdicts and the findings.
-pub fn jsonl(r: &Report, style: Style) -> String {
-    let mut out = String::new();
-    for v in r.values.iter().filter(|v| style.all || v.has_finding()) {
-        let _ = writeln!(out, "{}", serde_json::to_string(v).unwrap_or_default());
-    }
+fn jsonl_to(r: &Report, style: Style, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    r.values.for_each(|v| {
+        if style.all || v.has_finding {
+            w.write_all(v.jsonl.as_bytes())?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    })?;
     let mut summary = serde_json::to_value(&r.summary).unwrap_or_default();
     if let Some(o) = summary.as_object_mut() {
         o.insert("schema".into(), r.schema.into());
@@ -387,8 +434,7 @@ pub fn jsonl(r: &Report, style: Style) -> String {
         o.insert("fail_on".into(), fail_on_name(style.fail_on).into());
         o.insert("fails".into(), r.fails(style.fail_on).into());
     }
-    let _ = writeln!(out, "{}", serde_json::json!({ "summary": summary }));
-    out
+    writeln!(w, "{}", serde_json::json!({ "summary": summary }))
 }
 
 fn md_cell(s: &str) -> String {
