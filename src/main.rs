@@ -22,7 +22,7 @@ use std::process::ExitCode;
     about = "Tells, before a deploy, whether the pickled values in a Redis cache survive a change of Python runtime.",
     long_about = "Reads pickles without executing them and predicts, for each Python runtime (2.7, 3.0 .. 3.14), \
 whether they load, what they load as, or exactly which exception the runtime raises.\n\n\
-Exit status: 0 no finding, 1 findings (a runtime fails), 2 the tool could not do its job."
+Exit status: 0 no finding (scan: none at or above --fail-on; inspect: every runtime asked loads it), 1 findings, 2 the tool could not do its job."
 )]
 struct Cli {
     #[command(subcommand)]
