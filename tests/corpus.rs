@@ -18,7 +18,7 @@ struct Tally {
     unmodelled_value: usize,
     unknown: usize,
     /// 3.14 only: outcomes where Pyodide (wasm32, emscripten) differs from a native 64-bit Linux
-    /// CPython 3.14 in a way a named rule recognises (see `pyodide_platform_difference`).
+    /// CPython 3.14 in a way a named rule recognises (see `common::pyodide_platform_difference`).
     platform: usize,
     platform_cases: Vec<String>,
     /// Loads the models could not follow (a budget, an unknown feature), listed in the report.
@@ -97,7 +97,7 @@ fn corpus_loads_agree_with_real_interpreters() {
             // the same exception with the same text.
             let same = ours_ok == real_ok && (opaque || ours_text == real_text);
             let platform = if reader == "3.14" && !same && ours_ok == real_ok {
-                pyodide_platform_difference(&real_text, &ours_text)
+                common::pyodide_platform_difference(&real_text, &ours_text)
             } else {
                 None
             };
@@ -182,52 +182,6 @@ fn corpus_loads_agree_with_real_interpreters() {
         out.display(),
         details.lines().take(60).collect::<Vec<_>>().join("\n")
     );
-}
-
-/// The 3.14 oracle is Pyodide: CPython 3.14 compiled for wasm32-emscripten. The models describe a
-/// native 64-bit Linux build; where the two differ by the platform alone, and only in one of these
-/// named ways, the comparison is counted as `platform` (listed in the report), not as agreement:
-/// - `wasm32-ssize_t`: Py_ssize_t is 32 bits, so a 4-byte BINSTRING size >= 2**31 is negative
-///   there (`BINSTRING pickle has negative byte count`), while a 64-bit build reads it as a size
-///   and finds the data truncated;
-/// - `emscripten-errno`: emscripten numbers errno differently (2 is EACCES, not ENOENT), so
-///   `OSError(2, ...)` becomes a PermissionError there, a FileNotFoundError on Linux: the same
-///   rendering but for the OSError subclass's name.
-fn pyodide_platform_difference(real: &str, ours: &str) -> Option<&'static str> {
-    if real == "_pickle.UnpicklingError: BINSTRING pickle has negative byte count"
-        && ours == "_pickle.UnpicklingError: pickle data was truncated"
-    {
-        return Some("wasm32-ssize_t");
-    }
-    const OSERRORS: [&str; 16] = [
-        "OSError",
-        "BlockingIOError",
-        "ChildProcessError",
-        "ConnectionError",
-        "BrokenPipeError",
-        "ConnectionAbortedError",
-        "ConnectionRefusedError",
-        "ConnectionResetError",
-        "FileExistsError",
-        "FileNotFoundError",
-        "InterruptedError",
-        "IsADirectoryError",
-        "NotADirectoryError",
-        "PermissionError",
-        "ProcessLookupError",
-        "TimeoutError",
-    ];
-    let split = |s: &'static str, t: &str| -> Option<(usize, String)> {
-        let _ = s;
-        let rest = t.strip_prefix('<')?;
-        let (class, tail) = rest.split_once(">(")?;
-        let i = OSERRORS.iter().position(|c| *c == class)?;
-        Some((i, tail.to_string()))
-    };
-    match (split("", real), split("", ours)) {
-        (Some((a, ra)), Some((b, rb))) if a != b && ra == rb => Some("emscripten-errno"),
-        _ => None,
-    }
 }
 
 fn trunc(s: &str) -> String {
