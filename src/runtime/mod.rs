@@ -75,7 +75,7 @@ impl Runtime {
     }
 
     /// The name of the generated table set that describes this runtime, if one was generated
-    /// (the interpreters present when it was: 2.7 and 3.6-3.13).
+    /// (the interpreters present when it was: 2.7, 3.6-3.13 and 3.14 under Pyodide).
     pub fn tables(&self) -> Option<&'static generated::RuntimeTables> {
         let name = if self.is_py2() {
             "2.7".to_string()
@@ -85,8 +85,8 @@ impl Runtime {
         generated::tables(&name)
     }
 
-    /// The nearest runtime with generated tables (3.0-3.5 use 3.6's, 3.14 uses 3.13's), for facts
-    /// that are stated as assumptions for runtimes no interpreter here runs.
+    /// The nearest runtime with generated tables (3.0-3.5 use 3.6's), for facts that are stated
+    /// as assumptions for runtimes no interpreter here runs.
     pub fn tables_or_nearest(&self) -> &'static generated::RuntimeTables {
         if let Some(t) = self.tables() {
             return t;

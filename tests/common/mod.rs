@@ -84,6 +84,23 @@ pub fn interpreter(version: &str) -> PathBuf {
     dir.join("bin/python")
 }
 
+/// The command that runs a Python file under `version` (the file and its arguments follow):
+/// the pyenv interpreter of [`interpreter`], or for "3.14" Pyodide 314.0.7 (CPython 3.14.2
+/// compiled to WebAssembly, with the real C `_pickle`) under Node.js: `node
+/// tools/pyodide/run.mjs`, with pyodide from target/pyodide (installed there by .ci/test-all).
+/// Pyodide is the emscripten platform: `sys.prefix` is `/`, the stdlib is the zip
+/// `/lib/python314.zip` (module files print as `/lib/python314.zip/json/__init__.py`), errno
+/// numbers are emscripten's (2 is EACCES), `Py_ssize_t` is 32 bits, it cannot fork or raise
+/// signals, and it leaves out some stdlib modules (curses, dbm, pwd, grp, resource, tkinter,
+/// venv, _hashlib, _pydecimal, ...; `sys.stdlib_module_names` is the complete compiled-in list).
+pub fn python_command(version: &str) -> Vec<std::ffi::OsString> {
+    if version == "3.14" {
+        let runner = root().join("tools/pyodide/run.mjs");
+        return vec!["node".into(), runner.into_os_string()];
+    }
+    vec![interpreter(version).into_os_string()]
+}
+
 /// A redis-server of the test's own, on a free loopback port, stopped (and its directory removed)
 /// when dropped.
 pub struct RedisServer {

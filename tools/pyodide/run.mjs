@@ -143,7 +143,15 @@ def _cc_main():
 _cc_main()
 `);
 } catch (e) {
-  process.stderr.write(String(e) + "\n");
-  status = 1;
+  // os._exit(n) ends the WebAssembly program: an ExitStatus carrying n.
+  const m = /Program terminated with exit\((-?\d+)\)/.exec(String(e && e.message));
+  if (e && typeof e.status === "number") {
+    status = e.status;
+  } else if (m) {
+    status = Number(m[1]);
+  } else {
+    process.stderr.write(String(e) + "\n");
+    status = 1;
+  }
 }
 process.exit(status);
