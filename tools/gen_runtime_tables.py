@@ -47,6 +47,14 @@ PYODIDE_RUNNER = os.path.join(
 )
 # The native runtime whose module tables stand in for modules Pyodide leaves out.
 PYODIDE_NATIVE_STAND_IN = "3.13"
+# Modules below a top-level name Pyodide keeps that it leaves out all the same (pure-Python
+# fallbacks of C modules, the os.path frozen alias, the test package and the C test modules,
+# which it ships apart): taken from the stand-in like whole top-level names (pyodide_native).
+# Stated by hand, from what Pyodide's stdlib zip lacks that CPython 3.14's Lib/ has; not probed.
+PYODIDE_LEAVES_OUT = [
+    "collections.abc", "zoneinfo._zoneinfo", "os.path", "test", "test.*", "_ctypes_test",
+    "_testimportmultiple", "_testmultiphase", "_testsinglephase", "xxlimited", "xxlimited_35",
+]
 
 # Modules that cached pickles commonly reference. Those that do not import
 # in a runtime are left out of that runtime's table.
@@ -488,9 +496,12 @@ def command(python, script, cwd):
 
         path = os.path.join(cwd, "probe_%s.py" % hashlib.sha256(script.encode()).hexdigest()[:16])
         if not os.path.exists(path):
-            with open(path + ".tmp", "w", encoding="utf-8") as f:
+            import threading
+
+            tmp = "%s.%d.tmp" % (path, threading.get_ident())
+            with open(tmp, "w", encoding="utf-8") as f:
                 f.write(script)
-            os.replace(path + ".tmp", path)
+            os.replace(tmp, path)
         return ["node", PYODIDE_RUNNER, path]
     return [python, "-E", "-s", "-B", "-c", script]
 
@@ -618,6 +629,7 @@ def pyodide_native(info, native):
       venv, _hashlib, _pydecimal, ...): taken, with their submodules and whether they import,
       from the native stand-in runtime (PYODIDE_NATIVE_STAND_IN); names the stand-in lacks too
       (Windows, macOS, iOS, Android, AIX only) stay out, as on a native Linux build;
+    - the submodules of PYODIDE_LEAVES_OUT: taken from the stand-in the same way;
     - modules that do not import under Pyodide but do on the native stand-in
       (multiprocessing.synchronize, ...): importable;
     - Pyodide's own modules (pyodide, _pyodide, _pyodide_core, the emscripten sysconfigdata),
@@ -629,12 +641,17 @@ def pyodide_native(info, native):
     nat_unimp = set(native["unimportable"])
     nat_tops = {m.split(".")[0] for m in nat_mods}
     tops = {m.split(".")[0] for m in mods}
-    for t in sorted(names - tops):
-        for m in nat_mods:
-            if m == t or m.startswith(t + "."):
-                mods.add(m)
-                if m in nat_unimp:
-                    unimp.add(m)
+    def left_out(m):
+        t = m.split(".")[0]
+        if t in names and t not in tops:
+            return True
+        return any(m == p or (p.endswith(".*") and m.startswith(p[:-1])) for p in PYODIDE_LEAVES_OUT)
+
+    for m in nat_mods:
+        if m not in mods and left_out(m):
+            mods.add(m)
+            if m in nat_unimp:
+                unimp.add(m)
     for m in sorted(unimp):
         if m in nat_mods and m not in nat_unimp:
             unimp.discard(m)
