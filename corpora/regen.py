@@ -31,7 +31,9 @@ VERSIONS = {
     "3.10": "3.10.13", "3.11": "3.11.7", "3.12": "3.12.1", "3.13": "3.13.0",
 }
 PY3 = ["3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
-HIGHEST = dict([("2.7", 2), ("3.6", 4), ("3.7", 4)] + [(v, 5) for v in PY3[2:]])
+# 3.14 is Pyodide (CPython 3.14 in WebAssembly, tools/pyodide/run.mjs): a reader, not a writer.
+READ_ONLY = ["3.14"]
+HIGHEST = dict([("2.7", 2), ("3.6", 4), ("3.7", 4)] + [(v, 5) for v in PY3[2:] + READ_ONLY])
 
 OPTSETS = [  # (name, loads() keyword arguments), in README order
     ("default", {}),
@@ -48,7 +50,7 @@ WRITERS = [("2.7-cpickle", "2.7", "c", "cPickle"), ("2.7-pickle", "2.7", "py", "
     [(v, v, "c", "_pickle") for v in PY3]
 # readers: (reader name, minor version, impl, option sets)
 READERS = [("2.7", "2.7", "c", ["default"]), ("2.7-pickle", "2.7", "py", ["default"])] + \
-    [(v, v, "c", [name for name, _ in OPTSETS]) for v in PY3]
+    [(v, v, "c", [name for name, _ in OPTSETS]) for v in PY3 + READ_ONLY]
 
 # Large values are written only at these (writer, protocol) pairs (every other value: everywhere).
 HEAVY = {
@@ -77,7 +79,18 @@ def pyenv_root():
     return os.path.expanduser("~/.pyenv")
 
 
+RUNNER_314 = os.path.join(os.path.dirname(HERE), "tools", "pyodide", "run.mjs")
+
+
 def interpreter(minor):
+    """The command (a list) that runs a Python file under this minor version."""
+    if minor == "3.14":
+        # Pyodide: CPython 3.14 compiled to WebAssembly, run by Node.js (tools/pyodide/run.mjs).
+        return ["node", RUNNER_314]
+    return [pyenv_python(minor)]
+
+
+def pyenv_python(minor):
     base = os.path.join(pyenv_root(), "versions")
     exact = os.path.join(base, VERSIONS[minor], "bin", "python")
     if os.path.exists(exact):
@@ -119,7 +132,7 @@ def dumps_line(obj):
 def run_writer(writer):
     name, minor, impl, module = writer
     py = interpreter(minor)
-    p = subprocess.run([py, VALUES, "write", impl], capture_output=True, text=True, env=child_env(),
+    p = subprocess.run(py + [VALUES, "write", impl], capture_output=True, text=True, env=child_env(),
                        cwd=GEN, preexec_fn=limit_memory)
     if p.returncode != 0:
         sys.exit("regen: writer %s failed:\n%s" % (name, p.stderr))
@@ -166,9 +179,11 @@ class Oracle(object):
         self.restarts = 0
 
     def start(self):
-        self.proc = subprocess.Popen([self.py, ORACLE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        # Node reserves far more address space than it uses (WebAssembly memories): no RLIMIT_AS.
+        limit = None if self.py[0] == "node" else limit_memory
+        self.proc = subprocess.Popen(self.py + [ORACLE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, env=child_env(), cwd=GEN,
-                                     preexec_fn=limit_memory, text=True, bufsize=1)
+                                     preexec_fn=limit, text=True, bufsize=1)
         self.q = queue.Queue()
         proc, q = self.proc, self.q
 
@@ -260,8 +275,22 @@ def write_lines(path, lines):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--readers", help="comma-separated reader names: regenerate only their outcome files, "
+                    "from the existing pickles.jsonl (which the full run writes first)")
     args = ap.parse_args()
     t0 = time.time()
+    if args.readers:
+        wanted = args.readers.split(",")
+        unknown = [w for w in wanted if w not in [r[0] for r in READERS]]
+        if unknown:
+            sys.exit("regen: unknown readers: %s" % ", ".join(unknown))
+        pickles = []
+        with open(os.path.join(HERE, "pickles.jsonl")) as f:
+            for line in f:
+                if line.strip():
+                    pickles.append(json.loads(line))
+        read_outcomes(pickles, [r for r in READERS if r[0] in wanted], args.jobs, t0, t0)
+        return
 
     with ThreadPoolExecutor(max_workers=args.jobs) as ex:
         results = list(ex.map(run_writer, WRITERS))
@@ -282,33 +311,37 @@ def main():
     for pid, err in sorted(write_errors):
         print("regen: not written: %s: %s" % (pid, err))
 
-    jobs = [(r, o) for r in READERS for o in r[3]]
+    read_outcomes(pickles, READERS, args.jobs, t0, t1)
+    # drop outcome files of readers that no longer exist
+    known = set(r[0] + ".jsonl" for r in READERS)
+    for path in glob.glob(os.path.join(HERE, "outcomes", "*.jsonl")):
+        if os.path.basename(path) not in known:
+            os.remove(path)
+
+
+def read_outcomes(pickles, readers, jobs_n, t0, t1):
+    jobs = [(r, o) for r in readers for o in r[3]]
     # longest first: default (with dumps) of 3.x
     jobs.sort(key=lambda j: (j[1] != "default", j[0][0]))
     outdir = os.path.join(HERE, "outcomes")
     os.makedirs(outdir, exist_ok=True)
     by_reader = {}
     restarts = 0
-    with ThreadPoolExecutor(max_workers=args.jobs) as ex:
+    with ThreadPoolExecutor(max_workers=jobs_n) as ex:
         futs = [ex.submit(run_reader_job, r, o, pickles) for r, o in jobs]
         for f in futs:
             rname, optname, lines, rs = f.result()
             restarts += rs
             by_reader.setdefault(rname, []).extend(lines)
     nlines = 0
-    for reader in READERS:
+    for reader in readers:
         lines = by_reader[reader[0]]
         lines.sort(key=lambda l: (l["id"], OPT_ORDER[l["opts"]]))
         write_lines(os.path.join(outdir, reader[0] + ".jsonl"), lines)
         nlines += len(lines)
-    # drop outcome files of readers that no longer exist
-    known = set(r[0] + ".jsonl" for r in READERS)
-    for path in glob.glob(os.path.join(outdir, "*.jsonl")):
-        if os.path.basename(path) not in known:
-            os.remove(path)
     t2 = time.time()
     print("regen: %d outcome lines for %d readers in %.1f s (oracle restarts: %d); total %.1f s"
-          % (nlines, len(READERS), t2 - t1, restarts, t2 - t0))
+          % (nlines, len(readers), t2 - t1, restarts, t2 - t0))
 
 
 if __name__ == "__main__":

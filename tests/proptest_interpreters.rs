@@ -3,8 +3,9 @@
 //! nested and shared containers; datetimes; big ints) are written by one real runtime
 //! (`corpora/gen/oracle.py` `build`) and loaded by every real reader under every option set
 //! (`load`); the model's prediction (`runtime::load` + `render`) must be what the reader did.
-//! Writers: 2.7 cPickle at protocols 0-2, the C pickle of 3.6-3.13 at every protocol. Readers:
-//! 2.7 cPickle, and 3.6-3.13 under each option set of corpora/README.md.
+//! Writers: 2.7 cPickle at protocols 0-2, the C pickle of 3.6-3.14 at every protocol. Readers:
+//! 2.7 cPickle, and 3.6-3.14 under each option set of corpora/README.md (3.14: Pyodide, see
+//! common::python_command).
 //!
 //! Deterministic: a fixed proptest seed draws the cases up front (`CACHE_COMPAT_PROPTEST_CASES`,
 //! default 10,000; `CACHE_COMPAT_PROPTEST_SEED`, a u64). One oracle process per interpreter gets
@@ -34,8 +35,8 @@ use std::time::Instant;
 // ---------------------------------------------------------------------------------------------
 // runtimes, writers, readers
 
-const INTERPRETERS: [&str; 9] = [
-    "2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13",
+const INTERPRETERS: [&str; 10] = [
+    "2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14",
 ];
 
 fn highest_protocol(version: &str) -> u8 {
@@ -769,12 +770,19 @@ struct Oracle {
 
 impl Oracle {
     fn start(version: &'static str) -> Oracle {
-        let python = common::interpreter(version);
+        let python = common::python_command(version);
         let script = common::root().join("corpora/gen/oracle.py");
+        // 3.14 is Pyodide under Node.js, which reserves far more address space than it uses
+        // (WebAssembly memories): no `ulimit -v` there.
+        let limit = if version == "3.14" {
+            "exec \"$0\" \"$@\""
+        } else {
+            "ulimit -v 4000000 2>/dev/null; exec \"$0\" \"$@\""
+        };
         let mut child = Command::new("/bin/sh")
             .arg("-c")
-            .arg("ulimit -v 4000000 2>/dev/null; exec \"$0\" \"$@\"")
-            .arg(&python)
+            .arg(limit)
+            .args(&python)
             .arg(&script)
             .env_clear()
             .env(
@@ -790,7 +798,7 @@ impl Oracle {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
+            .unwrap_or_else(|e| panic!("cannot start {python:?}: {e}"));
         let stdin = child.stdin.take().expect("stdin");
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
         Oracle {

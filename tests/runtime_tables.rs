@@ -6,7 +6,9 @@ use std::process::Command;
 
 use cache_compat::runtime::generated::{self, RuntimeTables};
 
-/// pyenv versions the generator probes (keep in step with `RUNTIMES` in the generator).
+/// pyenv versions the generator probes (keep in step with `RUNTIMES` in the generator). 3.14 is
+/// Pyodide (CPython 3.14 in WebAssembly) under Node.js, which the generator runs through
+/// tools/pyodide/run.mjs (installed into target/pyodide by .ci/test-all).
 const VERSIONS: &[&str] = &[
     "2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0",
 ];
@@ -110,10 +112,10 @@ fn runtimes_are_listed_in_order() {
     assert_eq!(
         names,
         [
-            "2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"
+            "2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14"
         ]
     );
-    assert!(generated::tables("3.14").is_none());
+    assert!(generated::tables("3.15").is_none());
     for r in generated::RUNTIMES {
         assert!(r.version.starts_with(r.name), "{} vs {}", r.name, r.version);
         assert!(
@@ -139,6 +141,8 @@ fn runtimes_are_listed_in_order() {
 fn protocols() {
     assert_eq!(rt("3.13").highest_protocol, 5);
     assert_eq!(rt("3.13").default_protocol, 4);
+    assert_eq!(rt("3.14").highest_protocol, 5);
+    assert_eq!(rt("3.14").default_protocol, 5);
     assert_eq!(rt("3.6").highest_protocol, 4);
     assert_eq!(rt("3.6").default_protocol, 3);
     assert_eq!(rt("2.7").highest_protocol, 2);
@@ -180,7 +184,8 @@ fn compat_tables() {
 fn modules() {
     assert!(!rt("2.7").has_module("asyncio"));
     assert!(rt("3.6").has_module("asyncio"));
-    for r in ["3.6", "3.13"] {
+    // 3.14: Pyodide leaves out dbm (and curses, pwd, ...); the generator takes them from 3.13.
+    for r in ["3.6", "3.13", "3.14"] {
         for m in [
             "xml.etree.ElementTree",
             "http.client",
@@ -229,6 +234,28 @@ fn module_attributes() {
         Some("<module 'collections' from '{path}/collections/__init__.py'>")
     );
     assert_eq!(rt("3.13").module_repr("os"), Some("<module 'os' (frozen)>"));
+    assert_eq!(rt("3.14").module_repr("os"), Some("<module 'os' (frozen)>"));
+}
+
+/// The hand-stated facts of `runtime::Facts` that the generated tables also hold, for every
+/// runtime an interpreter here runs (3.14: Pyodide).
+#[test]
+fn facts_agree_with_the_tables() {
+    use cache_compat::runtime::Runtime;
+    for t in generated::RUNTIMES {
+        let r = Runtime::parse(t.name).expect("runtime name");
+        let f = r.facts();
+        assert_eq!(f.highest_protocol, t.highest_protocol, "{}", t.name);
+        assert_eq!(f.default_protocol, t.default_protocol, "{}", t.name);
+        // 3.14: find_class lets getattr's AttributeError through.
+        assert_eq!(
+            f.find_class_plain_getattr,
+            t.c_loader.missing_attribute.message == "module '{module}' has no attribute '{name}'",
+            "{}: {:?}",
+            t.name,
+            t.c_loader.missing_attribute
+        );
+    }
 }
 
 #[test]

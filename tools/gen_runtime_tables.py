@@ -5,7 +5,8 @@ Usage:
     python3 tools/gen_runtime_tables.py [--out PATH] [--pyenv-root DIR]
 
 Every fact in the output comes from running small probe scripts inside each
-interpreter (found under $PYENV_ROOT, else `pyenv root`, else ~/.pyenv).
+interpreter (found under $PYENV_ROOT, else `pyenv root`, else ~/.pyenv; 3.14 is Pyodide,
+run by Node.js through tools/pyodide/run.mjs, see PYODIDE below).
 Nothing is typed by hand. The output is deterministic and rustfmt-clean.
 
 If an interpreter is missing, the script fails, naming every missing path.
@@ -32,6 +33,27 @@ RUNTIMES = [
     ("3.11", "3.11.7"),
     ("3.12", "3.12.1"),
     ("3.13", "3.13.0"),
+    ("3.14", "pyodide"),
+]
+
+# 3.14 is Pyodide 314.0.7 (CPython 3.14.2 compiled to WebAssembly, with the real C _pickle),
+# run by Node.js through tools/pyodide/run.mjs (pyodide installed by .ci/test-all into
+# target/pyodide). It cannot fork: the probes that fork a fresh interpreter per module start a
+# fresh Pyodide per module instead. Its platform differs from a native Linux build; see
+# pyodide_native() for how the module tables are made to describe a native 3.14.
+PYODIDE = "pyodide"
+PYODIDE_RUNNER = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "pyodide", "run.mjs"
+)
+# The native runtime whose module tables stand in for modules Pyodide leaves out.
+PYODIDE_NATIVE_STAND_IN = "3.13"
+# Modules below a top-level name Pyodide keeps that it leaves out all the same (pure-Python
+# fallbacks of C modules, the os.path frozen alias, the test package and the C test modules,
+# which it ships apart): taken from the stand-in like whole top-level names (pyodide_native).
+# Stated by hand, from what Pyodide's stdlib zip lacks that CPython 3.14's Lib/ has; not probed.
+PYODIDE_LEAVES_OUT = [
+    "collections.abc", "zoneinfo._zoneinfo", "os.path", "test", "test.*", "_ctypes_test",
+    "_testimportmultiple", "_testmultiphase", "_testsinglephase", "xxlimited", "xxlimited_35",
 ]
 
 # Modules that cached pickles commonly reference. Those that do not import
@@ -113,19 +135,62 @@ out["frozen"] = sorted(frozen)
 def is_name(s):
     return bool(s) and "." not in s
 
+out["stdlib_module_names"] = sorted(getattr(sys, "stdlib_module_names", []))
+
+# A stdlib in a zip file (Pyodide: /lib/python314.zip) is walked like a directory.
+ZIPS = {}
+def _in_zip(p):
+    for z in ZIPS:
+        if p == z or p.startswith(z + os.sep):
+            return z, p[len(z):].lstrip(os.sep)
+    return None
+def register_zip(p):
+    import zipfile
+    if not (os.path.isfile(p) and zipfile.is_zipfile(p)):
+        return False
+    dirs, regular = {"": set()}, set()
+    for n in zipfile.ZipFile(p).namelist():
+        parts = [x for x in n.split("/") if x]
+        for i in range(len(parts)):
+            d = "/".join(parts[:i])
+            dirs.setdefault(d, set()).add(parts[i])
+        if n.endswith("/"):
+            dirs.setdefault("/".join(parts), set())
+        else:
+            regular.add("/".join(parts))
+    for d in list(dirs):
+        dirs.setdefault(d, set())
+    ZIPS[p] = (dirs, regular)
+    return True
+def listdir(p):
+    z = _in_zip(p)
+    if z:
+        return sorted(ZIPS[z[0]][0].get(z[1], ()))
+    return os.listdir(p)
+def isdir(p):
+    z = _in_zip(p)
+    if z:
+        return z[1] in ZIPS[z[0]][0]
+    return os.path.isdir(p)
+def isfile(p):
+    z = _in_zip(p)
+    if z:
+        return z[1] in ZIPS[z[0]][1]
+    return os.path.isfile(p)
+
 files = {}
 seen_top = set()
 def walk(dirpath, prefix, top, where):
     try:
-        entries = sorted(os.listdir(dirpath))
+        entries = sorted(listdir(dirpath))
     except OSError:
         return
     for e in entries:
         p = os.path.join(dirpath, e)
-        if os.path.isdir(p):
+        if isdir(p):
             if e in ("__pycache__", "site-packages"):
                 continue
-            if not os.path.isfile(os.path.join(p, "__init__.py")):
+            if not isfile(os.path.join(p, "__init__.py")):
                 continue
             name = prefix + e
             if top:
@@ -157,7 +222,7 @@ for entry in sys.path:
     entry = os.path.abspath(entry)
     if "site-packages" in entry or not (entry == stdlib or entry.startswith(stdlib + os.sep)):
         continue
-    if not os.path.isdir(entry):
+    if not os.path.isdir(entry) and not register_zip(entry):
         continue
     dirs.append(entry[len(stdlib):].lstrip(os.sep) or ".")
     walk(entry, "", True, entry)
@@ -261,6 +326,24 @@ for n in names:
 out.flush()
 '''
 
+# FRESH_IMPORT_PROBE for an interpreter that cannot fork (Pyodide): one module name on
+# stdin, imported in this process, which the caller starts afresh for every module.
+SINGLE_IMPORT_PROBE = r'''
+import sys, io, warnings
+warnings.simplefilter("ignore")
+name = sys.stdin.read().strip()
+out = sys.stdout
+sys.stdout = sys.stderr = io.StringIO()
+code = "fail"
+try:
+    __import__(name)
+    code = "ok"
+except BaseException:
+    pass
+out.write(code + " " + name + "\n")
+out.flush()
+'''
+
 # Reads "MODULE<TAB>cand1,cand2,..." lines on stdin. For each module it forks a
 # child (so every module is examined in a fresh interpreter state holding only the
 # startup modules) which imports pickle the way an unpickling process would, imports
@@ -337,6 +420,51 @@ out.flush()
 '''
 
 
+# ATTR_PROBE for an interpreter that cannot fork (Pyodide): one "MODULE<TAB>cands" line on
+# stdin, examined in this process, which the caller starts afresh for every module. The
+# same steps as ATTR_PROBE's child.
+ATTR_SINGLE_PROBE = r'''
+import sys, os, io, json, warnings
+line = [l for l in sys.stdin.read().splitlines() if l.strip()][0]
+out = sys.stdout
+sys.stdout = sys.stderr = io.StringIO()
+mod, _, cands = line.partition("\t")
+cands = [c for c in cands.split(",") if c]
+warnings.simplefilter("ignore")
+import pickle
+try:
+    __import__(mod)
+    m = sys.modules[mod]
+except BaseException as e:
+    m = None
+    err = type(e).__name__
+if m is None:
+    payload = {"module": mod, "error": err}
+else:
+    names = set(dir(m))
+    extra = list(dir(type(m))) + cands
+    for n in extra:
+        if n in names:
+            continue
+        try:
+            getattr(m, n)
+            names.add(n)
+        except BaseException:
+            pass
+    d = m.__dict__
+    stdlib = os.path.dirname(os.__file__)
+    rep = repr(m).replace(stdlib, "{path}")
+    payload = {
+        "module": mod,
+        "names": sorted(names),
+        "dynamic": "__getattr__" in d or "__dir__" in d,
+        "repr": rep,
+    }
+out.write("[" + json.dumps(payload, sort_keys=True) + "]")
+out.flush()
+'''
+
+
 # --------------------------------------------------------------------------------------
 # Running probes
 # --------------------------------------------------------------------------------------
@@ -360,9 +488,27 @@ def find_pyenv_root(explicit):
     return os.path.expanduser("~/.pyenv")
 
 
+def command(python, script, cwd):
+    """The command line that runs `script` (Python source): `python -E -s -B -c SCRIPT`, or for
+    Pyodide `node tools/pyodide/run.mjs FILE` with the script written to a file in `cwd`."""
+    if python == PYODIDE:
+        import hashlib
+
+        path = os.path.join(cwd, "probe_%s.py" % hashlib.sha256(script.encode()).hexdigest()[:16])
+        if not os.path.exists(path):
+            import threading
+
+            tmp = "%s.%d.tmp" % (path, threading.get_ident())
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(script)
+            os.replace(tmp, path)
+        return ["node", PYODIDE_RUNNER, path]
+    return [python, "-E", "-s", "-B", "-c", script]
+
+
 def run_python(python, script, stdin_text="", cwd=None):
     r = subprocess.run(
-        [python, "-E", "-s", "-B", "-c", script],
+        command(python, script, cwd),
         input=stdin_text.encode("utf-8"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -396,7 +542,7 @@ def run_import_probe(python, script, names, cwd):
     whether it finished, the module it was importing when it died, the process)."""
     env = dict(IMPORT_ENV, PATH=os.environ.get("PATH", "/usr/bin:/bin"))
     r = subprocess.run(
-        [python, "-E", "-s", "-B", "-c", script],
+        command(python, script, cwd),
         input="\n".join(names).encode("utf-8"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -444,6 +590,13 @@ def trial_import(python, names, cwd):
         todo = todo[todo.index(current) + 1 :]
     if not suspects:
         return set()
+    if python == PYODIDE:
+        # No fork: a fresh Pyodide per suspect.
+        seen = {}
+        for n in suspects:
+            one, _, _, r = run_import_probe(python, SINGLE_IMPORT_PROBE, [n], cwd)
+            seen[n] = one.get(n, "fail")
+        return {n for n, k in seen.items() if k == "fail"}
     seen, _, _, r = run_import_probe(python, FRESH_IMPORT_PROBE, suspects, cwd)
     if r.returncode != 0 or sorted(seen) != sorted(suspects):
         raise SystemExit("import probe failed in %s:\n%s" % (python, r.stderr.decode()))
@@ -458,15 +611,62 @@ def probe_runtime(rt, python, workdir):
     failed = trial_import(python, modules, workdir)
     info["modules"] = modules
     info["unimportable"] = sorted(failed)
-    attrs = json.loads(
-        run_python(python, ATTR_PROBE, "\n".join(m + "\t" for m in CURATED_MODULES), workdir)
-    )
+    if python == PYODIDE:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as ex:
+            attrs = list(ex.map(lambda m: probe_candidates(python, m, [], workdir), CURATED_MODULES))
+    else:
+        attrs = json.loads(
+            run_python(python, ATTR_PROBE, "\n".join(m + "\t" for m in CURATED_MODULES), workdir)
+        )
     info["attrs"] = {a["module"]: a for a in attrs}
     return rt, info
 
 
+def pyodide_native(info, native):
+    """Makes the module tables Pyodide gave describe a native (Linux) build of the same version:
+    - top-level modules that `sys.stdlib_module_names` (the compiled-in list, complete whatever
+      the platform) names but Pyodide leaves out (curses, dbm, pwd, grp, resource, tkinter,
+      venv, _hashlib, _pydecimal, ...): taken, with their submodules and whether they import,
+      from the native stand-in runtime (PYODIDE_NATIVE_STAND_IN); names the stand-in lacks too
+      (Windows, macOS, iOS, Android, AIX only) stay out, as on a native Linux build;
+    - the submodules of PYODIDE_LEAVES_OUT: taken from the stand-in the same way;
+    - modules that do not import under Pyodide but do on the native stand-in
+      (multiprocessing.synchronize, ...): importable;
+    - Pyodide's own modules (pyodide, _pyodide, _pyodide_core, the emscripten sysconfigdata),
+      in neither list: left out."""
+    mods = set(info["modules"])
+    unimp = set(info["unimportable"])
+    names = set(info["stdlib_module_names"])
+    nat_mods = set(native["modules"])
+    nat_unimp = set(native["unimportable"])
+    nat_tops = {m.split(".")[0] for m in nat_mods}
+    tops = {m.split(".")[0] for m in mods}
+    def left_out(m):
+        t = m.split(".")[0]
+        if t in names and t not in tops:
+            return True
+        return any(m == p or (p.endswith(".*") and m.startswith(p[:-1])) for p in PYODIDE_LEAVES_OUT)
+
+    for m in nat_mods:
+        if m not in mods and left_out(m):
+            mods.add(m)
+            if m in nat_unimp:
+                unimp.add(m)
+    for m in sorted(unimp):
+        if m in nat_mods and m not in nat_unimp:
+            unimp.discard(m)
+    for m in sorted(mods):
+        t = m.split(".")[0]
+        if t not in names and t not in nat_tops:
+            mods.discard(m)
+            unimp.discard(m)
+    info["modules"] = sorted(mods)
+    info["unimportable"] = sorted(unimp & mods)
+
+
 def probe_candidates(python, module, cands, workdir):
-    res = json.loads(run_python(python, ATTR_PROBE, module + "\t" + ",".join(cands), workdir))
+    script = ATTR_SINGLE_PROBE if python == PYODIDE else ATTR_PROBE
+    res = json.loads(run_python(python, script, module + "\t" + ",".join(cands), workdir))
     return res[0]
 
 
@@ -1033,8 +1233,11 @@ def main():
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out_path = args.out or os.path.join(repo, OUT_DEFAULT)
     root = find_pyenv_root(args.pyenv_root)
-    pythons = {rt: os.path.join(root, "versions", v, "bin", "python") for rt, v in RUNTIMES}
-    missing = [p for p in pythons.values() if not os.access(p, os.X_OK)]
+    pythons = {
+        rt: PYODIDE if v == PYODIDE else os.path.join(root, "versions", v, "bin", "python")
+        for rt, v in RUNTIMES
+    }
+    missing = [p for p in pythons.values() if p != PYODIDE and not os.access(p, os.X_OK)]
     if missing:
         sys.stderr.write(
             "gen_runtime_tables: missing interpreter(s):\n%s\n"
@@ -1064,6 +1267,10 @@ def main():
             for rt, m, f in jobs:
                 res = f.result()
                 infos[rt]["attrs"][m]["names"] = res["names"]
+
+    for rt, python in pythons.items():
+        if python == PYODIDE:
+            pyodide_native(infos[rt], infos[PYODIDE_NATIVE_STAND_IN])
 
     for rt, info in infos.items():
         for m, a in info["attrs"].items():

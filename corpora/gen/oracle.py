@@ -12,11 +12,15 @@ import decimal
 import json
 import os
 import re
-import resource
 import signal
 import struct
 import sys
 import types
+
+try:
+    import resource
+except ImportError:  # Pyodide (3.14 under WebAssembly) has no resource module
+    resource = None
 
 sys.dont_write_bytecode = True
 GEN_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -586,7 +590,7 @@ def handle(line):
 
 def _raise_stack_limit():
     """Re-exec once with a large stack, so deep renderings end in RecursionError, not a crash."""
-    if os.environ.get("ORACLE_STACK_SET") == "1":
+    if os.environ.get("ORACLE_STACK_SET") == "1" or resource is None:
         return
     want = 1 << 30
     try:
@@ -603,9 +607,14 @@ def _raise_stack_limit():
 
 def _setup_replacements():
     paths = [(GEN_DIR, u"<gen>")]
+    if sys.platform == "emscripten":
+        # Pyodide (3.14): sys.prefix is "/", the stdlib is the zip /lib/python3XY.zip; it stands
+        # for the native <prefix>/lib/python3.X directory.
+        zipped = u"/lib/python%d%d.zip" % sys.version_info[:2]
+        paths.append((zipped, u"<prefix>/lib/python%d.%d" % sys.version_info[:2]))
     for attr in ("prefix", "exec_prefix", "base_prefix"):
         p = getattr(sys, attr, None)
-        if p:
+        if p and p != "/":
             paths.append((_to_text(p), u"<prefix>"))
     seen = set()
     for p, ph in sorted(paths, key=lambda x: -len(x[0])):

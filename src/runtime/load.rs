@@ -1565,7 +1565,8 @@ impl<'a> Vm<'a> {
         if s.len() > self.cfg.budget.max_digits {
             return Err(Fail::Unknown(Unmodelled::Budget("digits")));
         }
-        if let Some(v) = strtol0(&s) {
+        let base10 = self.facts.int_text_base10;
+        if let Some(v) = strtol0(&s, base10) {
             if line.len() == 2 && (v == 0 || v == 1) {
                 return Ok(Node::Bool(v == 1));
             }
@@ -1578,7 +1579,7 @@ impl<'a> Vm<'a> {
                 "could not convert string to int",
             )));
         }
-        match py_int_literal(&s, self.py2()) {
+        match py_int_literal(&s, self.py2(), base10) {
             Some(v) => Ok(if self.py2() {
                 Node::Long(v)
             } else {
@@ -1649,7 +1650,7 @@ impl<'a> Vm<'a> {
                 return Err(Fail::Unknown(Unmodelled::Budget("digits")));
             }
             let s = String::from_utf8_lossy(line);
-            return match py_int_literal(&s, true) {
+            return match py_int_literal(&s, true, false) {
                 Some(v) if !line.is_empty() => Ok(Node::Long(v)),
                 _ => Err(Fail::Py(PyError::new(
                     "ValueError",
@@ -1684,7 +1685,7 @@ impl<'a> Vm<'a> {
                 ),
             )));
         }
-        match py_int_literal(body, self.py2()) {
+        match py_int_literal(body, self.py2(), self.facts.int_text_base10) {
             Some(v) => Ok(if self.py2() {
                 Node::Long(v)
             } else {
@@ -2031,8 +2032,31 @@ impl<'a> Vm<'a> {
         Ok(self.index.get_mut(&container).expect("inserted above"))
     }
 
+    /// `key_of` for an insertion: 3.14+ dicts and sets name the role of the unhashable object in
+    /// the TypeError (`cannot use 'list' as a dict key (unhashable type: 'list')`); an
+    /// OrderedDict hashes the key itself first (the plain message).
+    fn key_for(&mut self, container: Id, k: Id) -> R<Key> {
+        match self.key_of(k) {
+            Err(Fail::Py(e)) if e.ty == "TypeError" && self.facts.unhashable_names_role => {
+                let role = match self.heap.get(container) {
+                    Node::Dict(_) | Node::Instance { .. } | Node::DefaultDict { .. } => {
+                        "a dict key"
+                    }
+                    Node::Set(_) | Node::FrozenSet(_) => "a set element",
+                    _ => return Err(Fail::Py(e)),
+                };
+                let t = self.type_name(k);
+                Err(Fail::Py(PyError::new(
+                    "TypeError",
+                    format!("cannot use '{t}' as {role} ({})", e.msg),
+                )))
+            }
+            r => r,
+        }
+    }
+
     fn dict_set(&mut self, d: Id, k: Id, v: Id) -> R<()> {
-        let key = self.key_of(k)?;
+        let key = self.key_for(d, k)?;
         let existing = self.index_of(d)?.get(&key).copied();
         let items = match self.heap.get_mut(d) {
             Node::Dict(kv) | Node::OrderedDict(kv) | Node::Instance { dict: kv, .. } => kv,
@@ -2051,7 +2075,7 @@ impl<'a> Vm<'a> {
     }
 
     fn set_add(&mut self, s: Id, item: Id) -> R<()> {
-        let key = self.key_of(item)?;
+        let key = self.key_for(s, item)?;
         if self.index_of(s)?.contains_key(&key) {
             return Ok(());
         }
@@ -2490,7 +2514,11 @@ impl<'a> Vm<'a> {
                 [x] if matches!(self.heap.get(*x), Node::Bytes(_)) && !self.py2() => {
                     Err(Fail::Py(PyError::new(
                         "TypeError",
-                        "argument should be a string or a Rational instance",
+                        if self.facts.fraction_error_names_ratio {
+                            "argument should be a string or a Rational instance or have the as_integer_ratio() method"
+                        } else {
+                            "argument should be a string or a Rational instance"
+                        },
                     )))
                 }
                 _ => self.opaque(g),
@@ -3406,6 +3434,12 @@ pub fn resolve_global(
         tables.module_attr(module, lookup_name)
     };
     if exists == Some(false) {
+        if dotted && name.contains('.') && facts.find_class_plain_getattr {
+            return Err(PyError::new(
+                "AttributeError",
+                format!("Can't resolve path '{name}' on module '{module}'"),
+            ));
+        }
         return Err(missing_attribute(
             rt,
             module,
@@ -3436,6 +3470,14 @@ pub fn stdlib_dir(rt: Runtime) -> String {
 }
 
 fn missing_attribute(rt: Runtime, module: &str, name: &str, repr: Option<&str>) -> PyError {
+    if rt.facts().find_class_plain_getattr {
+        // 3.14: find_class lets getattr's error through; a dotted name (protocol 4+) that does
+        // not resolve is `Can't resolve path`.
+        return PyError::new(
+            "AttributeError",
+            format!("module '{module}' has no attribute '{name}'"),
+        );
+    }
     if rt.is_py2() {
         // cPickle and pickle.py both let getattr's error through.
         return PyError::new(
@@ -3697,14 +3739,18 @@ fn py_char_escape(cp: u32, py2: bool) -> String {
 }
 
 /// C `strtol(s, &end, 0)` that must consume the whole line: `Some` when it fits a C long.
-fn strtol0(s: &str) -> Option<i64> {
+/// `strtol(s, &end, 0)`, or with `base10` (3.14+) `strtol(s, &end, 10)`: no prefixes, a leading
+/// zero is not octal.
+fn strtol0(s: &str, base10: bool) -> Option<i64> {
     let t = s.trim_start_matches([' ', '\t', '\r', '\x0b', '\x0c']);
     let (neg, t) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
-    let (radix, digits) = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+    let (radix, digits) = if base10 {
+        (10, t)
+    } else if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         (16, h)
     } else if t.len() > 1 && t.starts_with('0') {
         (8, &t[1..])
@@ -3722,8 +3768,9 @@ fn strtol0(s: &str) -> Option<i64> {
 
 /// `int(s, 0)` / `PyLong_FromString(s, NULL, 0)`: underscores between digits (3.6+), 0x/0o/0b
 /// prefixes, no leading zeros on a nonzero decimal; surrounding whitespace allowed. py2 also
-/// accepts a trailing `L` and old-style octal.
-fn py_int_literal(s: &str, py2: bool) -> Option<BigInt> {
+/// accepts a trailing `L` and old-style octal. With `base10` (3.14+: `int(s, 10)`): no prefixes,
+/// leading zeros allowed.
+fn py_int_literal(s: &str, py2: bool, base10: bool) -> Option<BigInt> {
     // py2's PyLong_FromString takes a trailing L only right after the digits.
     let t = if py2 {
         let t = s.trim_end_matches(|c: char| c.is_ascii_whitespace());
@@ -3737,7 +3784,9 @@ fn py_int_literal(s: &str, py2: bool) -> Option<BigInt> {
         _ => (false, t),
     };
     let lower = t.to_ascii_lowercase();
-    let (radix, body) = if let Some(b) = lower.strip_prefix("0x") {
+    let (radix, body) = if base10 {
+        (10, lower.clone())
+    } else if let Some(b) = lower.strip_prefix("0x") {
         (16, b.to_string())
     } else if let Some(b) = lower.strip_prefix("0o") {
         (8, b.to_string())

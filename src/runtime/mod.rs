@@ -75,7 +75,7 @@ impl Runtime {
     }
 
     /// The name of the generated table set that describes this runtime, if one was generated
-    /// (the interpreters present when it was: 2.7 and 3.6-3.13).
+    /// (the interpreters present when it was: 2.7, 3.6-3.13 and 3.14 under Pyodide).
     pub fn tables(&self) -> Option<&'static generated::RuntimeTables> {
         let name = if self.is_py2() {
             "2.7".to_string()
@@ -85,8 +85,8 @@ impl Runtime {
         generated::tables(&name)
     }
 
-    /// The nearest runtime with generated tables (3.0-3.5 use 3.6's, 3.14 uses 3.13's), for facts
-    /// that are stated as assumptions for runtimes no interpreter here runs.
+    /// The nearest runtime with generated tables (3.0-3.5 use 3.6's), for facts that are stated
+    /// as assumptions for runtimes no interpreter here runs.
     pub fn tables_or_nearest(&self) -> &'static generated::RuntimeTables {
         if let Some(t) = self.tables() {
             return t;
@@ -167,6 +167,20 @@ pub struct Facts {
     /// STACK_GLOBAL on a short stack reports the underflow (3.11+); before, `STACK_GLOBAL
     /// requires str`. Corpus: pickletester/test_bad_stack.
     pub stack_global_reports_underflow: bool,
+    /// INT and LONG text is read in base 10 (3.14+, gh-?: `I010` is 10, `I0x10` a ValueError);
+    /// before, base 0 (`0x`/`0o` prefixes, a leading 0 is octal for INT). Corpus:
+    /// hostile_small/int_text, long_text.
+    pub int_text_base10: bool,
+    /// find_class lets getattr's error through (3.14+: `module 'os' has no attribute 'x'`, and
+    /// `Can't resolve path 'a.b' on module 'm'` for a dotted name); before, `Can't get attribute
+    /// 'x' on <module ...>`. Corpus: hostile_small/global, pickletester/test_load_stack_global.
+    pub find_class_plain_getattr: bool,
+    /// Dicts and sets name the role of an unhashable key (3.14+: `cannot use 'list' as a dict
+    /// key (unhashable type: 'list')`). Corpus: hostile_small/type_error.
+    pub unhashable_names_role: bool,
+    /// `Fraction(b'...')`'s TypeError adds `or have the as_integer_ratio() method` (3.14+).
+    /// Corpus: fraction read with encoding='bytes'.
+    pub fraction_error_names_ratio: bool,
 }
 
 fn facts(rt: Runtime) -> Facts {
@@ -195,6 +209,10 @@ fn facts(rt: Runtime) -> Facts {
             newobj_detailed_errors: false,
             clinic_names_args: false,
             stack_global_reports_underflow: false,
+            int_text_base10: false,
+            find_class_plain_getattr: false,
+            unhashable_names_role: false,
+            fraction_error_names_ratio: false,
         };
     }
     let highest = match min {
@@ -233,6 +251,10 @@ fn facts(rt: Runtime) -> Facts {
         newobj_detailed_errors: min >= 10,
         clinic_names_args: min >= 10,
         stack_global_reports_underflow: min >= 11,
+        int_text_base10: min >= 14,
+        find_class_plain_getattr: min >= 14,
+        unhashable_names_role: min >= 14,
+        fraction_error_names_ratio: min >= 14,
     }
 }
 

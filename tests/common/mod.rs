@@ -84,6 +84,23 @@ pub fn interpreter(version: &str) -> PathBuf {
     dir.join("bin/python")
 }
 
+/// The command that runs a Python file under `version` (the file and its arguments follow):
+/// the pyenv interpreter of [`interpreter`], or for "3.14" Pyodide 314.0.7 (CPython 3.14.2
+/// compiled to WebAssembly, with the real C `_pickle`) under Node.js: `node
+/// tools/pyodide/run.mjs`, with pyodide from target/pyodide (installed there by .ci/test-all).
+/// Pyodide is the emscripten platform: `sys.prefix` is `/`, the stdlib is the zip
+/// `/lib/python314.zip` (module files print as `/lib/python314.zip/json/__init__.py`), errno
+/// numbers are emscripten's (2 is EACCES), `Py_ssize_t` is 32 bits, it cannot fork or raise
+/// signals, and it leaves out some stdlib modules (curses, dbm, pwd, grp, resource, tkinter,
+/// venv, _hashlib, _pydecimal, ...; `sys.stdlib_module_names` is the complete compiled-in list).
+pub fn python_command(version: &str) -> Vec<std::ffi::OsString> {
+    if version == "3.14" {
+        let runner = root().join("tools/pyodide/run.mjs");
+        return vec!["node".into(), runner.into_os_string()];
+    }
+    vec![interpreter(version).into_os_string()]
+}
+
 /// A redis-server of the test's own, on a free loopback port, stopped (and its directory removed)
 /// when dropped.
 pub struct RedisServer {
@@ -188,4 +205,49 @@ pub fn redis_pipe(port: u16, commands: &[u8]) {
         out.status.success() && text.contains("errors: 0"),
         "redis-cli --pipe: {text}"
     );
+}
+
+/// The 3.14 oracle is Pyodide: CPython 3.14 compiled for wasm32-emscripten. The models describe a
+/// native 64-bit Linux build; where the two differ by the platform alone, and only in one of these
+/// named ways, the comparison is counted as `platform` (listed in the report), not as agreement:
+/// - `wasm32-ssize_t`: Py_ssize_t is 32 bits, so a 4-byte BINSTRING size >= 2**31 is negative
+///   there (`BINSTRING pickle has negative byte count`), while a 64-bit build reads it as a size
+///   and finds the data truncated;
+/// - `emscripten-errno`: emscripten numbers errno differently (2 is EACCES, not ENOENT), so
+///   `OSError(2, ...)` becomes a PermissionError there, a FileNotFoundError on Linux: the same
+///   rendering but for the OSError subclass's name.
+pub fn pyodide_platform_difference(real: &str, ours: &str) -> Option<&'static str> {
+    if real == "_pickle.UnpicklingError: BINSTRING pickle has negative byte count"
+        && ours == "_pickle.UnpicklingError: pickle data was truncated"
+    {
+        return Some("wasm32-ssize_t");
+    }
+    const OSERRORS: [&str; 16] = [
+        "OSError",
+        "BlockingIOError",
+        "ChildProcessError",
+        "ConnectionError",
+        "BrokenPipeError",
+        "ConnectionAbortedError",
+        "ConnectionRefusedError",
+        "ConnectionResetError",
+        "FileExistsError",
+        "FileNotFoundError",
+        "InterruptedError",
+        "IsADirectoryError",
+        "NotADirectoryError",
+        "PermissionError",
+        "ProcessLookupError",
+        "TimeoutError",
+    ];
+    let split = |t: &str| -> Option<(usize, String)> {
+        let rest = t.strip_prefix('<')?;
+        let (class, tail) = rest.split_once(">(")?;
+        let i = OSERRORS.iter().position(|c| *c == class)?;
+        Some((i, tail.to_string()))
+    };
+    match (split(real), split(ours)) {
+        (Some((a, ra)), Some((b, rb))) if a != b && ra == rb => Some("emscripten-errno"),
+        _ => None,
+    }
 }
