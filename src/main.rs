@@ -9,7 +9,7 @@ use cache_compat::report::render::Format as ReportFormat;
 use cache_compat::runtime::load::{AppClasses, LoadConfig};
 use cache_compat::runtime::{LoadOptions, Runtime};
 use cache_compat::source::{
-    Coverage, Filter, Pace, RedisOpts, read_snapshot, scan_redis, write_snapshot,
+    Coverage, Filter, Pace, RedisOpts, SnapshotWriter, scan_redis, visit_snapshot,
 };
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Read, Write};
@@ -195,16 +195,28 @@ fn run() -> Result<u8> {
             limit,
         } => {
             let mut cov = Coverage::default();
-            let mut samples = Vec::new();
+            // Written as the values arrive (bounded memory), under `<out>.partial` until done.
+            let mut w = SnapshotWriter::create(&out, &redis)
+                .with_context(|| format!("writing {out}.partial"))?;
+            let mut failed: Option<std::io::Error> = None;
             scan_redis(
                 &redis,
                 &redis_opts,
                 &Filter { matches, limit },
                 Pace::default(),
-                |s| samples.push(s),
+                |s| {
+                    if failed.is_none()
+                        && let Err(e) = w.add(&s)
+                    {
+                        failed = Some(e);
+                    }
+                },
                 &mut cov,
             )?;
-            write_snapshot(&out, &redis, &samples).with_context(|| format!("writing {out}"))?;
+            if let Some(e) = failed {
+                return Err(e).with_context(|| format!("writing {out}.partial"));
+            }
+            w.finish().with_context(|| format!("writing {out}"))?;
             eprintln!(
                 "cache-compat: {} values from {} keys written to {out} ({} vanished, {} of other types skipped)",
                 cov.sampled, cov.keys_seen, cov.vanished, cov.skipped_types
@@ -625,14 +637,18 @@ fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
     // The scan: the source feeds judging threads; the aggregate is folded as values arrive.
     let mut agg = report::Aggregator::new(opts);
     let mut cov = Coverage::default();
-    // The total for the ETA: a snapshot knows it; for a live Redis the lead wires DBSIZE
-    // (source::estimate_keys) in here.
+    // The total for the ETA: the values a snapshot holds (capped by --limit); DBSIZE for a live
+    // Redis (below).
     if let Some(path) = snapshot {
-        let samples = read_snapshot(&path, &filter, &mut cov)?;
-        let mut prog = progress::Progress::new(mode, Some(samples.len() as u64));
+        let total = match mode {
+            progress::Mode::None => None,
+            _ => cache_compat::source::count_snapshot(&path)
+                .map(|n| filter.limit.map_or(n, |l| n.min(l))),
+        };
+        let mut prog = progress::Progress::new(mode, total);
         report::pipeline::run(
             |sink: &mut dyn FnMut(cache_compat::source::Sample)| -> Result<()> {
-                samples.into_iter().for_each(sink);
+                visit_snapshot(&path, &filter, &mut cov, sink)?;
                 Ok(())
             },
             &old_side,

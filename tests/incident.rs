@@ -123,6 +123,10 @@ fn werkzeug_py27_to_py38_agrees_with_the_real_cache_layers() {
         .output()
         .expect("snapshot");
     assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+    // Written under `<out>.partial` while the values arrive, moved to its name when complete.
+    let mut partial = snap.clone().into_os_string();
+    partial.push(".partial");
+    assert!(!std::path::Path::new(&partial).exists());
     let offline = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
         .args(["scan", "--snapshot"])
         .arg(&snap)

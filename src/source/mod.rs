@@ -22,7 +22,7 @@ mod live;
 mod snapshot;
 
 pub use live::{ClusterMode, RedisOpts, estimate_keys, scan_redis};
-pub use snapshot::{read_snapshot, write_snapshot};
+pub use snapshot::{SnapshotWriter, count_snapshot, read_snapshot, visit_snapshot, write_snapshot};
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;

@@ -25,17 +25,35 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Write a snapshot (see the module docs).
-pub fn write_snapshot(path: &str, source: &str, samples: &[Sample]) -> std::io::Result<()> {
-    let f = std::fs::File::create(path)?;
-    let mut w =
-        flate2::write::GzEncoder::new(std::io::BufWriter::new(f), flate2::Compression::new(6));
-    writeln!(
-        w,
-        "{}",
-        serde_json::json!({"cache_compat_snapshot": 1, "source": redact(source)})
-    )?;
-    for s in samples {
+/// A snapshot being written, one sample at a time (bounded memory however many values). The file
+/// appears under its name only when `finish` succeeds: until then it is `<path>.partial`, so an
+/// interrupted capture never leaves a truncated file that looks complete.
+pub struct SnapshotWriter {
+    w: flate2::write::GzEncoder<std::io::BufWriter<std::fs::File>>,
+    partial: std::path::PathBuf,
+    path: std::path::PathBuf,
+}
+
+impl SnapshotWriter {
+    /// Create `<path>.partial` and write the header line.
+    pub fn create(path: &str, source: &str) -> std::io::Result<SnapshotWriter> {
+        let path = std::path::PathBuf::from(path);
+        let mut partial = path.clone().into_os_string();
+        partial.push(".partial");
+        let partial = std::path::PathBuf::from(partial);
+        let f = std::fs::File::create(&partial)?;
+        let mut w =
+            flate2::write::GzEncoder::new(std::io::BufWriter::new(f), flate2::Compression::new(6));
+        writeln!(
+            w,
+            "{}",
+            serde_json::json!({"cache_compat_snapshot": 1, "source": redact(source)})
+        )?;
+        Ok(SnapshotWriter { w, partial, path })
+    }
+
+    /// One sampled value (see the module docs).
+    pub fn add(&mut self, s: &Sample) -> std::io::Result<()> {
         let mut line = serde_json::json!({
             "key": hex(&s.key),
             "type": s.kind,
@@ -46,24 +64,71 @@ pub fn write_snapshot(path: &str, source: &str, samples: &[Sample]) -> std::io::
         if let (Some(n), Some(o)) = (s.full_len, line.as_object_mut()) {
             o.insert("full_len".into(), n.into());
         }
-        writeln!(w, "{line}")?;
+        writeln!(self.w, "{line}")
     }
-    w.finish()?.flush()
+
+    /// Flush and move the file to its name.
+    pub fn finish(self) -> std::io::Result<()> {
+        self.w
+            .finish()?
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()?;
+        std::fs::rename(&self.partial, &self.path)
+    }
 }
 
-/// Read a snapshot.
+/// Write a snapshot of these samples (see the module docs).
+pub fn write_snapshot(path: &str, source: &str, samples: &[Sample]) -> std::io::Result<()> {
+    let mut w = SnapshotWriter::create(path, source)?;
+    for s in samples {
+        w.add(s)?;
+    }
+    w.finish()
+}
+
+/// The number of values a snapshot holds (a pass over the decompressed lines; for a progress
+/// estimate), or None when it cannot be read.
+pub fn count_snapshot(path: &str) -> Option<u64> {
+    let f = std::fs::File::open(path).ok()?;
+    let mut r = BufReader::new(flate2::read::GzDecoder::new(f));
+    let mut lines = 0u64;
+    loop {
+        let buf = r.fill_buf().ok()?;
+        if buf.is_empty() {
+            break;
+        }
+        lines += buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        let n = buf.len();
+        r.consume(n);
+    }
+    Some(lines.saturating_sub(1))
+}
+
+/// Read a snapshot into memory (`visit_snapshot` streams it).
 pub fn read_snapshot(
     path: &str,
     filter: &Filter,
     cov: &mut Coverage,
 ) -> Result<Vec<Sample>, SourceError> {
+    let mut out = Vec::new();
+    visit_snapshot(path, filter, cov, |s| out.push(s))?;
+    Ok(out)
+}
+
+/// Read a snapshot, one sample at a time into `sink` (bounded memory however big the file).
+pub fn visit_snapshot(
+    path: &str,
+    filter: &Filter,
+    cov: &mut Coverage,
+    mut sink: impl FnMut(Sample),
+) -> Result<(), SourceError> {
     let err = |msg: String| SourceError::Snapshot {
         path: path.to_string(),
         msg,
     };
     let f = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
     let r = BufReader::new(flate2::read::GzDecoder::new(f));
-    let mut out = Vec::new();
     for (i, line) in r.lines().enumerate() {
         let line = line.map_err(|e| {
             err(format!(
@@ -99,7 +164,7 @@ pub fn read_snapshot(
         if full_len.is_some() {
             cov.partial += 1;
         }
-        out.push(Sample {
+        sink(Sample {
             key,
             kind: v
                 .get("type")
@@ -112,5 +177,5 @@ pub fn read_snapshot(
             full_len,
         });
     }
-    Ok(out)
+    Ok(())
 }
