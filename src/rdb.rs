@@ -1,7 +1,7 @@
 //! A streaming reader for Redis RDB dump files (`dump.rdb`), the offline twin of `--redis`.
 //!
 //! Why not the `rdb` crate: docs/rdb.md measures it against this reader (rdb 0.4.0, Redis 7.0
-//! dumps): the same content on every dump, the crate ~20% faster, but a 33-byte dump whose LZF
+//! dumps): the same content on every dump, comparable speed, but a 33-byte dump whose LZF
 //! string declares 1 TiB aborts the process (`lzf::decompress` allocates the declared length), the
 //! checksum is not verified, and every key is materialised whole before the caller sees it, while
 //! `--limit`, `--max-elements` and `--max-value-bytes` need elements one at a time. So the reader is

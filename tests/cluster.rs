@@ -483,7 +483,8 @@ fn a_three_master_cluster_is_scanned_whole_each_key_once() {
     assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
     let mut off_args = vec!["scan", "--snapshot", &snap_s];
     off_args.extend(args);
-    let (offline, _) = parse_jsonl(&bin(&off_args));
+    let (offline, o_summary) = parse_jsonl(&bin(&off_args));
+    assert_eq!(o_summary["coverage"]["keys_seen"], keys.len() as u64);
     assert_eq!(
         offline, lines,
         "snapshot scan differs from the live cluster scan"

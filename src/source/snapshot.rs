@@ -9,7 +9,7 @@
 //! text, for a set the member's index in byte order of the members read. Readers ignore members
 //! they do not know, so the version stays 1.
 
-use super::{Coverage, Filter, Sample, SourceError, glob_match, redact};
+use super::{Coverage, Filter, Sample, Seen, SourceError, glob_match, redact};
 use std::io::{BufRead, BufReader, Write};
 
 fn hex(b: &[u8]) -> String {
@@ -129,6 +129,8 @@ pub fn visit_snapshot(
     };
     let f = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
     let r = BufReader::new(flate2::read::GzDecoder::new(f));
+    // keys_seen counts keys, as a live scan does, not samples (a hash has one per field).
+    let mut keys = Seen::default();
     for (i, line) in r.lines().enumerate() {
         let line = line.map_err(|e| {
             err(format!(
@@ -147,7 +149,9 @@ pub fn visit_snapshot(
         let (Some(key), Some(value)) = (field("key"), field("value")) else {
             return Err(err(format!("line {}: needs hex key and value", i + 1)));
         };
-        cov.keys_seen += 1;
+        if keys.insert(&key) {
+            cov.keys_seen += 1;
+        }
         if !filter.matches.is_empty()
             && !filter
                 .matches
