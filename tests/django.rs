@@ -165,16 +165,7 @@ fn rq_job_hashes_py313_agree_with_real_rq_on_37() {
     let t = Instant::now();
     let server = common::start_redis();
     let port = server.port.to_string();
-    let rq = |version, folder| Layer {
-        version,
-        folder,
-        script: "rq_jobs.py",
-        args: &[],
-    };
-    let new = rq("3.13", "py313-rq");
-    let old = rq("3.7", "py37-rq");
-    new.fill(&port, "py313-");
-    old.fill(&port, "py37-");
+    let (old, new) = rq_layers(&port);
     let (rows, rep) = scenario(
         &port,
         "rq 3.7 (1.16) <-> 3.13 (2.6)",

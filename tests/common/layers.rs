@@ -366,6 +366,23 @@ pub fn compare(port: &str, rows: &BTreeMap<Id, Value>, old: &Layer, new: &Layer)
     rep
 }
 
+/// The RQ case of tests/django.rs and tests/envelopes.rs: RQ 1.16 on 3.7 (old) and RQ 2.6 on 3.13
+/// (new), each having filled the server with its jobs (tests/e2e/rq_jobs.py; keys `rq:job:py37-*`
+/// and `rq:job:py313-*`).
+pub fn rq_layers(port: &str) -> (Layer, Layer) {
+    let rq = |version, folder| Layer {
+        version,
+        folder,
+        script: "rq_jobs.py",
+        args: &[],
+    };
+    let new = rq("3.13", "py313-rq");
+    let old = rq("3.7", "py37-rq");
+    new.fill(port, "py313-");
+    old.fill(port, "py37-");
+    (old, new)
+}
+
 /// One scan compared with the real layers; prints the counts, returns the rows and the report.
 pub fn scenario(
     port: &str,
