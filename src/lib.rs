@@ -6,6 +6,7 @@
 pub mod check;
 pub mod config;
 pub mod envelope;
+pub mod fasthash;
 pub mod inspect;
 pub mod pickle;
 pub mod rdb;
