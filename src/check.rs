@@ -11,6 +11,7 @@ use crate::runtime::{Runtime, render};
 use num_bigint::BigInt;
 use serde::Serialize;
 use std::cell::OnceCell;
+use std::rc::Rc;
 
 /// One side of a migration: a runtime, the load options its app uses, and its cache layer.
 #[derive(Debug, Clone)]
@@ -87,6 +88,9 @@ struct Loaded {
     heap: Heap,
     root: Id,
 }
+
+/// A side's read of some bytes, shared where the same bytes are read again.
+type Read = Rc<Result<Loaded, Check>>;
 
 /// A value as a cache layer stored it in Redis.
 #[derive(Debug, Clone, PartialEq)]
@@ -370,14 +374,17 @@ pub fn judge_stored_with(
     old: &Side,
     new: &Side,
 ) -> Checks {
-    let o = layer_read_with(stored, pre, old);
-    let n = layer_read_with(stored, pre, new);
+    // A read depends on the bytes and the reading side alone, so a write-back that gives the
+    // stored bytes again (a runtime writing back what it wrote, at the same protocol) is not read
+    // twice: the stored value's read stands for it.
+    let o: Read = Rc::new(layer_read_with(stored, pre, old));
+    let n: Read = Rc::new(layer_read_with(stored, pre, new));
     let (o_port, n_port) = (OnceCell::new(), OnceCell::new());
-    let old_reads = match &o {
+    let old_reads = match &*o {
         Ok(_) => Check::Ok,
         Err(c) => c.clone(),
     };
-    let new_reads = match (&o, &n) {
+    let new_reads = match (&*o, &*n) {
         (_, Err(c)) => c.clone(),
         (Ok(ov), Ok(nv)) => compare(
             (ov, old.runtime, Some(&o_port)),
@@ -387,15 +394,20 @@ pub fn judge_stored_with(
         ),
         (Err(_), Ok(_)) => Check::Ok,
     };
-    // `writer` writes `v`, `reader` reads it back: (what was written, what was read).
+    // `writer` writes `v`, `reader` reads it back (`stored_read`: the reader's read of the
+    // stored value): (what was written, what was read).
     let cross =
-        |v: &Loaded, writer: &Side, reader: &Side| -> (Option<Stored>, Result<Loaded, Check>) {
+        |v: &Loaded, writer: &Side, reader: &Side, stored_read: &Read| -> (Option<Stored>, Read) {
             match layer_write(v, writer) {
                 Ok(bytes) => {
-                    let back = layer_read(&bytes, reader);
+                    let back = if bytes == *stored {
+                        Rc::clone(stored_read)
+                    } else {
+                        Rc::new(layer_read(&bytes, reader))
+                    };
                     (Some(bytes), back)
                 }
-                Err(c) => (None, Err(c)),
+                Err(c) => (None, Rc::new(Err(c))),
             }
         };
     let judged = |v: &Loaded,
@@ -409,27 +421,29 @@ pub fn judge_stored_with(
             Err(c) => c.clone(),
         }
     };
-    let (n_wrote, n_back) = match n.as_ref().ok().map(|nv| cross(nv, new, old)) {
+    let (n_wrote, n_back) = match n.as_ref().as_ref().ok().map(|nv| cross(nv, new, old, &o)) {
         Some((w, b)) => (w, Some(b)),
         None => (None, None),
     };
-    let o_back = o.as_ref().ok().map(|ov| cross(ov, old, new).1);
-    let old_reads_new_write = match (&n, &n_back) {
+    let o_back = o.as_ref().as_ref().ok().map(|ov| cross(ov, old, new, &n).1);
+    let old_reads_new_write = match (&*n, &n_back) {
         (Ok(nv), Some(back)) => judged(nv, &n_port, back, new, old),
         _ => Check::Skipped,
     };
-    let new_reads_old_write = match (&o, &o_back) {
+    let new_reads_old_write = match (&*o, &o_back) {
         (Ok(ov), Some(back)) => judged(ov, &o_port, back, old, new),
         _ => Check::Skipped,
     };
-    let round_trip = match (&o, &o_back, &n, &n_back) {
+    let round_trip = match (&*o, &o_back, &*n, &n_back) {
         (Ok(ov), Some(vb), _, _) => {
             // The new side's write of what it read may be the very bytes it wrote of the stored
             // value (old_reads_new_write): then the old side reads back what it read there.
-            let known = n_wrote.as_ref().zip(n_back.as_ref());
-            trip(ov, vb, known, old, new).unwrap_or_else(|c| c)
+            let known = [n_wrote.as_ref().zip(n_back.as_ref()), Some((stored, &o))];
+            trip(ov, vb, &known, old, new).unwrap_or_else(|c| c)
         }
-        (Err(_), _, Ok(nv), Some(vb)) => trip(nv, vb, None, new, old).unwrap_or_else(|c| c),
+        (Err(_), _, Ok(nv), Some(vb)) => {
+            trip(nv, vb, &[Some((stored, &n))], new, old).unwrap_or_else(|c| c)
+        }
         _ => Check::Skipped,
     };
     Checks {
@@ -442,21 +456,21 @@ pub fn judge_stored_with(
 }
 
 /// a -> b -> a: written by `a`, read and written by `b`, read by `a`: same value and types?
-/// `vb` is what `b` read from `a`'s write of `v`; `known`, bytes `b` wrote and what `a` read
-/// from them (reused when `b` writes the same bytes again: a read depends on the bytes alone).
+/// `vb` is what `b` read from `a`'s write of `v`; `known`, bytes and what `a` read from them
+/// (reused when `b` writes the same bytes again: a read depends on the bytes alone).
 fn trip(
     v: &Loaded,
     vb: &Result<Loaded, Check>,
-    known: Option<(&Stored, &Result<Loaded, Check>)>,
+    known: &[Option<(&Stored, &Read)>],
     a: &Side,
     b: &Side,
 ) -> Result<Check, Check> {
     let vb = vb.as_ref().map_err(Clone::clone)?;
     let b2 = layer_write(vb, b)?;
     let read;
-    let back = match known {
-        Some((wrote, back)) if *wrote == b2 => back.as_ref().map_err(Clone::clone)?,
-        _ => {
+    let back = match known.iter().flatten().find(|(wrote, _)| **wrote == b2) {
+        Some((_, back)) => back.as_ref().as_ref().map_err(Clone::clone)?,
+        None => {
             read = layer_read(&b2, a)?;
             &read
         }
