@@ -85,10 +85,12 @@ fn main() {
     for f in ["hostile_small", "pickletester"] {
         jsonl(&format!("corpora/inputs/{f}.jsonl"), &mut inputs);
     }
-    if let Some(i) = args.iter().position(|a| a == "--bench") {
-        if let Some(d) = args.get(i + 1) {
-            records(std::path::Path::new(d), &mut inputs);
-        }
+    if let Some(d) = args
+        .iter()
+        .position(|a| a == "--bench")
+        .and_then(|i| args.get(i + 1))
+    {
+        records(std::path::Path::new(d), &mut inputs);
     }
     let pairs = [
         (("2.7", "pickle", ""), ("3.8", "pickle", "")),
