@@ -293,7 +293,39 @@ fn layer_read_with(
             let v = read_with(pickle, pre, side)?;
             Ok(celery_result(v))
         }
+        (_, Form::Bang) if side.writer.pickle_error_is_miss => {
+            read_with(pickle, pre, side).map_err(pickle_error_is_miss)
+        }
         _ => read_with(pickle, pre, side),
+    }
+}
+
+/// The exceptions that are `pickle.PickleError` subclasses where the runtime's loader raises
+/// them: py3's `_pickle.UnpicklingError` (the class `pickle.UnpicklingError` names), 2.7
+/// pickle.py's, cPickle's own `UnpicklingError` and its subclass `BadPickleGet`.
+const PICKLE_ERRORS: [&str; 4] = [
+    "_pickle.UnpicklingError",
+    "pickle.UnpicklingError",
+    "cPickle.UnpicklingError",
+    "cPickle.BadPickleGet",
+];
+
+/// A `!` layer's read that raised: a `pickle.PickleError` is caught and the layer returns None
+/// (a cache miss: the app recomputes and stores a fresh value); other exceptions propagate.
+fn pickle_error_is_miss(c: Check) -> Check {
+    match c {
+        Check::Fails { error }
+            if PICKLE_ERRORS
+                .iter()
+                .any(|t| error.split_once(": ").map_or(error.as_str(), |(ty, _)| ty) == *t) =>
+        {
+            Check::Changes {
+                explanation: format!(
+                    "a cache miss: the layer catches pickle.PickleError ({error}) and returns None, so the app recomputes the value"
+                ),
+            }
+        }
+        c => c,
     }
 }
 

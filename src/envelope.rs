@@ -405,6 +405,11 @@ pub struct Writer {
     pub reads_ascii: bool,
     /// `auto`: the profile is inferred per value from its envelope (`infer`).
     pub auto: bool,
+    /// The layer catches `pickle.PickleError` around its `pickle.loads` of a `!` value and
+    /// returns None: an `UnpicklingError` is a cache miss, not an exception the app sees
+    /// (werkzeug.contrib.cache `RedisCache.load_object`, cachelib `RedisSerializer.loads`,
+    /// Flask-Caching 1.x `load_object`: every `!` layer). Other exceptions propagate.
+    pub pickle_error_is_miss: bool,
 }
 
 /// The profiles `Writer::parse` knows, for messages.
@@ -435,6 +440,7 @@ impl Writer {
             reader,
             reads_ascii: reader == Reader::Any,
             auto: false,
+            pickle_error_is_miss: wrap == Wrap::Bang,
         }
     }
 

@@ -459,3 +459,140 @@ fn werkzeug_incident_under_auto_agrees_with_real_werkzeug() {
     );
     finish("werkzeug (auto)", t, vec![rep]);
 }
+
+/// The `!` layers (werkzeug.contrib.cache 0.16.1, cachelib) catch `pickle.PickleError` around
+/// their `pickle.loads` and return None: a damaged value is a cache miss the app never sees as
+/// an exception, while other errors (EOFError, ValueError, ...) propagate. Values written
+/// straight into Redis, read by the real layers; ours must say `changes` (a miss) exactly where
+/// the real layer returned None, and `fails` with the real error text where it raised.
+#[test]
+fn pickle_errors_are_cache_misses_in_the_bang_layers() {
+    let t = Instant::now();
+    let server = common::start_redis();
+    let port = server.port.to_string();
+    let bad: &[(&str, &[u8])] = &[
+        ("garbage", b"garbage"),
+        ("truncated", b"\x80\x02]q\x00(K\x01K\x02"),
+        ("empty", b""),
+        ("underflow", b"0."),
+        ("memo", b"\x80\x02h\x05."),
+        ("proto5", b"\x80\x05K\x01."),
+        ("unquoted", b"Sabc\n."),
+        ("nomark", b"\x80\x02K\x01e."),
+        ("badstate", b"\x80\x02c__builtin__\nobject\n)\x81K\x01b."),
+        ("persid", b"Pabc\n."),
+        ("negative", b"\x80\x02T\xff\xff\xff\xff."),
+        ("pickled_none", b"N."),
+        ("ok", b"\x80\x02]q\x00(K\x01K\x02e."),
+    ];
+    let mut cmds = Vec::new();
+    for (name, p) in bad {
+        common::resp(
+            &mut cmds,
+            &[
+                b"SET",
+                format!("bad:{name}").as_bytes(),
+                &[b"!", *p].concat(),
+            ],
+        );
+    }
+    common::redis_pipe(server.port, &cmds);
+    let keys: std::collections::BTreeSet<String> =
+        bad.iter().map(|(n, _)| format!("bad:{n}")).collect();
+    let werkzeug = |version: &'static str, folder: &'static str| Layer {
+        version,
+        folder,
+        script: "werkzeug_cache.py",
+        args: &[],
+    };
+    let cases = [
+        (
+            werkzeug("2.7", "py27"),
+            werkzeug("3.8", "py38"),
+            ["--old-writer", "werkzeug", "--new-writer", "werkzeug"],
+        ),
+        (
+            layer("3.7", "py37-cachelib", "cachelib"),
+            layer("3.11", "py311-cachelib017", "cachelib"),
+            [
+                "--old-writer",
+                "cachelib@0.9",
+                "--new-writer",
+                "cachelib@0.17",
+            ],
+        ),
+    ];
+    let (mut compared, mut misses, mut raised) = (0, 0, 0);
+    let mut dis = Vec::new();
+    for (old, new, writers) in cases {
+        let (rows, _) = layers::scan(
+            &port,
+            &[
+                "--old",
+                old.version,
+                "--new",
+                new.version,
+                writers[0],
+                writers[1],
+                writers[2],
+                writers[3],
+            ],
+            &["bad:*"],
+        );
+        let (o, n) = (old.read(&port, &keys), new.read(&port, &keys));
+        for key in &keys {
+            let id = (key.clone(), None);
+            // What the app sees: a miss (None for a value that is no pickled None), an
+            // exception, or a value.
+            let seen = |r: &layers::Real| -> (&'static str, Option<String>) {
+                if !r.ok {
+                    ("fails", r.error.clone())
+                } else if r.none && key != "bad:pickled_none" {
+                    ("changes", None)
+                } else {
+                    ("ok", None)
+                }
+            };
+            let (ro, rn) = (seen(&o[&id]), seen(&n[&id]));
+            let new_reads = match (ro.0, rn.0) {
+                (_, "fails" | "changes") => rn.clone(),
+                _ => ("ok", None),
+            };
+            for (check, real) in [("old_reads", ro), ("new_reads", new_reads)] {
+                let c = &rows[&id]["checks"][check];
+                let ours = c["outcome"].as_str().unwrap_or("");
+                compared += 1;
+                match real.0 {
+                    "changes" => misses += 1,
+                    "fails" => raised += 1,
+                    _ => {}
+                }
+                let agrees = ours == real.0
+                    && match real.0 {
+                        "fails" => c["error"].as_str() == real.1.as_deref(),
+                        "changes" => c["explanation"]
+                            .as_str()
+                            .is_some_and(|e| e.starts_with("a cache miss: ")),
+                        _ => true,
+                    };
+                if !agrees {
+                    dis.push(format!(
+                        "{} -> {} {key} {check}: real {real:?}, ours {c}",
+                        old.version, new.version
+                    ));
+                }
+            }
+        }
+    }
+    println!(
+        "bang layers on damaged values: {compared} reads compared ({misses} misses, {raised} raised), {} disagreements, {:.1} s",
+        dis.len(),
+        t.elapsed().as_secs_f64()
+    );
+    assert!(dis.is_empty(), "{}", dis.join("\n"));
+    // Both kinds were met: the test can tell a miss from an exception.
+    assert!(
+        misses >= 8 && raised >= 4,
+        "{misses} misses, {raised} raised"
+    );
+}

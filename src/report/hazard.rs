@@ -72,12 +72,15 @@ pub enum Hazard {
     StrBecameText,
     /// Loads, but into another type or other contents.
     ValueChanged,
+    /// A `!` layer (werkzeug, cachelib, Flask-Caching) catches the `UnpicklingError` and returns
+    /// None: a silent cache miss.
+    PickleErrorMiss,
     /// The models cannot say (a budget ran out, a feature not modelled).
     NotModelled,
 }
 
 impl Hazard {
-    pub const ALL: [Hazard; 15] = [
+    pub const ALL: [Hazard; 16] = [
         Hazard::Py2StrNotAscii,
         Hazard::ProtocolTooNew,
         Hazard::DecodeError,
@@ -92,6 +95,7 @@ impl Hazard {
         Hazard::TextBecamePy2Str,
         Hazard::StrBecameText,
         Hazard::ValueChanged,
+        Hazard::PickleErrorMiss,
         Hazard::NotModelled,
     ];
 
@@ -111,6 +115,7 @@ impl Hazard {
             Hazard::TextBecamePy2Str => "CC012",
             Hazard::StrBecameText => "CC013",
             Hazard::ValueChanged => "CC014",
+            Hazard::PickleErrorMiss => "CC015",
             Hazard::NotModelled => "CC090",
         }
     }
@@ -131,6 +136,7 @@ impl Hazard {
             Hazard::TextBecamePy2Str => "text-became-py2-str",
             Hazard::StrBecameText => "str-became-text",
             Hazard::ValueChanged => "value-changed",
+            Hazard::PickleErrorMiss => "pickle-error-miss",
             Hazard::NotModelled => "not-modelled",
         }
     }
@@ -147,7 +153,8 @@ impl Hazard {
         match self {
             // Equal text on py2 (str and unicode compare equal when ASCII-only is the common case),
             // and the models cannot tell whether the app cares: reported, not failing.
-            Hazard::StrBecameText | Hazard::NotModelled => Level::Warn,
+            // A miss is recomputed, not raised: it costs a cold key, not an error page.
+            Hazard::StrBecameText | Hazard::NotModelled | Hazard::PickleErrorMiss => Level::Warn,
             _ => Level::Deny,
         }
     }
@@ -179,6 +186,9 @@ impl Hazard {
                 "loads, but a py2 str becomes text (or text becomes py2 unicode)"
             }
             Hazard::ValueChanged => "loads, but into another type or other contents",
+            Hazard::PickleErrorMiss => {
+                "the cache layer catches a pickle.PickleError and returns None: a silent cache miss"
+            }
             Hazard::NotModelled => {
                 "cannot be predicted (a budget ran out or a feature is not modelled)"
             }
@@ -198,7 +208,9 @@ pub fn classify(check: &Check) -> Option<Hazard> {
 }
 
 fn classify_change(e: &str) -> Hazard {
-    if e.contains("mojibake") {
+    if e.starts_with("a cache miss: the layer catches pickle.PickleError") {
+        Hazard::PickleErrorMiss
+    } else if e.contains("mojibake") {
         Hazard::Mojibake
     } else if e.contains("(encoding='bytes')") {
         Hazard::StrBecameBytes
@@ -326,6 +338,10 @@ pub fn advice(h: Hazard, check: &str, n: u64, old: &Side, new: &Side) -> String 
         }
         Hazard::ValueChanged => format!(
             "the value differs after the migration: check the app's use of it, or {flush}"
+        ),
+        Hazard::PickleErrorMiss => format!(
+            "nothing breaks, but {values} {} on every read by this runtime (the layer logs nothing, or a warning): {flush}",
+            if n == 1 { "misses" } else { "miss" }
         ),
         Hazard::NotModelled => {
             "the tool cannot predict this value: test a sample of these keys with both real runtimes, or raise the budgets in the config".to_string()

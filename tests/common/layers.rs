@@ -88,6 +88,8 @@ pub struct Real {
     pub exact: Option<String>,
     /// A py2 value holding a long that py2 itself would have as an int.
     pub small_long: bool,
+    /// The layer returned None.
+    pub none: bool,
 }
 
 /// (Redis key, hash field).
@@ -149,6 +151,7 @@ impl Layer {
                         repr: s("repr"),
                         exact: s("exact").or_else(|| s("repr")),
                         small_long: v["small_long"].as_bool().unwrap_or(false),
+                        none: v["none"].as_bool().unwrap_or(false),
                     },
                 )
             })

@@ -17,7 +17,7 @@ Modes (argv[1]):
   fill LAYER HOST PORT PREFIX   writes each test value under PREFIX + name through the layer
   read LAYER HOST PORT KEY...   for each Redis key (list: each item, field = its index): what the
                                 layer gets -> {"key", "field", "ok", "error", "repr", "exact",
-                                "small_long"} (see canon); when it
+                                "small_long"} (see canon), "none" (it got None); when it
                                 loaded, writes the value back through the layer under
                                 "wb:<runtime>:<name>" and reports that Redis key as "written_back"
   raw LAYER HOST PORT KEY...    list keys only: {"key", "field", "hex"} per item (the bytes kombu
@@ -284,6 +284,7 @@ def main():
             try:
                 value = cache.get(key, item)
                 out["ok"] = True
+                out["none"] = value is None
                 out["repr"] = canon(value)
                 del SMALL_LONGS[:]
                 out["exact"] = canon(value, exact=True)

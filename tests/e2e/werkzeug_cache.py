@@ -3,8 +3,8 @@ interpreter running this script (2.7 or 3.x). Modes (argv[1]):
 
   fill HOST PORT PREFIX   writes the test values under keys PREFIX<name> through cache.set
   read HOST PORT KEY...   for each key: what this runtime's cache layer does with the stored value:
-                          pickle.loads of the bytes after the '!' (the call RedisCache.load_object
-                          makes) -> {"key", "ok", "error"}; then, when it loaded, writes the value
+                          RedisCache.load_object (what RedisCache.get calls) -> {"key", "ok",
+                          "error", "none": it returned None}; then, when it loaded, writes the value
                           back through cache.set under "wb:<runtime>:<key>" (a key of the test's
                           own server) and reports that key
 Answers are JSON lines on stdout.
@@ -16,10 +16,6 @@ import sys
 from werkzeug.contrib.cache import RedisCache
 
 PY2 = sys.version_info[0] == 2
-if PY2:
-    import cPickle as pickle
-else:
-    import pickle
 
 
 def values():
@@ -53,11 +49,11 @@ def main():
         raw = cache._client.get(key)
         out = {"key": key}
         try:
-            if raw.startswith(b"!"):
-                value = pickle.loads(raw[1:])
-            else:
-                value = int(raw)
+            # What RedisCache.get does with the stored bytes: `!` + pickle.loads, where a
+            # pickle.PickleError is caught and gives None (a miss); otherwise int(value).
+            value = cache.load_object(raw)
             out["ok"] = True
+            out["none"] = value is None
         except Exception as e:
             out["ok"] = False
             name = type(e).__name__
