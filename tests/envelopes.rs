@@ -6,6 +6,9 @@
 //!
 //! * cachelib: 0.9.0 on 3.7 (ints pickled, HIGHEST = 4) against 0.13.0 on 3.11 (ints pickled,
 //!   HIGHEST = 5) and 0.17.0 on 3.11 (ints as ASCII digits): profiles `cachelib@V`.
+//! * Flask-Caching 1.11.1 on 3.7 (cachelib 0.7.0) against 2.3.0 on 3.11 (cachelib 0.9.0).
+//! * Damaged `!` values under Werkzeug, cachelib and Flask-Caching: a `pickle.PickleError` is a
+//!   cache miss (the layer returns None), other exceptions propagate.
 //! * dogpile.cache 1.0.2 on 3.8 (pickled CachedValue) against 1.3.3 on 3.11 (JSON header + `|`).
 //! * Beaker ext:redis, 1.11.0 on 2.7 (stdlib `pickle`, so runtime `2.7-pickle`) against 1.13.0 on
 //!   3.11, with `--writer auto` (the profile inferred from each value).
@@ -32,6 +35,7 @@ const P5: &str = "ValueError: unsupported pickle protocol: 5";
 fn layer(version: &'static str, folder: &'static str, name: &'static str) -> Layer {
     let args: &'static [&'static str] = match name {
         "cachelib" => &["cachelib"],
+        "flask-caching" => &["flask-caching"],
         "dogpile" => &["dogpile"],
         "beaker" => &["beaker"],
         "celery-result" => &["celery-result"],
@@ -113,6 +117,46 @@ fn cachelib_versions_and_their_ints_agree_with_real_cachelib() {
         reps.push(rep);
     }
     finish("cachelib", t, reps);
+}
+
+/// Flask-Caching 1.11.1 (3.7, cachelib 0.7.0: Flask-Caching's own dump_object, default protocol,
+/// ints as digits) against 2.3.0 (3.11, cachelib 0.9.0: cachelib's serializer, HIGHEST, ints
+/// pickled): profiles `flask-caching@1.11` and `flask-caching@2.3.0`.
+#[test]
+fn flask_caching_1_11_and_2_3_agree_with_real_flask_caching() {
+    let t = Instant::now();
+    let server = common::start_redis();
+    let port = server.port.to_string();
+    let old = layer("3.7", "py37-flaskcaching111", "flask-caching");
+    let new = layer("3.11", "py311-flaskcaching23", "flask-caching");
+    old.fill(&port, "fc111:");
+    new.fill(&port, "fc23:");
+    let (rows, rep) = scenario(
+        &port,
+        "Flask-Caching 1.11.1 on 3.7 <-> 2.3.0 on 3.11",
+        &[
+            "--old",
+            "3.7",
+            "--new",
+            "3.11",
+            "--old-writer",
+            "flask-caching@1.11",
+            "--new-writer",
+            "flask-caching@2.3.0",
+        ],
+        &["fc111:*", "fc23:*"],
+        &old,
+        &new,
+    );
+    // 1.11 writes ints as digits and pickles at 3.7's default (3); 2.3 pickles ints too, at 5,
+    // which 3.7 cannot read.
+    assert_eq!(
+        rows[&("fc111:count".to_string(), None)]["envelope"],
+        "ascii-int"
+    );
+    assert_eq!(rows[&("fc23:count".to_string(), None)]["envelope"], "bang");
+    assert_eq!(error_of(&rows, "fc23:count", None, "old_reads"), P5);
+    finish("flask-caching", t, vec![rep]);
 }
 
 #[test]
@@ -460,7 +504,7 @@ fn werkzeug_incident_under_auto_agrees_with_real_werkzeug() {
     finish("werkzeug (auto)", t, vec![rep]);
 }
 
-/// The `!` layers (werkzeug.contrib.cache 0.16.1, cachelib) catch `pickle.PickleError` around
+/// The `!` layers (werkzeug.contrib.cache 0.16.1, cachelib, Flask-Caching) catch `pickle.PickleError` around
 /// their `pickle.loads` and return None: a damaged value is a cache miss the app never sees as
 /// an exception, while other errors (EOFError, ValueError, ...) propagate. Values written
 /// straight into Redis, read by the real layers; ours must say `changes` (a miss) exactly where
@@ -519,6 +563,16 @@ fn pickle_errors_are_cache_misses_in_the_bang_layers() {
                 "cachelib@0.9",
                 "--new-writer",
                 "cachelib@0.17",
+            ],
+        ),
+        (
+            layer("3.7", "py37-flaskcaching111", "flask-caching"),
+            layer("3.11", "py311-flaskcaching23", "flask-caching"),
+            [
+                "--old-writer",
+                "flask-caching@1.11",
+                "--new-writer",
+                "flask-caching@2.3.0",
             ],
         ),
     ];

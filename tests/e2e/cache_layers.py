@@ -4,6 +4,9 @@ Works on Python 2.7 and 3.x.
 LAYER (argv[2]) is one of
   cachelib        cachelib.RedisCache (key_prefix ''): `!` + pickle; ints pickled or ASCII digits
                   depending on the installed cachelib version
+  flask-caching   flask_caching.backends.rediscache.RedisCache (key_prefix ''), used as Flask-Caching
+                  uses it (no app needed): `!` + pickle; its own dump_object or cachelib's
+                  serializer, by the installed versions
   dogpile         dogpile.cache region on the `dogpile.cache.redis` backend (key = name)
   beaker          Beaker CacheManager(type='ext:redis'), namespace "ns": key beaker_cache:ns:<name>
   celery-result   Celery's redis result backend with result_serializer='pickle':
@@ -162,6 +165,10 @@ class Layer(object):
             from cachelib import RedisCache
 
             self.cache = RedisCache(host=host, port=port, key_prefix="", default_timeout=0)
+        elif layer == "flask-caching":
+            from flask_caching.backends.rediscache import RedisCache
+
+            self.cache = RedisCache(host=host, port=port, key_prefix="", default_timeout=0)
         elif layer == "dogpile":
             from dogpile.cache import make_region
 
@@ -187,7 +194,7 @@ class Layer(object):
             raise SystemExit("unknown layer %r" % layer)
 
     def set(self, name, value):
-        if self.layer == "cachelib":
+        if self.layer in ("cachelib", "flask-caching"):
             self.cache.set(name, value)
             return name
         if self.layer == "dogpile":
@@ -204,7 +211,7 @@ class Layer(object):
         return name
 
     def get(self, key, item=None):
-        if self.layer == "cachelib":
+        if self.layer in ("cachelib", "flask-caching"):
             if not self.redis.exists(key):
                 raise SystemExit("%s: no such key" % key)
             return self.cache.get(key)
