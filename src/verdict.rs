@@ -6,7 +6,7 @@ use crate::envelope::{self, Envelope, Ints};
 use crate::pickle::parse;
 use crate::source::Sample;
 use serde::Serialize;
-use std::collections::HashMap;
+use crate::fasthash;
 use std::fmt::Write;
 use std::hash::BuildHasher;
 use std::sync::Mutex;
@@ -63,7 +63,7 @@ pub const CACHE_MAX_VALUE: usize = 64 << 10;
 /// previous generation moves the entry to the current one (a cheap approximation of
 /// least-recently-used).
 pub struct VerdictCache {
-    hasher: (std::hash::RandomState, std::hash::RandomState),
+    hasher: (fasthash::RandomState, fasthash::RandomState),
     inner: Mutex<Generations>,
 }
 
@@ -72,11 +72,11 @@ const DOORKEEPER: usize = 1 << 16;
 
 #[derive(Default)]
 struct Generations {
-    current: HashMap<u128, Entry>,
+    current: fasthash::Map<u128, Entry>,
     current_bytes: usize,
-    previous: HashMap<u128, Entry>,
+    previous: fasthash::Map<u128, Entry>,
     /// Hashes of values met once.
-    seen_once: std::collections::HashSet<u128>,
+    seen_once: fasthash::Set<u128>,
     hits: u64,
     misses: u64,
 }
@@ -92,7 +92,7 @@ struct Entry {
 impl Default for VerdictCache {
     fn default() -> Self {
         VerdictCache {
-            hasher: (std::hash::RandomState::new(), std::hash::RandomState::new()),
+            hasher: (fasthash::RandomState::default(), fasthash::RandomState::default()),
             inner: Mutex::new(Generations::default()),
         }
     }
@@ -100,7 +100,7 @@ impl Default for VerdictCache {
 
 impl VerdictCache {
     fn hash(&self, form: Form, pickle: &[u8], old: &Side, new: &Side) -> u128 {
-        let h = |s: &std::hash::RandomState| {
+        let h = |s: &fasthash::RandomState| {
             s.hash_one((form as u8, pickle, &old.writer.name, &new.writer.name))
         };
         ((h(&self.hasher.0) as u128) << 64) | h(&self.hasher.1) as u128
