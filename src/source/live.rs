@@ -1,7 +1,9 @@
 //! A live Redis or Redis Cluster, read with read commands only.
 //!
 //! Single server: SCAN (MATCH, COUNT 1000), de-duplicated ([`Seen`]), then per batch one pipeline
-//! of TYPE + PTTL + STRLEN per key, then GET (or GETRANGE for values over `--max-value-bytes`) for
+//! of GETRANGE for the first 4 KiB of each key (+ PTTL when the TTL is wanted), with the next SCAN
+//! at its end: a batch of small strings costs one round trip and one command per key. For the
+//! other keys, TYPE + STRLEN, then GET (or GETRANGE for values over `--max-value-bytes`) for
 //! strings in pipelines of at most ~16 MiB of values, HSCAN / LRANGE / SSCAN / ZRANGE for hashes,
 //! lists, sets and sorted sets (at most `--max-elements` each). A dropped connection (or a read
 //! timeout) is re-established with backoff and the interrupted command or pipeline sent again: reads
@@ -614,18 +616,24 @@ fn scan_node(
     let mut others: HashMap<(String, u16), Conn> = HashMap::new();
     let result = (|| {
         for pat in patterns {
-            let mut cursor: u64 = 0;
-            loop {
-                if sh.stop.load(Ordering::Relaxed) {
-                    return Ok(());
-                }
+            let scan = |cursor: u64| -> Result<redis::Cmd, SourceError> {
                 let mut scan = read_cmd("SCAN")?;
                 scan.arg(cursor)
                     .arg("MATCH")
                     .arg(&pat)
                     .arg("COUNT")
                     .arg(1000);
-                let reply = c.one("SCAN", scan)?;
+                Ok(scan)
+            };
+            // The next SCAN goes in the pipeline of the batch the previous one listed.
+            let mut reply = c.one("SCAN", scan(0)?)?;
+            loop {
+                if sh.stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                if let Some(e) = server_error(&reply) {
+                    return Err(c.fail("SCAN", e));
+                }
                 let Some((next, keys)) = cursor_reply(&reply) else {
                     return Err(SourceError::Reply {
                         cmd: format!("SCAN on {}", c.shown),
@@ -639,7 +647,10 @@ fn scan_node(
                 cov.keys_seen += fresh.len() as u64;
                 let fresh: Vec<Vec<u8>> = fresh.into_iter().filter(|k| keep(k, &sh.pace)).collect();
                 let mut redirects = Redirects::new();
-                if !read_keys(c, &fresh, sh, emit, cov, &mut redirects)? {
+                let then = if next == 0 { None } else { Some(scan(next)?) };
+                let (go_on, then_reply) =
+                    read_keys(c, &fresh, sh, emit, cov, &mut redirects, then)?;
+                if !go_on {
                     sh.stop.store(true, Ordering::Relaxed);
                     return Ok(());
                 }
@@ -647,9 +658,9 @@ fn scan_node(
                     sh.stop.store(true, Ordering::Relaxed);
                     return Ok(());
                 }
-                cursor = next;
-                if cursor == 0 {
-                    break;
+                match then_reply {
+                    Some(r) => reply = r,
+                    None => break,
                 }
             }
         }
@@ -683,9 +694,9 @@ fn follow(
                 continue;
             };
             o.asking = ask;
-            let r = read_keys(o, &keys, sh, emit, cov, &mut next);
+            let r = read_keys(o, &keys, sh, emit, cov, &mut next, None);
             o.asking = false;
-            if !r? {
+            if !r?.0 {
                 return Ok(false);
             }
         }
@@ -710,8 +721,22 @@ fn per_node_pace(pace: Pace, n: u64) -> Pace {
     }
 }
 
+/// Strings shorter than this are read whole by the batch's first pipeline (`GETRANGE key 0
+/// PREFIX-1`). Longer ones are read again whole (the prefix is dropped, never joined to a later
+/// read), which bounds what a batch holds to `PREFIX` bytes per key.
+const PREFIX: u64 = 4096;
+
 /// Read one batch of keys from `c`. Returns false when `emit` asked to stop. Keys the node does
-/// not own (MOVED / ASK) go to `redirects`.
+/// not own (MOVED / ASK) go to `redirects`. `then`, if given, is sent at the end of the batch's
+/// first pipeline (the next SCAN, so that the server answers it with the batch) and its reply
+/// returned.
+///
+/// First pipeline, per key: PTTL if the TTL is wanted ([`Pace::ttl`]) and the first `PREFIX`
+/// bytes (GETRANGE): one command per key, as a client that only GETs would send, and one round
+/// trip for a batch of small strings. A prefix shorter than `PREFIX` and not empty is the whole
+/// value of a string. For the other keys (longer strings, an empty reply: a string that is empty
+/// or gone, WRONGTYPE: another type) a second pipeline asks TYPE and STRLEN, and they are read as
+/// before ([`read_strings`]).
 fn read_keys(
     c: &mut Conn,
     keys: &[Vec<u8>],
@@ -719,22 +744,82 @@ fn read_keys(
     emit: &mut Emit<'_>,
     cov: &mut Coverage,
     redirects: &mut Redirects,
-) -> Result<bool, SourceError> {
-    if keys.is_empty() {
-        return Ok(true);
+    then: Option<redis::Cmd>,
+) -> Result<(bool, Option<Value>), SourceError> {
+    if keys.is_empty() && then.is_none() {
+        return Ok((true, None));
     }
-    let mut cmds = Vec::with_capacity(keys.len() * 3);
+    let want_ttl = sh.pace.ttl;
+    let per = if want_ttl { 2 } else { 1 };
+    let mut cmds = Vec::with_capacity(keys.len() * per + 1);
     for k in keys {
-        for name in ["TYPE", "PTTL", "STRLEN"] {
-            let mut cmd = read_cmd(name)?;
+        if want_ttl {
+            let mut cmd = read_cmd("PTTL")?;
             cmd.arg(k);
+            cmds.push(cmd);
+        }
+        let mut cmd = read_cmd("GETRANGE")?;
+        cmd.arg(k).arg(0).arg(PREFIX - 1);
+        cmds.push(cmd);
+    }
+    let has_then = then.is_some();
+    cmds.extend(then);
+    let mut replies = c.query("GETRANGE", cmds)?;
+    let then_reply = if has_then { replies.pop() } else { None };
+    // Keys whose type and length are asked next: (key, TTL).
+    let mut pending: Vec<(&Vec<u8>, Option<i64>)> = Vec::new();
+    let mut go_on = true;
+    for (k, m) in keys.iter().zip(replies.chunks_exact_mut(per)) {
+        let ttl = if want_ttl {
+            int(&m[0]).filter(|t| *t >= 0)
+        } else {
+            None
+        };
+        let got = &mut m[per - 1];
+        if let Some(r) = redirect(got) {
+            redirects.entry(r).or_default().push(k.clone());
+            continue;
+        }
+        match got {
+            Value::BulkString(b) if !b.is_empty() && (b.len() as u64) < PREFIX => {
+                if !go_on {
+                    continue;
+                }
+                let mut value = std::mem::take(b);
+                let full_len = sh.caps.cut(&mut value);
+                go_on = emit(Sample {
+                    key: k.clone(),
+                    kind: "string".into(),
+                    field: None,
+                    ttl_ms: ttl,
+                    value,
+                    full_len,
+                });
+            }
+            Value::ServerError(e) if e.code() != "WRONGTYPE" => {
+                return Err(c.fail("GETRANGE", e));
+            }
+            _ => pending.push((k, ttl)),
+        }
+    }
+    if !go_on {
+        return Ok((false, then_reply));
+    }
+    if pending.is_empty() {
+        return Ok((true, then_reply));
+    }
+    let mut cmds = Vec::with_capacity(pending.len() * 2);
+    for (k, _) in &pending {
+        for name in ["TYPE", "STRLEN"] {
+            let mut cmd = read_cmd(name)?;
+            cmd.arg(*k);
             cmds.push(cmd);
         }
     }
     let meta = c.query("TYPE", cmds)?;
     let mut strings = Vec::new();
     let mut others = Vec::new();
-    for (k, m) in keys.iter().zip(meta.chunks_exact(3)) {
+    for ((k, ttl), m) in pending.into_iter().zip(meta.chunks_exact(2)) {
         if let Some(r) = redirect(&m[0]) {
             redirects.entry(r).or_default().push(k.clone());
             continue;
@@ -745,10 +830,9 @@ fn read_keys(
         let ty = bytes(&m[0])
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
-        let ttl = int(&m[1]).filter(|t| *t >= 0);
         let meta = Meta {
             key: k.clone(),
-            len: int(&m[2]),
+            len: int(&m[1]),
             ty,
             ttl,
         };
@@ -759,6 +843,21 @@ fn read_keys(
             _ => cov.skipped_types += 1,
         }
     }
+    let go_on = read_strings(c, strings, others, sh, emit, cov, redirects)?;
+    Ok((go_on, then_reply))
+}
+
+/// The strings of a batch not read whole by its first pipeline (`Meta::len`: their STRLEN), then the
+/// batch's hashes, lists, sets and sorted sets. Returns false when `emit` asked to stop.
+fn read_strings(
+    c: &mut Conn,
+    strings: Vec<Meta>,
+    others: Vec<Meta>,
+    sh: &Shared<'_>,
+    emit: &mut Emit<'_>,
+    cov: &mut Coverage,
+    redirects: &mut Redirects,
+) -> Result<bool, SourceError> {
     // Strings: GET, or GETRANGE for the first --max-value-bytes of longer ones, in pipelines of at
     // most ~16 MiB (or one value) so that a batch of big values is not held at once.
     let budget = (16u64 << 20).max(sh.caps.max_value_bytes);
