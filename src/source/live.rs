@@ -490,6 +490,37 @@ fn cursor_reply(v: &Value) -> Option<(u64, Vec<Vec<u8>>)> {
     Some((cur, items))
 }
 
+/// A SCAN reply: (next cursor, keys), the keys moved out of `v` (not copied). `v` is left as it
+/// was when the reply is not one.
+fn scan_reply(v: &mut Value) -> Option<(u64, Vec<Vec<u8>>)> {
+    let cursor = match v {
+        Value::Array(a) | Value::Set(a) => {
+            let cur = bytes(a.first()?)?;
+            let ok = a.len() >= 2
+                && array(&a[1]).is_some_and(|k| k.iter().all(|k| bytes(k).is_some()));
+            if !ok {
+                return None;
+            }
+            std::str::from_utf8(&cur).ok()?.parse::<u64>().ok()?
+        }
+        _ => return None,
+    };
+    let (Value::Array(a) | Value::Set(a)) = v else {
+        return None;
+    };
+    let keys = match &mut a[1] {
+        Value::Array(k) | Value::Set(k) => std::mem::take(k)
+            .into_iter()
+            .filter_map(|k| match k {
+                Value::BulkString(b) => Some(b),
+                k => bytes(&k),
+            })
+            .collect(),
+        _ => return None,
+    };
+    Some((cursor, keys))
+}
+
 /// Is this server a cluster node? HELLO (no arguments: it only describes the server, and any user
 /// may send it) says `mode cluster`; before Redis 6, CLUSTER SLOTS answers only on a cluster.
 fn is_cluster(c: &mut Conn) -> Result<bool, SourceError> {
@@ -634,7 +665,7 @@ fn scan_node(
                 if let Some(e) = server_error(&reply) {
                     return Err(c.fail("SCAN", e));
                 }
-                let Some((next, keys)) = cursor_reply(&reply) else {
+                let Some((next, keys)) = scan_reply(&mut reply) else {
                     return Err(SourceError::Reply {
                         cmd: format!("SCAN on {}", c.shown),
                         msg: format!("unexpected reply {reply:?}"),
