@@ -496,8 +496,8 @@ fn scan_reply(v: &mut Value) -> Option<(u64, Vec<Vec<u8>>)> {
     let cursor = match v {
         Value::Array(a) | Value::Set(a) => {
             let cur = bytes(a.first()?)?;
-            let ok = a.len() >= 2
-                && array(&a[1]).is_some_and(|k| k.iter().all(|k| bytes(k).is_some()));
+            let ok =
+                a.len() >= 2 && array(&a[1]).is_some_and(|k| k.iter().all(|k| bytes(k).is_some()));
             if !ok {
                 return None;
             }

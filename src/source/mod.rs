@@ -14,9 +14,10 @@
 //!   between a live scan and a dump.
 //!
 //! A value longer than `--max-value-bytes` is cut to its first `--max-value-bytes` bytes (strings are
-//! read with STRLEN + GETRANGE, so no more is transferred; elements of hashes, lists, sets and sorted
-//! sets have no range read in Redis and are cut after reading) and [`Sample::full_len`] says how
-//! long it was.
+//! read by range: the first 4 KiB, then STRLEN + GETRANGE of the first `--max-value-bytes` when
+//! longer, so no more than that is transferred; elements of hashes, lists, sets and sorted sets
+//! have no range read in Redis and are cut after reading) and [`Sample::full_len`] says how long it
+//! was.
 
 mod live;
 mod snapshot;
