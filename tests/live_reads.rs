@@ -132,3 +132,68 @@ fn strings_around_the_prefix_and_other_types_read_as_the_server_has_them() {
         }
     }
 }
+
+/// A cache of mostly long strings: after a batch where most strings were longer than the prefix,
+/// the reader asks TYPE and STRLEN first (no prefix read). Every value still arrives whole, once;
+/// the server's command counts (INFO commandstats) show both ways were taken.
+#[test]
+fn long_string_batches_skip_the_prefix_and_lose_nothing() {
+    let server = common::start_redis();
+    let port = server.port;
+    let value = |i: usize| -> Vec<u8> {
+        let len = if i.is_multiple_of(5) {
+            10 + i % 300
+        } else {
+            4096 + i % 3000
+        };
+        (0..len).map(|j| b'a' + ((i + j) % 26) as u8).collect()
+    };
+    let n = 5000;
+    let mut cmds = Vec::new();
+    for i in 0..n {
+        let key = format!("bulk:{i}");
+        common::resp(&mut cmds, &[b"SET", key.as_bytes(), &value(i)]);
+    }
+    common::redis_pipe(port, &cmds);
+    assert_eq!(cli(port, &["CONFIG", "RESETSTAT"]), "OK");
+    let url = format!("redis://127.0.0.1:{port}");
+    let mut got = BTreeMap::new();
+    let mut cov = Coverage::default();
+    scan_redis(
+        &url,
+        &RedisOpts::default(),
+        &Filter::default(),
+        Pace {
+            ttl: false,
+            ..Pace::default()
+        },
+        |s| {
+            assert!(got.insert(s.key.clone(), s).is_none(), "a key given twice");
+        },
+        &mut cov,
+    )
+    .expect("scan");
+    assert_eq!(got.len(), n);
+    assert_eq!(cov.keys_seen, n as u64);
+    for i in 0..n {
+        let s = &got[format!("bulk:{i}").as_bytes()];
+        assert!(s.value == value(i), "bulk:{i}: {} bytes", s.value.len());
+        assert_eq!(s.full_len, None);
+    }
+    // The server's own record of what was asked.
+    let stats = cli(port, &["INFO", "commandstats"]);
+    let calls = |cmd: &str| -> u64 {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{cmd}:calls=")))
+            .and_then(|r| r.split(',').next())
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    };
+    let (getrange, ty, get) = (calls("getrange"), calls("type"), calls("get"));
+    assert!(getrange > 0 && getrange < n as u64, "{stats}");
+    assert!(ty > 0, "{stats}");
+    // Every key was asked its prefix or its type; every long string was read whole by GET.
+    assert!(getrange + ty >= n as u64, "{stats}");
+    assert!(get >= (n - n / 5) as u64, "{stats}");
+}

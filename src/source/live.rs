@@ -658,6 +658,7 @@ fn scan_node(
             };
             // The next SCAN goes in the pipeline of the batch the previous one listed.
             let mut reply = c.one("SCAN", scan(0)?)?;
+            let mut prefixes = Prefixes::default();
             loop {
                 if sh.stop.load(Ordering::Relaxed) {
                     return Ok(());
@@ -679,8 +680,16 @@ fn scan_node(
                 let fresh: Vec<Vec<u8>> = fresh.into_iter().filter(|k| keep(k, &sh.pace)).collect();
                 let mut redirects = Redirects::new();
                 let then = if next == 0 { None } else { Some(scan(next)?) };
-                let (go_on, then_reply) =
-                    read_keys(c, &fresh, sh, emit, cov, &mut redirects, then)?;
+                let (go_on, then_reply) = read_keys(
+                    c,
+                    &fresh,
+                    sh,
+                    emit,
+                    cov,
+                    &mut redirects,
+                    then,
+                    &mut prefixes,
+                )?;
                 if !go_on {
                     sh.stop.store(true, Ordering::Relaxed);
                     return Ok(());
@@ -725,7 +734,16 @@ fn follow(
                 continue;
             };
             o.asking = ask;
-            let r = read_keys(o, &keys, sh, emit, cov, &mut next, None);
+            let r = read_keys(
+                o,
+                &keys,
+                sh,
+                emit,
+                cov,
+                &mut next,
+                None,
+                &mut Prefixes::default(),
+            );
             o.asking = false;
             if !r?.0 {
                 return Ok(false);
@@ -757,17 +775,42 @@ fn per_node_pace(pace: Pace, n: u64) -> Pace {
 /// read), which bounds what a batch holds to `PREFIX` bytes per key.
 const PREFIX: u64 = 4096;
 
+/// Whether a node's batches start with prefix reads: yes while most strings of the last batch
+/// were shorter than `PREFIX` (their prefix was the whole value); for a cache of longer strings the
+/// first pipeline asks TYPE and STRLEN instead, as no prefix would be of use.
+#[derive(Debug, Clone, Copy)]
+struct Prefixes {
+    on: bool,
+}
+
+impl Default for Prefixes {
+    fn default() -> Self {
+        Prefixes { on: true }
+    }
+}
+
+impl Prefixes {
+    /// After a batch with `short` strings under `PREFIX` and `long` ones.
+    fn update(&mut self, short: u64, long: u64) {
+        if short + long > 0 {
+            self.on = short >= long;
+        }
+    }
+}
+
 /// Read one batch of keys from `c`. Returns false when `emit` asked to stop. Keys the node does
 /// not own (MOVED / ASK) go to `redirects`. `then`, if given, is sent at the end of the batch's
 /// first pipeline (the next SCAN, so that the server answers it with the batch) and its reply
 /// returned.
 ///
-/// First pipeline, per key: PTTL if the TTL is wanted ([`Pace::ttl`]) and the first `PREFIX`
-/// bytes (GETRANGE): one command per key, as a client that only GETs would send, and one round
-/// trip for a batch of small strings. A prefix shorter than `PREFIX` and not empty is the whole
-/// value of a string. For the other keys (longer strings, an empty reply: a string that is empty
-/// or gone, WRONGTYPE: another type) a second pipeline asks TYPE and STRLEN, and they are read as
-/// before ([`read_strings`]).
+/// First pipeline, per key: PTTL if the TTL is wanted ([`Pace::ttl`]) and, while `prefixes` says
+/// so, the first `PREFIX` bytes (GETRANGE): one command per key, as a client that only GETs would
+/// send, and one round trip for a batch of small strings. A prefix shorter than `PREFIX` and not
+/// empty is the whole value of a string. For the other keys (longer strings, an empty reply: a
+/// string that is empty or gone, WRONGTYPE: another type) a second pipeline asks TYPE and STRLEN,
+/// and they are read by [`read_strings`]. Without prefixes, the first pipeline asks TYPE and STRLEN
+/// of every key.
+#[allow(clippy::too_many_arguments)]
 fn read_keys(
     c: &mut Conn,
     keys: &[Vec<u8>],
@@ -776,12 +819,14 @@ fn read_keys(
     cov: &mut Coverage,
     redirects: &mut Redirects,
     then: Option<redis::Cmd>,
+    prefixes: &mut Prefixes,
 ) -> Result<(bool, Option<Value>), SourceError> {
     if keys.is_empty() && then.is_none() {
         return Ok((true, None));
     }
     let want_ttl = sh.pace.ttl;
-    let per = if want_ttl { 2 } else { 1 };
+    let prefix = prefixes.on;
+    let per = usize::from(want_ttl) + if prefix { 1 } else { 2 };
     let mut cmds = Vec::with_capacity(keys.len() * per + 1);
     for k in keys {
         if want_ttl {
@@ -789,65 +834,94 @@ fn read_keys(
             cmd.arg(k);
             cmds.push(cmd);
         }
-        let mut cmd = read_cmd("GETRANGE")?;
-        cmd.arg(k).arg(0).arg(PREFIX - 1);
-        cmds.push(cmd);
+        if prefix {
+            let mut cmd = read_cmd("GETRANGE")?;
+            cmd.arg(k).arg(0).arg(PREFIX - 1);
+            cmds.push(cmd);
+        } else {
+            for name in ["TYPE", "STRLEN"] {
+                let mut cmd = read_cmd(name)?;
+                cmd.arg(k);
+                cmds.push(cmd);
+            }
+        }
     }
     let has_then = then.is_some();
     cmds.extend(then);
-    let mut replies = c.query("GETRANGE", cmds)?;
+    let mut replies = c.query(if prefix { "GETRANGE" } else { "TYPE" }, cmds)?;
     let then_reply = if has_then { replies.pop() } else { None };
-    // Keys whose type and length are asked next: (key, TTL).
-    let mut pending: Vec<(&Vec<u8>, Option<i64>)> = Vec::new();
-    let mut go_on = true;
-    for (k, m) in keys.iter().zip(replies.chunks_exact_mut(per)) {
-        let ttl = if want_ttl {
+    let ttl_of = |m: &[Value]| {
+        if want_ttl {
             int(&m[0]).filter(|t| *t >= 0)
         } else {
             None
-        };
-        let got = &mut m[per - 1];
-        if let Some(r) = redirect(got) {
-            redirects.entry(r).or_default().push(k.clone());
-            continue;
         }
-        match got {
-            Value::BulkString(b) if !b.is_empty() && (b.len() as u64) < PREFIX => {
-                if !go_on {
-                    continue;
+    };
+    // Keys whose type and length are asked next (key, TTL), and those replies.
+    let mut pending: Vec<(&Vec<u8>, Option<i64>)> = Vec::new();
+    let (mut short, mut long) = (0u64, 0u64);
+    let meta = if prefix {
+        let mut go_on = true;
+        for (k, m) in keys.iter().zip(replies.chunks_exact_mut(per)) {
+            let ttl = ttl_of(m);
+            let got = &mut m[per - 1];
+            if let Some(r) = redirect(got) {
+                redirects.entry(r).or_default().push(k.clone());
+                continue;
+            }
+            match got {
+                Value::BulkString(b) if !b.is_empty() && (b.len() as u64) < PREFIX => {
+                    short += 1;
+                    if !go_on {
+                        continue;
+                    }
+                    let mut value = std::mem::take(b);
+                    let full_len = sh.caps.cut(&mut value);
+                    go_on = emit(Sample {
+                        key: k.clone(),
+                        kind: "string".into(),
+                        field: None,
+                        ttl_ms: ttl,
+                        value,
+                        full_len,
+                    });
                 }
-                let mut value = std::mem::take(b);
-                let full_len = sh.caps.cut(&mut value);
-                go_on = emit(Sample {
-                    key: k.clone(),
-                    kind: "string".into(),
-                    field: None,
-                    ttl_ms: ttl,
-                    value,
-                    full_len,
-                });
+                Value::ServerError(e) if e.code() != "WRONGTYPE" => {
+                    return Err(c.fail("GETRANGE", e));
+                }
+                Value::BulkString(b) => {
+                    long += u64::from(!b.is_empty());
+                    pending.push((k, ttl));
+                }
+                _ => pending.push((k, ttl)),
             }
-            Value::ServerError(e) if e.code() != "WRONGTYPE" => {
-                return Err(c.fail("GETRANGE", e));
+        }
+        prefixes.update(short, long);
+        if !go_on {
+            return Ok((false, then_reply));
+        }
+        if pending.is_empty() {
+            return Ok((true, then_reply));
+        }
+        let mut cmds = Vec::with_capacity(pending.len() * 2);
+        for (k, _) in &pending {
+            for name in ["TYPE", "STRLEN"] {
+                let mut cmd = read_cmd(name)?;
+                cmd.arg(*k);
+                cmds.push(cmd);
             }
-            _ => pending.push((k, ttl)),
         }
-    }
-    if !go_on {
-        return Ok((false, then_reply));
-    }
-    if pending.is_empty() {
-        return Ok((true, then_reply));
-    }
-    let mut cmds = Vec::with_capacity(pending.len() * 2);
-    for (k, _) in &pending {
-        for name in ["TYPE", "STRLEN"] {
-            let mut cmd = read_cmd(name)?;
-            cmd.arg(*k);
-            cmds.push(cmd);
+        c.query("TYPE", cmds)?
+    } else {
+        let mut meta = Vec::with_capacity(keys.len() * 2);
+        for (k, m) in keys.iter().zip(replies.chunks_exact_mut(per)) {
+            pending.push((k, ttl_of(m)));
+            let n = m.len();
+            meta.push(std::mem::replace(&mut m[n - 2], Value::Nil));
+            meta.push(std::mem::replace(&mut m[n - 1], Value::Nil));
         }
-    }
-    let meta = c.query("TYPE", cmds)?;
+        meta
+    };
     let mut strings = Vec::new();
     let mut others = Vec::new();
     for ((k, ttl), m) in pending.into_iter().zip(meta.chunks_exact(2)) {
@@ -868,11 +942,23 @@ fn read_keys(
             ttl,
         };
         match meta.ty.as_str() {
-            "string" => strings.push(meta),
+            "string" => {
+                if !prefix {
+                    if meta.len.is_some_and(|l| (l as u64) < PREFIX) {
+                        short += 1;
+                    } else {
+                        long += 1;
+                    }
+                }
+                strings.push(meta)
+            }
             "hash" | "list" | "set" | "zset" => others.push(meta),
             "none" => cov.vanished += 1,
             _ => cov.skipped_types += 1,
         }
+    }
+    if !prefix {
+        prefixes.update(short, long);
     }
     let go_on = read_strings(c, strings, others, sh, emit, cov, redirects)?;
     Ok((go_on, then_reply))
