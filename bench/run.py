@@ -206,10 +206,20 @@ def cc_bin():
     return os.path.join(ROOT, "target", "release", "cache-compat")
 
 
-def scan_cmd(src):
-    return [cc_bin(), "scan"] + src + ["--old", "2.7", "--new", "3.8", "--writer", "pickle",
-                                       "--format", "jsonl", "--output",
-                                       os.path.join(TARGET, "scan-out.jsonl")]
+def scan_cmd(src, fmt=None):
+    """`scan` on src; fmt: the format arguments (default `--format jsonl --output FILE`)."""
+    if fmt is None:
+        fmt = ["--format", "jsonl", "--output", os.path.join(TARGET, "scan-out.jsonl")]
+    return [cc_bin(), "scan"] + src + ["--old", "2.7", "--new", "3.8", "--writer", "pickle"] + fmt
+
+
+# The other formats whose peak RSS the rss part measures (jsonl is the main run's).
+RSS_FORMATS = [
+    ("table", ["--format", "table"]),
+    ("json", ["--format", "json", "--output", os.path.join(TARGET, "scan-out.json")]),
+    ("table --all", ["--format", "table", "--all", "--output",
+                     os.path.join(TARGET, "scan-out.txt")]),
+]
 
 
 def part_decode(mixed, large, reps, res, measures):
@@ -344,6 +354,13 @@ def part_rss(mixed, nkeys, res):
                            "keys_per_s": n / secs, "distinct_templates": unique,
                            "templates": len(small)}
             log("rss: %d keys: %.1fs, peak RSS %.1f MiB" % (n, secs, rss / 1024.0))
+            formats = {}
+            for name, fmt in RSS_FORMATS:
+                fsecs, _, frss = timed(scan_cmd(["--redis", r.url], fmt))
+                formats[name] = {"secs": fsecs, "rss_kib": frss}
+                log("rss: %d keys, --format %s: %.1fs, peak RSS %.1f MiB" % (
+                    n, name, fsecs, frss / 1024.0))
+            out[str(n)]["formats"] = formats
             if n == nkeys:
                 # keys/s on small values, against the same clients as the scan part (once each).
                 fns = [("fetch-only (rust)", lambda: json.loads(run(
@@ -486,6 +503,10 @@ def goals(res):
             rows.append(("peak RSS of scan --redis <= 64 MiB + largest value, %s" % what,
                          "%.1f MiB (%.0f keys/s)" % (v["rss_kib"] / 1024.0, v["keys_per_s"]),
                          "%.2fx of limit" % (v["rss_kib"] / limit), v["rss_kib"] <= limit))
+            for name, f in sorted(v.get("formats", {}).items()):
+                rows.append(("  (same) --format %s, %s" % (name, what),
+                             "%.1f MiB" % (f["rss_kib"] / 1024.0),
+                             "%.2fx of limit" % (f["rss_kib"] / limit), f["rss_kib"] <= limit))
     return rows
 
 

@@ -477,6 +477,8 @@ fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
         sample_rate,
         seed: a.seed.or(cfg.sample.seed).unwrap_or(0),
         rate: a.rate.or(cfg.sample.rate).unwrap_or(0),
+        // The report does not use TTLs (snapshots do: `Pace::default()`).
+        ttl: false,
     };
     let apps = AppClasses {
         importable: (!c.app_classes.is_empty()).then(|| c.app_classes.iter().cloned().collect()),

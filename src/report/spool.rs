@@ -12,7 +12,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 
 /// Default memory budget of the records held before spilling to disk.
-pub const DEFAULT_BUDGET: usize = 32 << 20;
+pub const DEFAULT_BUDGET: usize = 16 << 20;
 /// Above this many runs on disk, they are merged into one (bounds the open files when rendering).
 const MAX_RUNS: usize = 64;
 

@@ -1,7 +1,9 @@
 //! A live Redis or Redis Cluster, read with read commands only.
 //!
 //! Single server: SCAN (MATCH, COUNT 1000), de-duplicated ([`Seen`]), then per batch one pipeline
-//! of TYPE + PTTL + STRLEN per key, then GET (or GETRANGE for values over `--max-value-bytes`) for
+//! of GETRANGE for the first 4 KiB of each key (+ PTTL when the TTL is wanted), with the next SCAN
+//! at its end: a batch of small strings costs one round trip and one command per key. For the
+//! other keys, TYPE + STRLEN, then GET (or GETRANGE for values over `--max-value-bytes`) for
 //! strings in pipelines of at most ~16 MiB of values, HSCAN / LRANGE / SSCAN / ZRANGE for hashes,
 //! lists, sets and sorted sets (at most `--max-elements` each). A dropped connection (or a read
 //! timeout) is re-established with backoff and the interrupted command or pipeline sent again: reads
@@ -488,6 +490,37 @@ fn cursor_reply(v: &Value) -> Option<(u64, Vec<Vec<u8>>)> {
     Some((cur, items))
 }
 
+/// A SCAN reply: (next cursor, keys), the keys moved out of `v` (not copied). `v` is left as it
+/// was when the reply is not one.
+fn scan_reply(v: &mut Value) -> Option<(u64, Vec<Vec<u8>>)> {
+    let cursor = match v {
+        Value::Array(a) | Value::Set(a) => {
+            let cur = bytes(a.first()?)?;
+            let ok =
+                a.len() >= 2 && array(&a[1]).is_some_and(|k| k.iter().all(|k| bytes(k).is_some()));
+            if !ok {
+                return None;
+            }
+            std::str::from_utf8(&cur).ok()?.parse::<u64>().ok()?
+        }
+        _ => return None,
+    };
+    let (Value::Array(a) | Value::Set(a)) = v else {
+        return None;
+    };
+    let keys = match &mut a[1] {
+        Value::Array(k) | Value::Set(k) => std::mem::take(k)
+            .into_iter()
+            .filter_map(|k| match k {
+                Value::BulkString(b) => Some(b),
+                k => bytes(&k),
+            })
+            .collect(),
+        _ => return None,
+    };
+    Some((cursor, keys))
+}
+
 /// Is this server a cluster node? HELLO (no arguments: it only describes the server, and any user
 /// may send it) says `mode cluster`; before Redis 6, CLUSTER SLOTS answers only on a cluster.
 fn is_cluster(c: &mut Conn) -> Result<bool, SourceError> {
@@ -614,19 +647,26 @@ fn scan_node(
     let mut others: HashMap<(String, u16), Conn> = HashMap::new();
     let result = (|| {
         for pat in patterns {
-            let mut cursor: u64 = 0;
-            loop {
-                if sh.stop.load(Ordering::Relaxed) {
-                    return Ok(());
-                }
+            let scan = |cursor: u64| -> Result<redis::Cmd, SourceError> {
                 let mut scan = read_cmd("SCAN")?;
                 scan.arg(cursor)
                     .arg("MATCH")
                     .arg(&pat)
                     .arg("COUNT")
                     .arg(1000);
-                let reply = c.one("SCAN", scan)?;
-                let Some((next, keys)) = cursor_reply(&reply) else {
+                Ok(scan)
+            };
+            // The next SCAN goes in the pipeline of the batch the previous one listed.
+            let mut reply = c.one("SCAN", scan(0)?)?;
+            let mut prefixes = Prefixes::default();
+            loop {
+                if sh.stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                if let Some(e) = server_error(&reply) {
+                    return Err(c.fail("SCAN", e));
+                }
+                let Some((next, keys)) = scan_reply(&mut reply) else {
                     return Err(SourceError::Reply {
                         cmd: format!("SCAN on {}", c.shown),
                         msg: format!("unexpected reply {reply:?}"),
@@ -639,7 +679,18 @@ fn scan_node(
                 cov.keys_seen += fresh.len() as u64;
                 let fresh: Vec<Vec<u8>> = fresh.into_iter().filter(|k| keep(k, &sh.pace)).collect();
                 let mut redirects = Redirects::new();
-                if !read_keys(c, &fresh, sh, emit, cov, &mut redirects)? {
+                let then = if next == 0 { None } else { Some(scan(next)?) };
+                let (go_on, then_reply) = read_keys(
+                    c,
+                    &fresh,
+                    sh,
+                    emit,
+                    cov,
+                    &mut redirects,
+                    then,
+                    &mut prefixes,
+                )?;
+                if !go_on {
                     sh.stop.store(true, Ordering::Relaxed);
                     return Ok(());
                 }
@@ -647,9 +698,9 @@ fn scan_node(
                     sh.stop.store(true, Ordering::Relaxed);
                     return Ok(());
                 }
-                cursor = next;
-                if cursor == 0 {
-                    break;
+                match then_reply {
+                    Some(r) => reply = r,
+                    None => break,
                 }
             }
         }
@@ -683,9 +734,18 @@ fn follow(
                 continue;
             };
             o.asking = ask;
-            let r = read_keys(o, &keys, sh, emit, cov, &mut next);
+            let r = read_keys(
+                o,
+                &keys,
+                sh,
+                emit,
+                cov,
+                &mut next,
+                None,
+                &mut Prefixes::default(),
+            );
             o.asking = false;
-            if !r? {
+            if !r?.0 {
                 return Ok(false);
             }
         }
@@ -710,8 +770,47 @@ fn per_node_pace(pace: Pace, n: u64) -> Pace {
     }
 }
 
+/// Strings shorter than this are read whole by the batch's first pipeline (`GETRANGE key 0
+/// PREFIX-1`). Longer ones are read again whole (the prefix is dropped, never joined to a later
+/// read), which bounds what a batch holds to `PREFIX` bytes per key.
+const PREFIX: u64 = 4096;
+
+/// Whether a node's batches start with prefix reads: yes while most strings of the last batch
+/// were shorter than `PREFIX` (their prefix was the whole value); for a cache of longer strings the
+/// first pipeline asks TYPE and STRLEN instead, as no prefix would be of use.
+#[derive(Debug, Clone, Copy)]
+struct Prefixes {
+    on: bool,
+}
+
+impl Default for Prefixes {
+    fn default() -> Self {
+        Prefixes { on: true }
+    }
+}
+
+impl Prefixes {
+    /// After a batch with `short` strings under `PREFIX` and `long` ones.
+    fn update(&mut self, short: u64, long: u64) {
+        if short + long > 0 {
+            self.on = short >= long;
+        }
+    }
+}
+
 /// Read one batch of keys from `c`. Returns false when `emit` asked to stop. Keys the node does
-/// not own (MOVED / ASK) go to `redirects`.
+/// not own (MOVED / ASK) go to `redirects`. `then`, if given, is sent at the end of the batch's
+/// first pipeline (the next SCAN, so that the server answers it with the batch) and its reply
+/// returned.
+///
+/// First pipeline, per key: PTTL if the TTL is wanted ([`Pace::ttl`]) and, while `prefixes` says
+/// so, the first `PREFIX` bytes (GETRANGE): one command per key, as a client that only GETs would
+/// send, and one round trip for a batch of small strings. A prefix shorter than `PREFIX` and not
+/// empty is the whole value of a string. For the other keys (longer strings, an empty reply: a
+/// string that is empty or gone, WRONGTYPE: another type) a second pipeline asks TYPE and STRLEN,
+/// and they are read by [`read_strings`]. Without prefixes, the first pipeline asks TYPE and STRLEN
+/// of every key.
+#[allow(clippy::too_many_arguments)]
 fn read_keys(
     c: &mut Conn,
     keys: &[Vec<u8>],
@@ -719,22 +818,113 @@ fn read_keys(
     emit: &mut Emit<'_>,
     cov: &mut Coverage,
     redirects: &mut Redirects,
-) -> Result<bool, SourceError> {
-    if keys.is_empty() {
-        return Ok(true);
+    then: Option<redis::Cmd>,
+    prefixes: &mut Prefixes,
+) -> Result<(bool, Option<Value>), SourceError> {
+    if keys.is_empty() && then.is_none() {
+        return Ok((true, None));
     }
-    let mut cmds = Vec::with_capacity(keys.len() * 3);
+    let want_ttl = sh.pace.ttl;
+    let prefix = prefixes.on;
+    let per = usize::from(want_ttl) + if prefix { 1 } else { 2 };
+    let mut cmds = Vec::with_capacity(keys.len() * per + 1);
     for k in keys {
-        for name in ["TYPE", "PTTL", "STRLEN"] {
-            let mut cmd = read_cmd(name)?;
+        if want_ttl {
+            let mut cmd = read_cmd("PTTL")?;
             cmd.arg(k);
             cmds.push(cmd);
         }
+        if prefix {
+            let mut cmd = read_cmd("GETRANGE")?;
+            cmd.arg(k).arg(0).arg(PREFIX - 1);
+            cmds.push(cmd);
+        } else {
+            for name in ["TYPE", "STRLEN"] {
+                let mut cmd = read_cmd(name)?;
+                cmd.arg(k);
+                cmds.push(cmd);
+            }
+        }
     }
-    let meta = c.query("TYPE", cmds)?;
+    let has_then = then.is_some();
+    cmds.extend(then);
+    let mut replies = c.query(if prefix { "GETRANGE" } else { "TYPE" }, cmds)?;
+    let then_reply = if has_then { replies.pop() } else { None };
+    let ttl_of = |m: &[Value]| {
+        if want_ttl {
+            int(&m[0]).filter(|t| *t >= 0)
+        } else {
+            None
+        }
+    };
+    // Keys whose type and length are asked next (key, TTL), and those replies.
+    let mut pending: Vec<(&Vec<u8>, Option<i64>)> = Vec::new();
+    let (mut short, mut long) = (0u64, 0u64);
+    let meta = if prefix {
+        let mut go_on = true;
+        for (k, m) in keys.iter().zip(replies.chunks_exact_mut(per)) {
+            let ttl = ttl_of(m);
+            let got = &mut m[per - 1];
+            if let Some(r) = redirect(got) {
+                redirects.entry(r).or_default().push(k.clone());
+                continue;
+            }
+            match got {
+                Value::BulkString(b) if !b.is_empty() && (b.len() as u64) < PREFIX => {
+                    short += 1;
+                    if !go_on {
+                        continue;
+                    }
+                    let mut value = std::mem::take(b);
+                    let full_len = sh.caps.cut(&mut value);
+                    go_on = emit(Sample {
+                        key: k.clone(),
+                        kind: "string".into(),
+                        field: None,
+                        ttl_ms: ttl,
+                        value,
+                        full_len,
+                    });
+                }
+                Value::ServerError(e) if e.code() != "WRONGTYPE" => {
+                    return Err(c.fail("GETRANGE", e));
+                }
+                Value::BulkString(b) => {
+                    long += u64::from(!b.is_empty());
+                    pending.push((k, ttl));
+                }
+                _ => pending.push((k, ttl)),
+            }
+        }
+        prefixes.update(short, long);
+        if !go_on {
+            return Ok((false, then_reply));
+        }
+        if pending.is_empty() {
+            return Ok((true, then_reply));
+        }
+        let mut cmds = Vec::with_capacity(pending.len() * 2);
+        for (k, _) in &pending {
+            for name in ["TYPE", "STRLEN"] {
+                let mut cmd = read_cmd(name)?;
+                cmd.arg(*k);
+                cmds.push(cmd);
+            }
+        }
+        c.query("TYPE", cmds)?
+    } else {
+        let mut meta = Vec::with_capacity(keys.len() * 2);
+        for (k, m) in keys.iter().zip(replies.chunks_exact_mut(per)) {
+            pending.push((k, ttl_of(m)));
+            let n = m.len();
+            meta.push(std::mem::replace(&mut m[n - 2], Value::Nil));
+            meta.push(std::mem::replace(&mut m[n - 1], Value::Nil));
+        }
+        meta
+    };
     let mut strings = Vec::new();
     let mut others = Vec::new();
-    for (k, m) in keys.iter().zip(meta.chunks_exact(3)) {
+    for ((k, ttl), m) in pending.into_iter().zip(meta.chunks_exact(2)) {
         if let Some(r) = redirect(&m[0]) {
             redirects.entry(r).or_default().push(k.clone());
             continue;
@@ -745,20 +935,46 @@ fn read_keys(
         let ty = bytes(&m[0])
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
-        let ttl = int(&m[1]).filter(|t| *t >= 0);
         let meta = Meta {
             key: k.clone(),
-            len: int(&m[2]),
+            len: int(&m[1]),
             ty,
             ttl,
         };
         match meta.ty.as_str() {
-            "string" => strings.push(meta),
+            "string" => {
+                if !prefix {
+                    if meta.len.is_some_and(|l| (l as u64) < PREFIX) {
+                        short += 1;
+                    } else {
+                        long += 1;
+                    }
+                }
+                strings.push(meta)
+            }
             "hash" | "list" | "set" | "zset" => others.push(meta),
             "none" => cov.vanished += 1,
             _ => cov.skipped_types += 1,
         }
     }
+    if !prefix {
+        prefixes.update(short, long);
+    }
+    let go_on = read_strings(c, strings, others, sh, emit, cov, redirects)?;
+    Ok((go_on, then_reply))
+}
+
+/// The strings of a batch not read whole by its first pipeline (`Meta::len`: their STRLEN), then the
+/// batch's hashes, lists, sets and sorted sets. Returns false when `emit` asked to stop.
+fn read_strings(
+    c: &mut Conn,
+    strings: Vec<Meta>,
+    others: Vec<Meta>,
+    sh: &Shared<'_>,
+    emit: &mut Emit<'_>,
+    cov: &mut Coverage,
+    redirects: &mut Redirects,
+) -> Result<bool, SourceError> {
     // Strings: GET, or GETRANGE for the first --max-value-bytes of longer ones, in pipelines of at
     // most ~16 MiB (or one value) so that a batch of big values is not held at once.
     let budget = (16u64 << 20).max(sh.caps.max_value_bytes);

@@ -14,9 +14,10 @@
 //!   between a live scan and a dump.
 //!
 //! A value longer than `--max-value-bytes` is cut to its first `--max-value-bytes` bytes (strings are
-//! read with STRLEN + GETRANGE, so no more is transferred; elements of hashes, lists, sets and sorted
-//! sets have no range read in Redis and are cut after reading) and [`Sample::full_len`] says how
-//! long it was.
+//! read by range: the first 4 KiB, then STRLEN + GETRANGE of the first `--max-value-bytes` when
+//! longer, so no more than that is transferred; elements of hashes, lists, sets and sorted sets
+//! have no range read in Redis and are cut after reading) and [`Sample::full_len`] says how long it
+//! was.
 
 mod live;
 mod snapshot;
@@ -26,7 +27,7 @@ pub use snapshot::{SnapshotWriter, count_snapshot, read_snapshot, visit_snapshot
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault};
 
 /// One sampled value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,23 +168,59 @@ impl Caps {
     }
 }
 
-/// The keys (or fields, members) already met, for de-duplicating SCAN: 16 bytes per key whatever
-/// the key's length (a 128-bit keyed hash: two SipHash-1-3 with random keys), so ~40 bytes a key
-/// with the table's overhead (1 million keys: ~40 MB). The chance that two different keys of a
-/// scan share a hash, so that one is wrongly taken for a duplicate, is below n^2 / 2^129 (10^-20
-/// for a billion keys).
+/// The keys (or fields, members) already met, for de-duplicating SCAN, in about 9 bytes per key
+/// whatever the key's length (1 million keys: ~10 MB).
+///
+/// Each key is reduced to a 64-bit keyed hash (SipHash-1-3 with a random key per process, so no
+/// input can aim for a collision). The hashes live in a sorted array with an index by their top
+/// bits (one or two cache lines per lookup), plus a small hash set of the latest ones, merged into
+/// the array when it reaches an eighth of it (each hash is moved about eight times in all).
+///
+/// The trade: two different keys of one scan share a 64-bit hash with probability below
+/// n^2 / 2^65 (n = 1 million: 3 x 10^-8; 100 million: 3 x 10^-4); the second is then taken for a
+/// SCAN repeat and not read. A 128-bit hash (the previous `HashSet<u128>`) made that 10^-20 at a
+/// billion keys but cost ~40 bytes a key (64 MiB at 1M keys), against the scan's memory goal of
+/// 64 MiB whatever the number of keys.
 pub struct Seen {
-    k0: std::hash::RandomState,
-    k1: std::hash::RandomState,
-    set: HashSet<u128>,
+    hasher: std::hash::RandomState,
+    /// Sorted, no duplicates.
+    sorted: Vec<u64>,
+    /// `index[b]..index[b + 1]` is the range of `sorted` whose top `bits` bits are `b`.
+    index: Vec<u32>,
+    bits: u32,
+    /// Hashes not yet merged into `sorted`.
+    recent: HashSet<u64, BuildHasherDefault<Spread>>,
 }
+
+/// The hasher of `Seen::recent`: its keys are already keyed hashes, uniformly spread.
+#[derive(Default)]
+struct Spread(u64);
+
+impl std::hash::Hasher for Spread {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// `recent` is merged into `sorted` once it holds this many hashes, or an eighth of `sorted`.
+const SEEN_RECENT_MIN: usize = 4096;
 
 impl Default for Seen {
     fn default() -> Self {
         Seen {
-            k0: std::hash::RandomState::new(),
-            k1: std::hash::RandomState::new(),
-            set: HashSet::new(),
+            hasher: std::hash::RandomState::new(),
+            sorted: Vec::new(),
+            index: Vec::new(),
+            bits: 0,
+            recent: HashSet::default(),
         }
     }
 }
@@ -191,16 +228,75 @@ impl Default for Seen {
 impl Seen {
     /// True the first time `key` is given.
     pub fn insert(&mut self, key: &[u8]) -> bool {
-        let h = ((self.k0.hash_one(key) as u128) << 64) | self.k1.hash_one(key) as u128;
-        self.set.insert(h)
+        let h = self.hasher.hash_one(key);
+        if self.in_sorted(h) || !self.recent.insert(h) {
+            return false;
+        }
+        if self.recent.len() >= SEEN_RECENT_MIN.max(self.sorted.len() / 8) {
+            self.merge();
+        }
+        true
+    }
+
+    fn in_sorted(&self, h: u64) -> bool {
+        let range = if self.bits == 0 {
+            &self.sorted[..]
+        } else {
+            let b = (h >> (64 - self.bits)) as usize;
+            match (self.index.get(b), self.index.get(b + 1)) {
+                (Some(&lo), Some(&hi)) => self.sorted.get(lo as usize..hi as usize).unwrap_or(&[]),
+                _ => &[],
+            }
+        };
+        range.binary_search(&h).is_ok()
+    }
+
+    /// Move `recent` into `sorted` (merged from the back, in place) and rebuild the index.
+    fn merge(&mut self) {
+        let mut new: Vec<u64> = self.recent.drain().collect();
+        new.sort_unstable();
+        let old = self.sorted.len();
+        self.sorted.resize(old + new.len(), 0);
+        let (mut i, mut j, mut k) = (old, new.len(), self.sorted.len());
+        while j > 0 {
+            k -= 1;
+            if i > 0 && self.sorted[i - 1] > new[j - 1] {
+                self.sorted[k] = self.sorted[i - 1];
+                i -= 1;
+            } else {
+                self.sorted[k] = new[j - 1];
+                j -= 1;
+            }
+        }
+        // About 8 hashes per index slot; positions fit in u32 below 2^32 keys (more than a
+        // Redis database holds), past which the index is dropped for a binary search.
+        let n = self.sorted.len();
+        self.bits = if n > u32::MAX as usize {
+            0
+        } else {
+            (usize::BITS - (n / 8).leading_zeros()).min(32)
+        };
+        self.index.clear();
+        if self.bits > 0 {
+            let slots = 1usize << self.bits;
+            self.index.reserve_exact(slots + 1);
+            let mut pos = 0usize;
+            for b in 0..slots {
+                while pos < n && ((self.sorted[pos] >> (64 - self.bits)) as usize) < b {
+                    pos += 1;
+                }
+                self.index.push(pos as u32);
+            }
+            self.index.push(n as u32);
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.set.len()
+        self.sorted.len() + self.recent.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
+        self.len() == 0
     }
 }
 
@@ -225,6 +321,9 @@ pub struct Pace {
     /// At most this many Redis commands a second (0: unlimited). In a cluster the rate is shared
     /// out evenly between the masters scanned in parallel.
     pub rate: u64,
+    /// Read each key's TTL (PTTL) into [`Sample::ttl_ms`]: snapshots keep it; `scan` does not use
+    /// it, so it saves one command per key.
+    pub ttl: bool,
 }
 
 impl Default for Pace {
@@ -233,6 +332,7 @@ impl Default for Pace {
             sample_rate: 1.0,
             seed: 0,
             rate: 0,
+            ttl: true,
         }
     }
 }
@@ -337,5 +437,24 @@ mod tests {
         assert_eq!(caps.cut(&mut v), Some(10));
         assert_eq!(v.len(), 4);
         assert_eq!(caps.cut(&mut v), None);
+    }
+
+    /// `Seen` against a set of the keys themselves, across several merges of its sorted array:
+    /// every key is new once, then a repeat, in any order of arrival.
+    #[test]
+    fn seen_agrees_with_an_exact_set() {
+        let mut seen = Seen::default();
+        let mut exact = HashSet::new();
+        let key = |i: u64| format!("sess:{}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15) % 150_000);
+        for i in 0..400_000u64 {
+            let k = key(i);
+            assert_eq!(seen.insert(k.as_bytes()), exact.insert(k.clone()), "{k}");
+        }
+        assert_eq!(seen.len(), exact.len());
+        assert!(seen.sorted.windows(2).all(|w| w[0] < w[1]));
+        for k in &exact {
+            assert!(!seen.insert(k.as_bytes()), "{k}");
+        }
+        assert_eq!(seen.len(), exact.len());
     }
 }
