@@ -499,17 +499,17 @@ impl<'a> Pickler<'a> {
         match node {
             Node::Bytes(b) => {
                 if self.py2() {
-                    self.save_py2_str(&b);
+                    self.save_py2_str(b);
                     if b.len() > 1 {
                         self.py2_put(id, extra);
                     }
                     Ok(())
                 } else {
-                    self.save_bytes(&b, Some(ident))
+                    self.save_bytes(b, Some(ident))
                 }
             }
             Node::Text(t) => {
-                self.save_text(&t);
+                self.save_text(t);
                 if self.py2() {
                     if !at_most_one_char(t) {
                         self.py2_put(id, extra);
@@ -526,7 +526,7 @@ impl<'a> Pickler<'a> {
                     self.write(b"(l");
                 }
                 self.put_container(id, ident, extra);
-                self.batch_appends(&items)
+                self.batch_appends(items)
             }
             Node::Dict(kv) => {
                 if self.proto >= 1 {
@@ -535,9 +535,9 @@ impl<'a> Pickler<'a> {
                     self.write(b"(d");
                 }
                 self.put_container(id, ident, extra);
-                self.batch_setitems(&kv, self.py2() && self.proto == 0)
+                self.batch_setitems(kv, self.py2() && self.proto == 0)
             }
-            Node::Tuple(items) => self.save_tuple(id, &items, extra),
+            Node::Tuple(items) => self.save_tuple(id, items, extra),
             Node::Set(items) if self.proto >= 4 => {
                 self.write(&[code::EMPTY_SET]);
                 self.memo_put(ident);
@@ -574,8 +574,8 @@ impl<'a> Pickler<'a> {
                 let list = V::List(items.iter().map(|&i| V::Node(i)).collect());
                 self.save_reduce(id, ("builtins", g), V::Tuple(vec![list]), None, extra)
             }
-            Node::ByteArray(b) => self.save_bytearray(id, &b, extra),
-            Node::Global(g) if !super::render::global_predictable(&g) => {
+            Node::ByteArray(b) => self.save_bytearray(id, b, extra),
+            Node::Global(g) if !super::render::global_predictable(g) => {
                 // A dunder or dotted attribute the models do not know: what it is, and so how
                 // it pickles, is not known.
                 Err(DumpError::Unmodelled(format!(
@@ -670,7 +670,7 @@ impl<'a> Pickler<'a> {
                 } else if self.py2() {
                     V::Bytes(s.clone().into_bytes())
                 } else {
-                    V::Text(&s)
+                    V::Text(s)
                 };
                 let args = V::Tuple(vec![arg]);
                 self.save_reduce(id, ("decimal", "Decimal"), args, None, extra)
@@ -683,7 +683,7 @@ impl<'a> Pickler<'a> {
                 id,
                 ("collections", "OrderedDict"),
                 V::Tuple(vec![]),
-                Items::Dict(&kv),
+                Items::Dict(kv),
                 extra,
             ),
             Node::DefaultDict { factory, items } if !self.py2() => {
@@ -697,7 +697,7 @@ impl<'a> Pickler<'a> {
                     id,
                     ("collections", "defaultdict"),
                     args,
-                    Items::Dict(&items),
+                    Items::Dict(items),
                     extra,
                 )
             }
@@ -710,7 +710,7 @@ impl<'a> Pickler<'a> {
                     id,
                     ("collections", "deque"),
                     args,
-                    Items::List(&items),
+                    Items::List(items),
                     extra,
                 )
             }
@@ -764,19 +764,19 @@ impl<'a> Pickler<'a> {
                     // and the reduce tuple); its keys went through setattr, which interns them.
                     self.write(if self.proto >= 1 { b"}" } else { b"(d" });
                     self.memo_put(Ident::Tagged(Tag::Dict, id));
-                    self.attr_items(&dict)?;
+                    self.attr_items(dict)?;
                     self.write(&[code::BUILD]);
                 }
                 Ok(())
             }
-            Node::Instance { class, dict } => self.save_instance(id, &class, &dict, extra),
+            Node::Instance { class, dict } => self.save_instance(id, class, dict, extra),
             Node::Opaque {
                 class,
                 reduce: Some(r),
-            } if !self.py2() && class.known == Known::AppClass => self.save_reduced(id, &class, &r),
+            } if !self.py2() && class.known == Known::AppClass => self.save_reduced(id, class, r),
             other => Err(DumpError::Unmodelled(format!(
                 "pickling {} is not modelled",
-                super::load::type_name(&other, self.py2())
+                super::load::type_name(other, self.py2())
             ))),
         }
     }
@@ -1698,9 +1698,8 @@ fn raw_unicode_escape_into(out: &mut Vec<u8>, t: &[u8], py2: bool, ctrl: bool) {
         }
         let (cp, len) = cp_at(t, i);
         i += len;
-        if cp < 0x80 && plain(cp as u8) {
-            out.push(cp as u8);
-        } else if cp >= 0x80 && cp < 0x100 {
+        // Latin-1 as the byte itself (an overlong ASCII form too, unless it is escaped).
+        if (cp < 0x80 && plain(cp as u8)) || (0x80..0x100).contains(&cp) {
             out.push(cp as u8);
         } else {
             push_u_escape(out, cp);
