@@ -9,10 +9,10 @@
 use super::codec;
 use super::value::{Global, Heap, Id, Known, Node, Reduce};
 use super::{PyError, Runtime};
+use crate::fasthash::{self, Map};
 use crate::pickle::ops::code;
 use num_bigint::BigInt;
 use num_traits::{Signed, ToPrimitive, Zero};
-use std::collections::HashMap;
 
 /// Why a value cannot be dumped by the models.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub fn dump(heap: &Heap, root: Id, rt: Runtime, protocol: u8) -> D<Vec<u8>> {
         rt,
         proto: protocol,
         out: Vec::new(),
-        memo: HashMap::new(),
+        memo: Memo::new(heap.len()),
         frame_start: None,
         framing: false,
         refs: if rt.is_py2() {
@@ -71,13 +71,18 @@ pub fn dump(heap: &Heap, root: Id, rt: Runtime, protocol: u8) -> D<Vec<u8>> {
 /// refcount is below 2: each container slot counts one; the root counts one more (the caller's
 /// variable).
 struct Py2Refs {
-    counts: HashMap<Id, u32>,
+    /// By node id.
+    counts: Vec<u32>,
 }
 
 impl Py2Refs {
+    fn get(&self, id: Id) -> u32 {
+        self.counts.get(id).copied().unwrap_or(0)
+    }
+
     fn count(heap: &Heap, root: Id) -> Py2Refs {
-        let mut counts: HashMap<Id, u32> = HashMap::new();
-        *counts.entry(root).or_insert(0) += 1;
+        let mut counts = vec![0u32; heap.len()];
+        counts[root] += 1;
         let mut seen = vec![false; heap.len()];
         let mut todo = vec![root];
         while let Some(id) = todo.pop() {
@@ -85,7 +90,7 @@ impl Py2Refs {
                 continue;
             }
             for c in heap.children(id) {
-                *counts.entry(c).or_insert(0) += 1;
+                counts[c] += 1;
                 todo.push(c);
             }
         }
@@ -104,9 +109,7 @@ fn py2_unpredictable(heap: &Heap, root: Id, refs: &Py2Refs) -> D<()> {
             continue;
         }
         match heap.get(id) {
-            Node::Set(_) | Node::FrozenSet(_)
-                if refs.counts.get(&id).copied().unwrap_or(0) >= 2 =>
-            {
+            Node::Set(_) | Node::FrozenSet(_) if refs.get(id) >= 2 => {
                 return Err(DumpError::Unmodelled(
                     "py2: a shared set or frozenset (cPickle's memo of its reduce list)".into(),
                 ));
@@ -129,14 +132,185 @@ fn py2_unpredictable(heap: &Heap, root: Id, refs: &Py2Refs) -> D<()> {
 
 /// What the memo is keyed by: object identity, with the objects CPython shares (cached
 /// one-character and empty strings and bytes, a class looked up twice) keyed by value.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Ident {
+#[derive(Debug, Clone, Copy)]
+enum Ident<'k> {
     Node(Id),
-    SmallText(Vec<u8>),
-    SmallBytes(Vec<u8>),
-    Global(String, String),
+    /// A text of at most one character, by its bytes.
+    SmallText(&'k [u8]),
+    /// Empty bytes (`None`) or one byte.
+    SmallBytes(Option<u8>),
+    Global(&'k str, &'k str),
+    /// An object the pickler itself makes, by what made it and a number (an id or an output
+    /// offset): the key `"{tag}#{n}"` of `Interned`.
+    Tagged(Tag, usize),
     /// A string the pickler itself makes (module and class names, 'latin1').
-    Interned(String),
+    Interned(&'k str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Tag {
+    Method,
+    Dict,
+    Args,
+    Tuple,
+    Text,
+    Bytes,
+    Shared,
+    List,
+}
+
+impl Tag {
+    /// The tag and number of an interned string spelled `"{tag}#{n}"` (the one key it shares).
+    fn parse(s: &str) -> Option<(Tag, usize)> {
+        let (tag, n) = s.split_once('#')?;
+        let tag = match tag {
+            "method" => Tag::Method,
+            "dict" => Tag::Dict,
+            "args" => Tag::Args,
+            "tuple" => Tag::Tuple,
+            "text" => Tag::Text,
+            "bytes" => Tag::Bytes,
+            "shared" => Tag::Shared,
+            "list" => Tag::List,
+            _ => return None,
+        };
+        // Only the spelling `format!("{n}")` gives: digits, no leading zero, no sign.
+        let canonical = !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+            && (n.len() == 1 || !n.starts_with('0'));
+        if !canonical {
+            return None;
+        }
+        Some((tag, n.parse().ok()?))
+    }
+}
+
+const ABSENT: u32 = u32::MAX;
+
+/// The memo: `Ident` -> entry number, with the node keys in a table by id and the one-character
+/// strings and bytes in tables by value. `len` counts distinct keys (a key put again keeps one
+/// entry and takes the new number, as a map insert does).
+struct Memo {
+    len: u32,
+    nodes: Vec<u32>,
+    /// By code point (< 256), 256 for the empty string.
+    small_text: [u32; 257],
+    /// By byte, 256 for empty bytes.
+    small_bytes: [u32; 257],
+    /// One-character strings not in `small_text` (a code point of 256 or more), by bytes.
+    other_text: Map<Vec<u8>, u32>,
+    globals: Map<String, Map<String, u32>>,
+    tagged: Map<(Tag, usize), u32>,
+    interned: Map<String, u32>,
+}
+
+/// Where a key lives in the memo.
+enum Slot<'k> {
+    Node(Id),
+    Text(usize),
+    Bytes(usize),
+    OtherText(&'k [u8]),
+    Global(&'k str, &'k str),
+    Tagged(Tag, usize),
+    Interned(&'k str),
+}
+
+impl Memo {
+    fn new(nodes: usize) -> Memo {
+        Memo {
+            len: 0,
+            nodes: vec![ABSENT; nodes],
+            small_text: [ABSENT; 257],
+            small_bytes: [ABSENT; 257],
+            other_text: fasthash::map(),
+            globals: fasthash::map(),
+            tagged: fasthash::map(),
+            interned: fasthash::map(),
+        }
+    }
+
+    fn slot(k: Ident<'_>) -> Slot<'_> {
+        match k {
+            Ident::Node(id) => Slot::Node(id),
+            Ident::SmallText(t) => match small_text_index(t) {
+                Some(i) => Slot::Text(i),
+                None => Slot::OtherText(t),
+            },
+            Ident::SmallBytes(b) => Slot::Bytes(b.map_or(256, usize::from)),
+            Ident::Global(m, n) => Slot::Global(m, n),
+            Ident::Tagged(t, n) => Slot::Tagged(t, n),
+            Ident::Interned(s) => match Tag::parse(s) {
+                Some((t, n)) => Slot::Tagged(t, n),
+                None => Slot::Interned(s),
+            },
+        }
+    }
+
+    fn get(&self, k: Ident<'_>) -> Option<u32> {
+        let v = match Memo::slot(k) {
+            Slot::Node(id) => self.nodes.get(id).copied(),
+            Slot::Text(i) => Some(self.small_text[i]),
+            Slot::Bytes(i) => Some(self.small_bytes[i]),
+            Slot::OtherText(t) => self.other_text.get(t).copied(),
+            Slot::Global(m, n) => self.globals.get(m).and_then(|g| g.get(n)).copied(),
+            Slot::Tagged(t, n) => self.tagged.get(&(t, n)).copied(),
+            Slot::Interned(s) => self.interned.get(s).copied(),
+        };
+        v.filter(|&i| i != ABSENT)
+    }
+
+    fn put(&mut self, k: Ident<'_>, i: u32) {
+        let old = match Memo::slot(k) {
+            Slot::Node(id) => {
+                if id >= self.nodes.len() {
+                    self.nodes.resize(id + 1, ABSENT);
+                }
+                std::mem::replace(&mut self.nodes[id], i)
+            }
+            Slot::Text(x) => std::mem::replace(&mut self.small_text[x], i),
+            Slot::Bytes(x) => std::mem::replace(&mut self.small_bytes[x], i),
+            Slot::OtherText(t) => self.other_text.insert(t.to_vec(), i).unwrap_or(ABSENT),
+            Slot::Global(m, n) => self
+                .globals
+                .entry(m.to_string())
+                .or_default()
+                .insert(n.to_string(), i)
+                .unwrap_or(ABSENT),
+            Slot::Tagged(t, n) => self.tagged.insert((t, n), i).unwrap_or(ABSENT),
+            Slot::Interned(s) => self.interned.insert(s.to_string(), i).unwrap_or(ABSENT),
+        };
+        if old == ABSENT {
+            self.len += 1;
+        }
+    }
+}
+
+/// The table index of a string of at most one character whose bytes are the canonical UTF-8 of
+/// a code point below 256 (or empty): two such strings are equal exactly when their indexes are.
+fn small_text_index(t: &[u8]) -> Option<usize> {
+    let canonical = match *t {
+        [] => return Some(256),
+        [c] => c < 0x80,
+        [a, b] => (0xc2..=0xc3).contains(&a) && (0x80..0xc0).contains(&b),
+        _ => false,
+    };
+    canonical.then(|| cp_at(t, 0).0 as usize)
+}
+
+/// `n` in decimal.
+fn push_decimal(out: &mut Vec<u8>, n: u32) {
+    let mut buf = [0u8; 10];
+    let mut k = buf.len();
+    let mut n = n;
+    loop {
+        k -= 1;
+        buf[k] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[k..]);
 }
 
 struct Pickler<'a> {
@@ -144,7 +318,7 @@ struct Pickler<'a> {
     rt: Runtime,
     proto: u8,
     out: Vec<u8>,
-    memo: HashMap<Ident, u32>,
+    memo: Memo,
     frame_start: Option<usize>,
     framing: bool,
     refs: Option<Py2Refs>,
@@ -175,11 +349,16 @@ impl<'a> Pickler<'a> {
     // ----- output and framing -------------------------------------------------------------
 
     fn write(&mut self, b: &[u8]) {
+        self.out_mut().extend_from_slice(b);
+    }
+
+    /// The output, with a frame open if framing (what `write` appends to).
+    fn out_mut(&mut self) -> &mut Vec<u8> {
         if self.framing && self.frame_start.is_none() {
             self.frame_start = Some(self.out.len());
             self.out.extend_from_slice(&[0u8; 9]);
         }
-        self.out.extend_from_slice(b);
+        &mut self.out
     }
 
     /// `_Pickler_CommitFrame`: write the FRAME header, or drop the reserved bytes of a frame
@@ -220,57 +399,55 @@ impl<'a> Pickler<'a> {
 
     // ----- memo ---------------------------------------------------------------------------
 
-    fn memo_get_op(&self, i: u32) -> Vec<u8> {
+    /// The memo fetch of entry `i`.
+    fn write_get(&mut self, i: u32) {
+        self.write_memo_op(i, b'g', code::BINGET, code::LONG_BINGET);
+    }
+
+    /// `text` + decimal + newline at protocol 0, else `short` + one byte or `long` + four.
+    fn write_memo_op(&mut self, i: u32, text: u8, short: u8, long: u8) {
         if self.proto == 0 {
-            format!("g{i}\n").into_bytes()
+            let out = self.out_mut();
+            out.push(text);
+            push_decimal(out, i);
+            out.push(b'\n');
         } else if i < 256 {
-            vec![code::BINGET, i as u8]
+            self.write(&[short, i as u8]);
         } else {
-            let mut v = vec![code::LONG_BINGET];
-            v.extend_from_slice(&i.to_le_bytes());
-            v
+            let b = i.to_le_bytes();
+            self.write(&[long, b[0], b[1], b[2], b[3]]);
         }
     }
 
-    fn memo_put(&mut self, ident: Ident) {
+    fn memo_put(&mut self, ident: Ident<'_>) {
         // cPickle numbers memo entries from 1, the C pickler of 3.x from 0.
-        let i = self.memo.len() as u32 + if self.py2() { 1 } else { 0 };
-        self.memo.insert(ident, i);
-        let op = if self.proto >= 4 && !self.py2() {
-            vec![code::MEMOIZE]
-        } else if self.proto == 0 {
-            format!("p{i}\n").into_bytes()
-        } else if i < 256 {
-            vec![code::BINPUT, i as u8]
+        let i = self.memo.len + if self.py2() { 1 } else { 0 };
+        self.memo.put(ident, i);
+        if self.proto >= 4 && !self.py2() {
+            self.write(&[code::MEMOIZE]);
         } else {
-            let mut v = vec![code::LONG_BINPUT];
-            v.extend_from_slice(&i.to_le_bytes());
-            v
-        };
-        self.write(&op);
+            self.write_memo_op(i, b'p', code::BINPUT, code::LONG_BINPUT);
+        }
     }
 
     /// cPickle's `put()`: only objects with a refcount of 2 or more. `extra` is the reference
     /// the saving code itself holds (an iterator's).
     fn py2_put(&mut self, id: Id, extra: u32) {
-        let rc = self
-            .refs
-            .as_ref()
-            .map_or(0, |r| r.counts.get(&id).copied().unwrap_or(0))
-            + extra;
+        let rc = self.refs.as_ref().map_or(0, |r| r.get(id)) + extra;
         if rc >= 2 {
             let ident = self.ident(id);
             self.memo_put(ident);
         }
     }
 
-    fn ident(&self, id: Id) -> Ident {
-        match self.heap.get(id) {
-            Node::Text(t) if codec::char_len(t) <= 1 && codec::code_points(t).all(|c| c < 256) => {
-                Ident::SmallText(t.clone())
+    fn ident(&self, id: Id) -> Ident<'a> {
+        let heap: &'a Heap = self.heap;
+        match heap.get(id) {
+            Node::Text(t) if at_most_one_char(t) && codec::code_points(t).all(|c| c < 256) => {
+                Ident::SmallText(t)
             }
-            Node::Bytes(b) if b.len() <= 1 => Ident::SmallBytes(b.clone()),
-            Node::Global(g) => Ident::Global(g.module.clone(), g.name.clone()),
+            Node::Bytes(b) if b.len() <= 1 => Ident::SmallBytes(b.first().copied()),
+            Node::Global(g) => Ident::Global(&g.module, &g.name),
             _ => Ident::Node(id),
         }
     }
@@ -295,7 +472,8 @@ impl<'a> Pickler<'a> {
         if !self.py2() {
             self.boundary();
         }
-        let node = self.heap.get(id);
+        let heap = self.heap;
+        let node: &'a Node = heap.get(id);
         match node {
             Node::None => {
                 self.write(b"N");
@@ -314,27 +492,26 @@ impl<'a> Pickler<'a> {
             _ => {}
         }
         let ident = self.ident(id);
-        if let Some(&i) = self.memo.get(&ident) {
-            let op = self.memo_get_op(i);
-            self.write(&op);
+        if let Some(i) = self.memo.get(ident) {
+            self.write_get(i);
             return Ok(());
         }
-        match node.clone() {
+        match node {
             Node::Bytes(b) => {
                 if self.py2() {
-                    self.save_py2_str(&b);
+                    self.save_py2_str(b);
                     if b.len() > 1 {
                         self.py2_put(id, extra);
                     }
                     Ok(())
                 } else {
-                    self.save_bytes(&b, Some(ident))
+                    self.save_bytes(b, Some(ident))
                 }
             }
             Node::Text(t) => {
-                self.save_text(&t);
+                self.save_text(t);
                 if self.py2() {
-                    if codec::char_len(&t) > 1 {
+                    if !at_most_one_char(t) {
                         self.py2_put(id, extra);
                     }
                 } else {
@@ -349,7 +526,7 @@ impl<'a> Pickler<'a> {
                     self.write(b"(l");
                 }
                 self.put_container(id, ident, extra);
-                self.batch_appends(&items)
+                self.batch_appends(items)
             }
             Node::Dict(kv) => {
                 if self.proto >= 1 {
@@ -358,9 +535,9 @@ impl<'a> Pickler<'a> {
                     self.write(b"(d");
                 }
                 self.put_container(id, ident, extra);
-                self.batch_setitems(&kv, self.py2() && self.proto == 0)
+                self.batch_setitems(kv, self.py2() && self.proto == 0)
             }
-            Node::Tuple(items) => self.save_tuple(id, &items, extra),
+            Node::Tuple(items) => self.save_tuple(id, items, extra),
             Node::Set(items) if self.proto >= 4 => {
                 self.write(&[code::EMPTY_SET]);
                 self.memo_put(ident);
@@ -375,14 +552,13 @@ impl<'a> Pickler<'a> {
             }
             Node::FrozenSet(items) if self.proto >= 4 => {
                 self.write(&[code::MARK]);
-                for &it in &items {
+                for &it in items {
                     self.save(it, 0)?;
                 }
-                if let Some(&i) = self.memo.get(&ident) {
+                if let Some(i) = self.memo.get(ident) {
                     // Recursive: pop what was written, fetch the memoized one.
                     self.write(&[code::POP_MARK]);
-                    let op = self.memo_get_op(i);
-                    self.write(&op);
+                    self.write_get(i);
                     return Ok(());
                 }
                 self.write(&[code::FROZENSET]);
@@ -398,8 +574,8 @@ impl<'a> Pickler<'a> {
                 let list = V::List(items.iter().map(|&i| V::Node(i)).collect());
                 self.save_reduce(id, ("builtins", g), V::Tuple(vec![list]), None, extra)
             }
-            Node::ByteArray(b) => self.save_bytearray(id, &b, extra),
-            Node::Global(g) if !super::render::global_predictable(&g) => {
+            Node::ByteArray(b) => self.save_bytearray(id, b, extra),
+            Node::Global(g) if !super::render::global_predictable(g) => {
                 // A dunder or dotted attribute the models do not know: what it is, and so how
                 // it pickles, is not known.
                 Err(DumpError::Unmodelled(format!(
@@ -413,7 +589,7 @@ impl<'a> Pickler<'a> {
                 tz,
                 fold,
             } => {
-                let fold = if self.proto > 3 { fold } else { 0 };
+                let fold = if self.proto > 3 { *fold } else { 0 };
                 let mut st = vec![
                     (f[0] >> 8) as u8,
                     f[0] as u8,
@@ -426,7 +602,7 @@ impl<'a> Pickler<'a> {
                 st.extend_from_slice(&[(f[6] >> 16) as u8, (f[6] >> 8) as u8, f[6] as u8]);
                 let mut args = vec![V::Bytes(st)];
                 if let Some(t) = tz {
-                    args.push(V::Node(t));
+                    args.push(V::Node(*t));
                 }
                 self.save_reduce(id, ("datetime", "datetime"), V::Tuple(args), None, extra)
             }
@@ -445,7 +621,7 @@ impl<'a> Pickler<'a> {
                 tz,
                 fold,
             } => {
-                let fold = if self.proto > 3 { fold } else { 0 };
+                let fold = if self.proto > 3 { *fold } else { 0 };
                 let st = vec![
                     f[0] as u8 | (fold << 7),
                     f[1] as u8,
@@ -456,7 +632,7 @@ impl<'a> Pickler<'a> {
                 ];
                 let mut args = vec![V::Bytes(st)];
                 if let Some(t) = tz {
-                    args.push(V::Node(t));
+                    args.push(V::Node(*t));
                 }
                 self.save_reduce(id, ("datetime", "time"), V::Tuple(args), None, extra)
             }
@@ -465,9 +641,9 @@ impl<'a> Pickler<'a> {
                 self.save_reduce(id, ("datetime", "timedelta"), args, None, extra)
             }
             Node::Timezone { offset, name } => {
-                let mut args = vec![V::Node(offset)];
+                let mut args = vec![V::Node(*offset)];
                 if let Some(n) = name {
-                    args.push(V::Node(n));
+                    args.push(V::Node(*n));
                 }
                 self.save_reduce(id, ("datetime", "timezone"), V::Tuple(args), None, extra)
             }
@@ -480,9 +656,9 @@ impl<'a> Pickler<'a> {
                     0,
                 )?;
                 self.write(&[code::REDUCE]);
-                let m = Ident::Interned(format!("method#{}", self.out.len()));
+                let m = Ident::Tagged(Tag::Method, self.out.len());
                 self.memo_put(m);
-                self.save_tuple_v(&[V::Node(key), V::Int(BigInt::from(from_cache))], 0)?;
+                self.save_tuple_v(&[V::Node(*key), V::Int(BigInt::from(*from_cache))], 0)?;
                 self.write(&[code::REDUCE]);
                 self.memo_put(ident);
                 Ok(())
@@ -494,47 +670,47 @@ impl<'a> Pickler<'a> {
                 } else if self.py2() {
                     V::Bytes(s.clone().into_bytes())
                 } else {
-                    V::Text(&s)
+                    V::Text(s)
                 };
                 let args = V::Tuple(vec![arg]);
                 self.save_reduce(id, ("decimal", "Decimal"), args, None, extra)
             }
             Node::Complex(re, im) => {
-                let args = V::Tuple(vec![V::Float(re), V::Float(im)]);
+                let args = V::Tuple(vec![V::Float(*re), V::Float(*im)]);
                 self.save_reduce(id, ("builtins", "complex"), args, None, extra)
             }
             Node::OrderedDict(kv) if !self.py2() => self.save_reduce_with_items(
                 id,
                 ("collections", "OrderedDict"),
                 V::Tuple(vec![]),
-                Items::Dict(&kv),
+                Items::Dict(kv),
                 extra,
             ),
             Node::DefaultDict { factory, items } if !self.py2() => {
                 // defdict_reduce: no arguments when the factory is None.
-                let args = if matches!(self.heap.get(factory), Node::None) {
+                let args = if matches!(self.heap.get(*factory), Node::None) {
                     V::Tuple(vec![])
                 } else {
-                    V::Tuple(vec![V::Node(factory)])
+                    V::Tuple(vec![V::Node(*factory)])
                 };
                 self.save_reduce_with_items(
                     id,
                     ("collections", "defaultdict"),
                     args,
-                    Items::Dict(&items),
+                    Items::Dict(items),
                     extra,
                 )
             }
             Node::Deque { items, maxlen } if !self.py2() => {
                 let args = match maxlen {
-                    Some(m) => V::Tuple(vec![V::Tuple(vec![]), V::Int(BigInt::from(m))]),
+                    Some(m) => V::Tuple(vec![V::Tuple(vec![]), V::Int(BigInt::from(*m))]),
                     None => V::Tuple(vec![]),
                 };
                 self.save_reduce_with_items(
                     id,
                     ("collections", "deque"),
                     args,
-                    Items::List(&items),
+                    Items::List(items),
                     extra,
                 )
             }
@@ -546,9 +722,10 @@ impl<'a> Pickler<'a> {
                 // fields.
                 let (m, n) = (class.module.clone(), class.name.clone());
                 self.save_global(&m, &n, None)?;
-                let items = match self.heap.get(args) {
-                    Node::Tuple(v) => v.clone(),
-                    _ => Vec::new(),
+                let args = *args;
+                let items: &'a [Id] = match heap.get(args) {
+                    Node::Tuple(v) => v,
+                    _ => &[],
                 };
                 let attrs = self.py2()
                     && (items.len() == 1
@@ -567,7 +744,7 @@ impl<'a> Pickler<'a> {
                     if op.is_none() {
                         self.write(&[code::MARK]);
                     }
-                    for &it in &items {
+                    for &it in items {
                         self.save(it, 1)?;
                     }
                     self.write(&[op.unwrap_or(code::TUPLE)]);
@@ -586,20 +763,20 @@ impl<'a> Pickler<'a> {
                     // The state is the exception's __dict__ (refcount 2 on py2: the exception
                     // and the reduce tuple); its keys went through setattr, which interns them.
                     self.write(if self.proto >= 1 { b"}" } else { b"(d" });
-                    self.memo_put(Ident::Interned(format!("dict#{id}")));
-                    self.attr_items(&dict)?;
+                    self.memo_put(Ident::Tagged(Tag::Dict, id));
+                    self.attr_items(dict)?;
                     self.write(&[code::BUILD]);
                 }
                 Ok(())
             }
-            Node::Instance { class, dict } => self.save_instance(id, &class, &dict, extra),
+            Node::Instance { class, dict } => self.save_instance(id, class, dict, extra),
             Node::Opaque {
                 class,
                 reduce: Some(r),
-            } if !self.py2() && class.known == Known::AppClass => self.save_reduced(id, &class, &r),
+            } if !self.py2() && class.known == Known::AppClass => self.save_reduced(id, class, r),
             other => Err(DumpError::Unmodelled(format!(
                 "pickling {} is not modelled",
-                super::load::type_name(&other, self.py2())
+                super::load::type_name(other, self.py2())
             ))),
         }
     }
@@ -697,10 +874,10 @@ impl<'a> Pickler<'a> {
 
     fn save_py2_str(&mut self, b: &[u8]) {
         if self.proto == 0 {
-            let mut s = b"S".to_vec();
-            s.extend_from_slice(py2_repr(b).as_bytes());
-            s.push(b'\n');
-            self.write(&s);
+            let out = self.out_mut();
+            out.push(b'S');
+            py2_repr_into(out, b);
+            out.push(b'\n');
         } else if b.len() < 256 {
             self.write(&[code::SHORT_BINSTRING, b.len() as u8]);
             self.write(b);
@@ -713,7 +890,8 @@ impl<'a> Pickler<'a> {
 
     fn save_text(&mut self, t: &[u8]) {
         let joined;
-        let t = if self.py2() && self.proto >= 1 {
+        // Standard UTF-8 holds no surrogates, and re-encoding its code points gives it back.
+        let t = if self.py2() && self.proto >= 1 && std::str::from_utf8(t).is_err() {
             // py2's UTF-8 encoder joins a high and a low surrogate into one 4-byte sequence.
             joined = join_surrogate_pairs(t);
             &joined[..]
@@ -721,14 +899,11 @@ impl<'a> Pickler<'a> {
             t
         };
         if self.proto == 0 {
-            let mut s = b"V".to_vec();
-            s.extend_from_slice(&raw_unicode_escape(
-                t,
-                self.py2(),
-                self.rt.facts().p0_unicode_escapes_ctrl,
-            ));
-            s.push(b'\n');
-            self.write(&s);
+            let (py2, ctrl) = (self.py2(), self.rt.facts().p0_unicode_escapes_ctrl);
+            let out = self.out_mut();
+            out.push(b'V');
+            raw_unicode_escape_into(out, t, py2, ctrl);
+            out.push(b'\n');
             return;
         }
         if self.proto >= 4 && t.len() < 256 && !self.py2() {
@@ -839,10 +1014,9 @@ impl<'a> Pickler<'a> {
         } else {
             module
         };
-        let key = Ident::Global(module.to_string(), name.to_string());
-        if let Some(&i) = self.memo.get(&key) {
-            let op = self.memo_get_op(i);
-            self.write(&op);
+        let key = Ident::Global(module, name);
+        if let Some(i) = self.memo.get(key) {
+            self.write_get(i);
             return Ok(());
         }
         if self.proto >= 4 && !self.py2() {
@@ -871,12 +1045,11 @@ impl<'a> Pickler<'a> {
             for &it in items {
                 self.save(it, 0)?;
             }
-            if let Some(&i) = self.memo.get(&ident) {
+            if let Some(i) = self.memo.get(ident) {
                 for _ in 0..n {
                     self.write(&[code::POP]);
                 }
-                let op = self.memo_get_op(i);
-                self.write(&op);
+                self.write_get(i);
                 return Ok(());
             }
             self.write(&[code::TUPLE1 + n as u8 - 1]);
@@ -885,7 +1058,7 @@ impl<'a> Pickler<'a> {
             for &it in items {
                 self.save(it, 0)?;
             }
-            if let Some(&i) = self.memo.get(&ident) {
+            if let Some(i) = self.memo.get(ident) {
                 if self.proto >= 1 {
                     self.write(&[code::POP_MARK]);
                 } else {
@@ -893,8 +1066,7 @@ impl<'a> Pickler<'a> {
                         self.write(&[code::POP]);
                     }
                 }
-                let op = self.memo_get_op(i);
-                self.write(&op);
+                self.write_get(i);
                 return Ok(());
             }
             self.write(&[code::TUPLE]);
@@ -1081,7 +1253,7 @@ impl<'a> Pickler<'a> {
             } else {
                 self.write(b"(d");
             }
-            self.memo_put(Ident::Interned(format!("dict#{id}")));
+            self.memo_put(Ident::Tagged(Tag::Dict, id));
             self.attr_items(dict)?;
             self.write(&[code::BUILD]);
             return Ok(());
@@ -1098,7 +1270,7 @@ impl<'a> Pickler<'a> {
             self.write(b"N");
             self.write(&[code::TUPLE]);
             if !self.py2() {
-                self.memo_put(Ident::Interned(format!("args#{id}")));
+                self.memo_put(Ident::Tagged(Tag::Args, id));
             }
             self.write(&[code::REDUCE]);
         }
@@ -1115,7 +1287,7 @@ impl<'a> Pickler<'a> {
             } else {
                 self.write(b"(d");
             }
-            self.memo_put(Ident::Interned(format!("dict#{id}")));
+            self.memo_put(Ident::Tagged(Tag::Dict, id));
             self.attr_items(dict)?;
             self.write(&[code::BUILD]);
         }
@@ -1143,7 +1315,7 @@ impl<'a> Pickler<'a> {
                 self.save_global("builtins", "object", None)?;
                 self.write(b"N");
                 self.write(&[code::TUPLE]);
-                self.memo_put(Ident::Interned(format!("args#{id}")));
+                self.memo_put(Ident::Tagged(Tag::Args, id));
                 self.write(&[code::REDUCE]);
             } else {
                 return Err(DumpError::Unmodelled(
@@ -1156,11 +1328,10 @@ impl<'a> Pickler<'a> {
             self.write(&[code::REDUCE]);
         }
         let ident = self.ident(id);
-        if let Some(&i) = self.memo.get(&ident) {
+        if let Some(i) = self.memo.get(ident) {
             // Reached again while saving its own arguments.
             self.write(&[code::POP]);
-            let op = self.memo_get_op(i);
-            self.write(&op);
+            self.write_get(i);
             return Ok(());
         }
         self.memo_put(ident);
@@ -1199,10 +1370,9 @@ impl<'a> Pickler<'a> {
         self.save_v(&args, 0)?;
         self.write(&[code::REDUCE]);
         let ident = self.ident(id);
-        if let Some(&i) = self.memo.get(&ident) {
+        if let Some(i) = self.memo.get(ident) {
             self.write(&[code::POP]);
-            let op = self.memo_get_op(i);
-            self.write(&op);
+            self.write_get(i);
             return Ok(());
         }
         if self.py2() {
@@ -1237,7 +1407,7 @@ impl<'a> Pickler<'a> {
         }
         // A fresh tuple: memoized by the C pickler of 3.x, never by cPickle (refcount 1).
         if !self.py2() {
-            let k = Ident::Interned(format!("tuple#{}", self.out.len()));
+            let k = Ident::Tagged(Tag::Tuple, self.out.len());
             self.memo_put(k);
         }
         Ok(())
@@ -1255,20 +1425,19 @@ impl<'a> Pickler<'a> {
             V::Text(t) => {
                 self.save_text(t.as_bytes());
                 if !self.py2() {
-                    let k = Ident::Interned(format!("text#{}", self.out.len()));
+                    let k = Ident::Tagged(Tag::Text, self.out.len());
                     self.memo_put(k);
                 }
                 Ok(())
             }
             V::Interned(t) => {
-                let key = if codec::char_len(t.as_bytes()) <= 1 {
-                    Ident::SmallText(t.as_bytes().to_vec())
+                let key = if at_most_one_char(t.as_bytes()) {
+                    Ident::SmallText(t.as_bytes())
                 } else {
-                    Ident::Interned(t.to_string())
+                    Ident::Interned(t)
                 };
-                if let Some(&i) = self.memo.get(&key) {
-                    let op = self.memo_get_op(i);
-                    self.write(&op);
+                if let Some(i) = self.memo.get(key) {
+                    self.write_get(i);
                     return Ok(());
                 }
                 self.save_text(t.as_bytes());
@@ -1283,13 +1452,12 @@ impl<'a> Pickler<'a> {
                     Ok(())
                 } else {
                     let k = if b.len() <= 1 {
-                        Ident::SmallBytes(b.clone())
+                        Ident::SmallBytes(b.first().copied())
                     } else {
-                        Ident::Interned(format!("bytes#{}", self.out.len()))
+                        Ident::Tagged(Tag::Bytes, self.out.len())
                     };
-                    if let Some(&i) = self.memo.get(&k) {
-                        let op = self.memo_get_op(i);
-                        self.write(&op);
+                    if let Some(i) = self.memo.get(k) {
+                        self.write_get(i);
                         return Ok(());
                     }
                     self.save_bytes(b, Some(k))
@@ -1298,7 +1466,7 @@ impl<'a> Pickler<'a> {
             V::Py2Shared(b) => {
                 self.save_py2_str(b);
                 if b.len() >= 2 {
-                    self.memo_put(Ident::Interned(format!("shared#{}", self.out.len())));
+                    self.memo_put(Ident::Tagged(Tag::Shared, self.out.len()));
                 }
                 Ok(())
             }
@@ -1310,7 +1478,7 @@ impl<'a> Pickler<'a> {
                     self.write(b"(l");
                 }
                 if !self.py2() {
-                    let k = Ident::Interned(format!("list#{}", self.out.len()));
+                    let k = Ident::Tagged(Tag::List, self.out.len());
                     self.memo_put(k);
                 }
                 let ids: Vec<Id> = items
@@ -1415,52 +1583,167 @@ fn join_surrogate_pairs(t: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `codec::char_len(t) <= 1`, without counting past the second character.
+fn at_most_one_char(t: &[u8]) -> bool {
+    t.iter().filter(|&&b| (b & 0xc0) != 0x80).nth(1).is_none()
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Whether a byte of `w` is below `n` (n <= 128; "hasless" of Bit Twiddling Hacks, exact as a
+/// test).
+fn has_less(w: u64, n: u8) -> bool {
+    w.wrapping_sub(LO * n as u64) & !w & HI != 0
+}
+
+/// Whether a byte of `w` is `c`.
+fn has_byte(w: u64, c: u8) -> bool {
+    has_less(w ^ (LO * c as u64), 1)
+}
+
+/// The length of the prefix of `b` whose bytes are all plain: eight at a time while `word`
+/// says a word has no byte that is not (it must agree with `byte` on each of its bytes), then
+/// byte by byte.
+fn plain_len(b: &[u8], word: impl Fn(u64) -> bool, byte: impl Fn(u8) -> bool) -> usize {
+    let mut i = 0;
+    for c in b.chunks_exact(8) {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        if !word(u64::from_le_bytes(a)) {
+            break;
+        }
+        i += 8;
+    }
+    while i < b.len() && byte(b[i]) {
+        i += 1;
+    }
+    i
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Bytes `repr(str)` writes as themselves (printable ASCII but `\\`; the quote is checked apart).
+const fn repr_plain() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 0x20;
+    while c <= 0x7e {
+        t[c] = c != b'\\' as usize;
+        c += 1;
+    }
+    t
+}
+static REPR_PLAIN: [bool; 256] = repr_plain();
+
 /// py2 `repr(str)`: single quotes unless the string has `'` and no `"`.
 pub fn py2_repr(b: &[u8]) -> String {
+    let mut out = Vec::new();
+    py2_repr_into(&mut out, b);
+    // Only ASCII is written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `py2_repr` appended to `out`: runs that need no escape are copied whole.
+fn py2_repr_into(out: &mut Vec<u8>, b: &[u8]) {
     let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
         b'"'
     } else {
         b'\''
     };
-    let mut s = String::new();
-    s.push(quote as char);
-    for &c in b {
-        match c {
-            b'\\' => s.push_str("\\\\"),
-            b'\n' => s.push_str("\\n"),
-            b'\r' => s.push_str("\\r"),
-            b'\t' => s.push_str("\\t"),
-            c if c == quote => {
-                s.push('\\');
-                s.push(c as char);
-            }
-            0x20..=0x7e => s.push(c as char),
-            _ => s.push_str(&format!("\\x{c:02x}")),
+    out.reserve(b.len() + 2);
+    out.push(quote);
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        // Byte by byte: these strings are often binary, whose plain runs are short (a test of
+        // eight bytes at a time measured slower on the large corpus).
+        while i < b.len() && REPR_PLAIN[b[i] as usize] && b[i] != quote {
+            i += 1;
         }
+        out.extend_from_slice(&b[start..i]);
+        let Some(&c) = b.get(i) else {
+            break;
+        };
+        match c {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            c if c == quote => out.extend_from_slice(&[b'\\', c]),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'x',
+                HEX[(c >> 4) as usize],
+                HEX[(c & 15) as usize],
+            ]),
+        }
+        i += 1;
     }
-    s.push(quote as char);
-    s
+    out.push(quote);
 }
 
-/// The UNICODE opcode's argument: raw-unicode-escape with `\` and `\n` pre-escaped (3.7+ also
-/// `\0`, `\r`, `\x1a`; py2 only `\` and `\n`).
-fn raw_unicode_escape(t: &[u8], py2: bool, ctrl: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(t.len());
-    for cp in codec::code_points(t) {
-        let esc = cp == b'\\' as u32
-            || cp == b'\n' as u32
-            || (!py2 && ctrl && (cp == 0 || cp == b'\r' as u32 || cp == 0x1a));
-        if esc {
-            out.extend_from_slice(format!("\\u{cp:04x}").as_bytes());
-        } else if cp < 0x100 {
-            out.push(cp as u8);
-        } else if cp < 0x10000 {
-            out.extend_from_slice(format!("\\u{cp:04x}").as_bytes());
-        } else {
-            out.extend_from_slice(format!("\\U{cp:08x}").as_bytes());
+/// The code point at `t[i..]` and its length in bytes, decoded exactly as `codec::code_points`
+/// does (a missing continuation byte reads as 0x80).
+pub(super) fn cp_at(t: &[u8], i: usize) -> (u32, usize) {
+    let b = t[i];
+    let (len, init) = match b {
+        0..=0x7f => (1, b as u32),
+        0xc0..=0xdf => (2, (b & 0x1f) as u32),
+        0xe0..=0xef => (3, (b & 0x0f) as u32),
+        _ => (4, (b & 0x07) as u32),
+    };
+    let mut cp = init;
+    for k in 1..len {
+        cp = (cp << 6) | (t.get(i + k).copied().unwrap_or(0x80) & 0x3f) as u32;
+    }
+    (cp, len)
+}
+
+/// `\\u` and four hex digits, or `\\U` and eight.
+fn push_u_escape(out: &mut Vec<u8>, cp: u32) {
+    if cp < 0x10000 {
+        out.extend_from_slice(b"\\u");
+        for k in (0..4).rev() {
+            out.push(HEX[((cp >> (4 * k)) & 15) as usize]);
+        }
+    } else {
+        out.extend_from_slice(b"\\U");
+        for k in (0..8).rev() {
+            out.push(HEX[((cp >> (4 * k)) & 15) as usize]);
         }
     }
-    out
+}
+
+/// The UNICODE opcode's argument, appended to `out`: raw-unicode-escape with `\\` and `\n`
+/// pre-escaped (3.7+ also `\0`, `\r`, `\x1a`; py2 only `\\` and `\n`).
+fn raw_unicode_escape_into(out: &mut Vec<u8>, t: &[u8], py2: bool, ctrl: bool) {
+    let ctrl = !py2 && ctrl;
+    let plain =
+        |b: u8| b < 0x80 && b != b'\\' && b != b'\n' && !(ctrl && matches!(b, 0 | b'\r' | 0x1a));
+    out.reserve(t.len());
+    let word_plain = |w: u64| {
+        !(w & HI != 0
+            || has_byte(w, b'\\')
+            || has_byte(w, b'\n')
+            || (ctrl && (has_byte(w, 0) || has_byte(w, b'\r') || has_byte(w, 0x1a))))
+    };
+    let mut i = 0;
+    while i < t.len() {
+        let start = i;
+        i += plain_len(&t[i..], word_plain, plain);
+        out.extend_from_slice(&t[start..i]);
+        if i >= t.len() {
+            break;
+        }
+        let (cp, len) = cp_at(t, i);
+        i += len;
+        // Latin-1 as the byte itself (an overlong ASCII form too, unless it is escaped).
+        if (cp < 0x80 && plain(cp as u8)) || (0x80..0x100).contains(&cp) {
+            out.push(cp as u8);
+        } else {
+            push_u_escape(out, cp);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1484,5 +1767,140 @@ mod tests {
         assert_eq!(format_g17(0.1), "0.10000000000000001");
         assert_eq!(format_g17(1.0), "1");
         assert_eq!(format_g17(1e300), "1.0000000000000001e+300");
+    }
+
+    /// The word tests against the byte tests they stand for, on words built around each edge.
+    #[test]
+    fn word_tests_agree_with_byte_tests() {
+        let edges = [
+            0u8, 1, 0x0a, 0x0d, 0x1a, 0x1f, 0x20, 0x21, 0x27, 0x5c, 0x7e, 0x7f, 0x80, 0xfe, 0xff,
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for k in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut a = (x ^ k).to_le_bytes();
+            for (j, b) in a.iter_mut().enumerate() {
+                if (x >> (j * 3)) & 1 == 1 {
+                    *b = edges[((x >> (j + 24)) % edges.len() as u64) as usize];
+                }
+            }
+            let w = u64::from_le_bytes(a);
+            for &n in &[1u8, 0x20, 0x80] {
+                assert_eq!(has_less(w, n), a.iter().any(|&b| b < n), "{a:?} < {n}");
+            }
+            for &c in &edges {
+                assert_eq!(has_byte(w, c), a.contains(&c), "{a:?} {c}");
+            }
+        }
+    }
+
+    /// The run-by-run escapers against the byte-at-a-time forms they replace, on strings with
+    /// the special bytes at every offset of a word.
+    #[test]
+    fn escapers_agree_with_byte_at_a_time() {
+        fn repr_ref(b: &[u8]) -> String {
+            let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+                b'"'
+            } else {
+                b'\''
+            };
+            let mut s = String::from(quote as char);
+            for &c in b {
+                match c {
+                    b'\\' => s.push_str("\\\\"),
+                    b'\n' => s.push_str("\\n"),
+                    b'\r' => s.push_str("\\r"),
+                    b'\t' => s.push_str("\\t"),
+                    c if c == quote => {
+                        s.push('\\');
+                        s.push(c as char);
+                    }
+                    0x20..=0x7e => s.push(c as char),
+                    _ => s.push_str(&format!("\\x{c:02x}")),
+                }
+            }
+            s.push(quote as char);
+            s
+        }
+        fn rue_ref(t: &[u8], ctrl: bool) -> Vec<u8> {
+            let mut out = Vec::new();
+            for cp in codec::code_points(t) {
+                let esc =
+                    cp == 0x5c || cp == 0x0a || (ctrl && (cp == 0 || cp == 0x0d || cp == 0x1a));
+                if esc || cp >= 0x100 {
+                    push_u_escape(&mut out, cp);
+                } else {
+                    out.push(cp as u8);
+                }
+            }
+            out
+        }
+        let specials: &[&[u8]] = &[
+            b"\\",
+            b"\n",
+            b"\r",
+            b"\0",
+            b"\x1a",
+            b"'",
+            b"\"",
+            b"\x7f",
+            b"\xff",
+            "\u{e9}".as_bytes(),
+            "\u{20ac}".as_bytes(),
+            "\u{1f600}".as_bytes(),
+            &[0xed, 0xa0, 0x80],
+            &[0xc3],
+        ];
+        for len in 0..40 {
+            for (k, sp) in specials.iter().enumerate() {
+                let mut t = vec![b'a' + (k as u8); len];
+                t.extend_from_slice(sp);
+                t.extend_from_slice(b"0123456789abcdef");
+                t.extend_from_slice(specials[(k + len) % specials.len()]);
+                assert_eq!(py2_repr(&t), repr_ref(&t), "{t:?}");
+                for ctrl in [false, true] {
+                    let mut out = Vec::new();
+                    raw_unicode_escape_into(&mut out, &t, false, ctrl);
+                    assert_eq!(out, rue_ref(&t, ctrl), "{t:?} {ctrl}");
+                }
+            }
+        }
+    }
+
+    /// Expected values printed by CPython 2.7.18 (`repr(s)`).
+    #[test]
+    fn py2_repr_follows_python_2_7() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"", "''"),
+            (b"abc", "'abc'"),
+            (b"it's", r#""it's""#),
+            (br#"say "hi""#, r#"'say "hi"'"#),
+            (br#"both '""#, r#"'both \'"'"#),
+            (
+                b"a\\b\n\r\t\x00\x7f\x80\xff~ ",
+                r"'a\\b\n\r\t\x00\x7f\x80\xff~ '",
+            ),
+        ];
+        for (s, want) in cases {
+            assert_eq!(py2_repr(s), want, "{s:?}");
+        }
+    }
+
+    /// The UNICODE argument of `pickle.dumps(u'a\\b\n\r\x00\x1a\xe9\u20ac\U0001f600', 0)` as
+    /// CPython 2.7.18 and 3.12 wrote it.
+    #[test]
+    fn unicode_escapes_follow_python() {
+        let t = "a\\b\n\r\0\x1a\u{e9}\u{20ac}\u{1f600}".as_bytes();
+        let mut py2 = Vec::new();
+        raw_unicode_escape_into(&mut py2, t, true, true);
+        assert_eq!(py2, b"a\\u005cb\\u000a\r\x00\x1a\xe9\\u20ac\\U0001f600");
+        let mut py3 = Vec::new();
+        raw_unicode_escape_into(&mut py3, t, false, true);
+        assert_eq!(
+            py3,
+            b"a\\u005cb\\u000a\\u000d\\u0000\\u001a\xe9\\u20ac\\U0001f600"
+        );
     }
 }

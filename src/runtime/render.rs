@@ -6,7 +6,7 @@
 use super::Runtime;
 use super::codec;
 use super::value::{Global, Heap, Id, Node};
-use std::collections::HashMap;
+use crate::fasthash::{self, Map};
 use std::fmt::Write;
 
 /// The longest rendering produced; longer ones end in `!render-too-large` (a doubling bomb of
@@ -33,9 +33,10 @@ pub fn render(heap: &Heap, root: Id, rt: Runtime) -> String {
         minor: rt.minor,
         cap: MAX_RENDER,
         plain_depth: 0,
-        plain_cache: Default::default(),
+        plain_cache: std::rc::Rc::new(std::cell::RefCell::new(fasthash::map())),
         counts: Some(counts),
-        labels: HashMap::new(),
+        labels: vec![0; heap.len()],
+        nlabels: 0,
     }
     .run(root)
 }
@@ -62,13 +63,13 @@ pub fn has_opaque(heap: &Heap, root: Id) -> bool {
 /// References to each mutable node reachable from root (the root counts once). Immutable nodes
 /// (tuples, frozensets) are walked each time they are reached, as the oracle does, so a list
 /// inside a shared tuple counts once per path; the walk is capped for doubling bombs.
-fn ref_counts(heap: &Heap, root: Id) -> HashMap<Id, u32> {
-    let mut counts: HashMap<Id, u32> = HashMap::new();
+fn ref_counts(heap: &Heap, root: Id) -> Vec<u32> {
+    let mut counts = vec![0u32; heap.len()];
     let mut todo = vec![root];
     let mut budget = 2_000_000usize;
     while let Some(id) = todo.pop() {
         if heap.is_mutable(id) {
-            let c = counts.entry(id).or_insert(0);
+            let c = &mut counts[id];
             *c += 1;
             if *c > 1 {
                 continue;
@@ -93,10 +94,13 @@ struct Renderer<'a> {
     /// Nesting of sort-key renderings (a frozenset inside a frozenset ...).
     plain_depth: usize,
     /// Sort keys already rendered, by node: shared items are rendered once.
-    plain_cache: std::rc::Rc<std::cell::RefCell<HashMap<Id, String>>>,
-    /// `None`: plain mode (sort keys), no labels.
-    counts: Option<HashMap<Id, u32>>,
-    labels: HashMap<Id, usize>,
+    plain_cache: std::rc::Rc<std::cell::RefCell<Map<Id, String>>>,
+    /// References by node id; `None`: plain mode (sort keys), no labels.
+    counts: Option<Vec<u32>>,
+    /// Labels by node id (0: none yet; empty in plain mode).
+    labels: Vec<usize>,
+    /// Labels given.
+    nlabels: usize,
 }
 
 fn qualified(g: &Global) -> String {
@@ -143,7 +147,8 @@ impl<'a> Renderer<'a> {
             plain_depth: self.plain_depth + 1,
             plain_cache: self.plain_cache.clone(),
             counts: None,
-            labels: HashMap::new(),
+            labels: Vec::new(),
+            nlabels: 0,
         }
         .run(id);
         self.plain_cache.borrow_mut().insert(id, s.clone());
@@ -213,13 +218,19 @@ impl<'a> Renderer<'a> {
         let heap = self.heap;
         let n = heap.get(id);
         if let Some(counts) = &self.counts {
-            if heap.is_mutable(id) && counts.get(&id).copied().unwrap_or(0) >= 2 {
-                if let Some(l) = self.labels.get(&id) {
+            if heap.is_mutable(id) && counts.get(id).copied().unwrap_or(0) >= 2 {
+                if let Some(&l) = self.labels.get(id)
+                    && l != 0
+                {
                     let _ = write!(out, "#{l}#");
                     return;
                 }
-                let l = self.labels.len() + 1;
-                self.labels.insert(id, l);
+                self.nlabels += 1;
+                let l = self.nlabels;
+                if id >= self.labels.len() {
+                    self.labels.resize(id + 1, 0);
+                }
+                self.labels[id] = l;
                 let _ = write!(out, "#{l}=");
             }
         } else if let Node::Instance { class, .. } = n {
@@ -499,23 +510,64 @@ fn timezone_repr(heap: &Heap, offset: Id, name: Option<Id>, keywords: bool) -> S
     }
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 fn float(out: &mut String, f: f64) {
-    let _ = write!(out, "float(0x{:016x})", f.to_bits());
+    let bits = f.to_bits();
+    out.push_str("float(0x");
+    for k in (0..16).rev() {
+        out.push(HEX[((bits >> (4 * k)) & 15) as usize] as char);
+    }
+    out.push(')');
+}
+
+/// Printable ASCII but `\` and `'`: written as itself by `text` and `bytes`.
+const fn plain_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 0x20;
+    while c <= 0x7e {
+        t[c] = c != b'\\' as usize && c != b'\'' as usize;
+        c += 1;
+    }
+    t
+}
+static PLAIN: [bool; 256] = plain_table();
+
+/// Append the run of plain bytes at `b[*i..]` to `out`, character by character as long as `out`
+/// is no longer than `stop`; false when that cut the run short (the caller stops there).
+fn plain_run(out: &mut String, b: &[u8], i: &mut usize, stop: usize) -> bool {
+    let start = *i;
+    while *i < b.len() && PLAIN[b[*i] as usize] {
+        *i += 1;
+    }
+    // Each character is written while out.len() <= stop before it.
+    let room = (stop + 1).saturating_sub(out.len());
+    let n = (*i - start).min(room);
+    out.push_str(std::str::from_utf8(&b[start..start + n]).unwrap_or(""));
+    n == *i - start
 }
 
 /// `u'...'`: printable ASCII but `\` and `'` as itself, everything else `\u{hex}`.
 pub fn text(out: &mut String, t: &[u8]) {
     out.push_str("u'");
     let stop = out.len() + MAX_RENDER;
-    for cp in codec::code_points(t) {
-        if out.len() > stop {
+    out.reserve(t.len().min(MAX_RENDER) + 1);
+    let mut i = 0;
+    while i < t.len() {
+        if out.len() > stop || !plain_run(out, t, &mut i, stop) {
             break;
         }
-        if (0x20..=0x7e).contains(&cp) && cp != b'\\' as u32 && cp != b'\'' as u32 {
-            out.push(cp as u8 as char);
-        } else {
-            let _ = write!(out, "\\u{{{cp:x}}}");
+        if i >= t.len() || out.len() > stop {
+            break;
         }
+        let (cp, len) = super::dump::cp_at(t, i);
+        i += len;
+        out.push_str("\\u{");
+        let digits = (32 - cp.leading_zeros()).div_ceil(4).max(1);
+        for k in (0..digits).rev() {
+            out.push(HEX[((cp >> (4 * k)) & 15) as usize] as char);
+        }
+        out.push('}');
     }
     out.push('\'');
 }
@@ -524,15 +576,90 @@ pub fn text(out: &mut String, t: &[u8]) {
 pub fn bytes(out: &mut String, b: &[u8]) {
     out.push_str("b'");
     let stop = out.len() + MAX_RENDER;
-    for &c in b {
-        if out.len() > stop {
+    out.reserve(b.len().min(MAX_RENDER) + 1);
+    let mut i = 0;
+    while i < b.len() {
+        if out.len() > stop || !plain_run(out, b, &mut i, stop) {
             break;
         }
-        if (0x20..=0x7e).contains(&c) && c != b'\\' && c != b'\'' {
-            out.push(c as char);
-        } else {
-            let _ = write!(out, "\\x{c:02x}");
+        if i >= b.len() || out.len() > stop {
+            break;
         }
+        let c = b[i];
+        i += 1;
+        out.push_str("\\x");
+        out.push(HEX[(c >> 4) as usize] as char);
+        out.push(HEX[(c & 15) as usize] as char);
     }
     out.push('\'');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reference: one character at a time, with the cap checked before each.
+    fn text_ref(t: &[u8]) -> String {
+        let mut out = String::from("u'");
+        let stop = out.len() + MAX_RENDER;
+        for cp in codec::code_points(t) {
+            if out.len() > stop {
+                break;
+            }
+            if (0x20..=0x7e).contains(&cp) && cp != b'\\' as u32 && cp != b'\'' as u32 {
+                out.push(cp as u8 as char);
+            } else {
+                let _ = write!(out, "\\u{{{cp:x}}}");
+            }
+        }
+        out.push('\'');
+        out
+    }
+
+    fn bytes_ref(b: &[u8]) -> String {
+        let mut out = String::from("b'");
+        let stop = out.len() + MAX_RENDER;
+        for &c in b {
+            if out.len() > stop {
+                break;
+            }
+            if (0x20..=0x7e).contains(&c) && c != b'\\' && c != b'\'' {
+                out.push(c as char);
+            } else {
+                let _ = write!(out, "\\x{c:02x}");
+            }
+        }
+        out.push('\'');
+        out
+    }
+
+    #[test]
+    fn escapes_and_cap_as_char_by_char() {
+        let mut cases: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"plain".to_vec(),
+            b"a'b\\c\x00\x1f\x7f\xff".to_vec(),
+            "\u{e9}\u{20ac}\u{1f600}x".as_bytes().to_vec(),
+            vec![0xed, 0xa0, 0x80, b'z', 0xc3],
+        ];
+        // Around the cap: plain runs and escapes that cross it at every alignment.
+        for tail in 0..6 {
+            let mut v = vec![b'a'; MAX_RENDER - 3];
+            v.extend(std::iter::repeat_n(0u8, tail));
+            v.extend_from_slice(b"bcdefgh");
+            cases.push(v);
+        }
+        cases.push(vec![0u8; MAX_RENDER / 3]);
+        for c in &cases {
+            let mut t = String::new();
+            text(&mut t, c);
+            assert_eq!(t, text_ref(c));
+            let mut b = String::new();
+            bytes(&mut b, c);
+            assert_eq!(b, bytes_ref(c));
+        }
+        let mut f = String::new();
+        float(&mut f, 1.5);
+        assert_eq!(f, format!("float(0x{:016x})", 1.5f64.to_bits()));
+    }
 }
