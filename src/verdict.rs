@@ -3,10 +3,10 @@
 use crate::check::{self, Checks, Form, Side, Stored};
 use crate::envelope::Writer;
 use crate::envelope::{self, Envelope, Ints};
+use crate::fasthash;
 use crate::pickle::parse;
 use crate::source::Sample;
 use serde::Serialize;
-use crate::fasthash;
 use std::fmt::Write;
 use std::hash::BuildHasher;
 use std::sync::Mutex;
@@ -92,7 +92,10 @@ struct Entry {
 impl Default for VerdictCache {
     fn default() -> Self {
         VerdictCache {
-            hasher: (fasthash::RandomState::default(), fasthash::RandomState::default()),
+            hasher: (
+                fasthash::RandomState::default(),
+                fasthash::RandomState::default(),
+            ),
             inner: Mutex::new(Generations::default()),
         }
     }
