@@ -382,10 +382,10 @@ fn scan_and_snapshot_through_a_real_sentinel() {
     let g_addr = format!("127.0.0.1:{}", guarded.port);
     let o = scan(&["--sentinel", &g_addr, "--sentinel-master", MASTER], &[]);
     assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
     assert!(
-        stderr(&o).contains("no sentinel answered"),
-        "{}",
-        stderr(&o)
+        err.contains("no sentinel answered") && err.contains("--sentinel-pass"),
+        "{err}"
     );
     let mut a = vec!["scan", "--sentinel", &g_addr, "--sentinel-master", MASTER];
     a.extend(["--pass", DATA_PW]);

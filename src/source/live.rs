@@ -1723,10 +1723,18 @@ pub fn resolve_sentinel(opts: &SentinelOpts) -> Result<SentinelChoice, SourceErr
             }
         )));
     }
+    let auth = failures
+        .iter()
+        .any(|f| f.contains("NOAUTH") || f.contains("WRONGPASS") || f.contains("uthentication"));
     Err(SourceError::Options(format!(
-        "no sentinel answered: {}; check the --sentinel HOST:PORT list (a sentinel listens on \
-         26379 by default)",
-        failures.join("; ")
+        "no sentinel answered: {}; {}",
+        failures.join("; "),
+        if auth {
+            "a sentinel with a password needs --sentinel-pass (or CACHE_COMPAT_SENTINEL_PASS) \
+             and --sentinel-user for an ACL user"
+        } else {
+            "check the --sentinel HOST:PORT list (a sentinel listens on 26379 by default)"
+        }
     )))
 }
 
