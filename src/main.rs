@@ -199,6 +199,11 @@ fn run() -> Result<u8> {
             limit,
         } => {
             let (redis, source) = match redis {
+                Some(_) if sentinel.only_with_sentinel() => {
+                    bail!(
+                        "--sentinel-master, --read-from and --sentinel-user apply only with --sentinel"
+                    )
+                }
                 Some(url) => (url.clone(), url),
                 None => {
                     let c = via_sentinel(&sentinel, &redis_opts, true)?;
@@ -513,11 +518,9 @@ fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
             config::FILE_NAME
         );
     }
-    if sentinel.sentinels.is_empty()
-        && (sentinel.sentinel_master.is_some() || sentinel.read_from.is_some())
-    {
+    if sentinel.sentinels.is_empty() && sentinel.only_with_sentinel() {
         bail!(
-            "--sentinel-master and --read-from apply only with --sentinel (or sentinel under [source] in {})",
+            "--sentinel-master, --read-from and --sentinel-user apply only with --sentinel (or sentinel under [source] in {})",
             config::FILE_NAME
         );
     }

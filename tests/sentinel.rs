@@ -369,6 +369,21 @@ fn scan_and_snapshot_through_a_real_sentinel() {
         "{}",
         stderr(&o)
     );
+    let o = bin(&[
+        "snapshot",
+        "--redis",
+        &direct_url,
+        "--read-from",
+        "replica",
+        "--out",
+        snap_s,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("apply only with --sentinel"),
+        "{}",
+        stderr(&o)
+    );
     let o = scan(
         &["--redis", &direct_url, "--sentinel", &s_addr],
         &["--sentinel-master", MASTER],

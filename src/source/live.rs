@@ -1464,6 +1464,14 @@ pub struct SentinelOpts {
     pub sentinel_pass: Option<String>,
 }
 
+impl SentinelOpts {
+    /// Options that mean nothing without sentinels (a password may come from the environment,
+    /// so it is not one of them).
+    pub fn only_with_sentinel(&self) -> bool {
+        self.sentinel_master.is_some() || self.read_from.is_some() || self.sentinel_user.is_some()
+    }
+}
+
 /// The node a Sentinel named: its URL (`redis://HOST:PORT`, to be read with the `--redis`
 /// options) and a line saying which node was chosen and why.
 #[derive(Debug, Clone)]
