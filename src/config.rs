@@ -40,6 +40,14 @@ pub struct SourceConfig {
     pub redis: Option<String>,
     pub snapshot: Option<String>,
     pub rdb: Option<String>,
+    /// Redis Sentinels, `HOST:PORT` (one string or a list), instead of `redis`.
+    #[serde(default, deserialize_with = "sentinels")]
+    pub sentinel: Vec<String>,
+    /// The monitored master's name (required with `sentinel`).
+    pub sentinel_master: Option<String>,
+    /// `master` or `replica`.
+    #[serde(default, deserialize_with = "read_from")]
+    pub read_from: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -174,6 +182,36 @@ fn progress<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error>
     })
 }
 
+fn sentinels<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let v = match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    };
+    for s in &v {
+        let port = s.rsplit_once(':').map(|(h, p)| (h, p.parse::<u16>()));
+        if !matches!(port, Some((h, Ok(_))) if !h.is_empty()) {
+            return Err(D::Error::custom(format!(
+                "sentinel {s:?}: expected HOST:PORT (e.g. \"sentinel-1.internal:26379\")"
+            )));
+        }
+    }
+    Ok(v)
+}
+
+fn read_from<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    checked(d, |s| {
+        crate::source::ReadFrom::parse(s)
+            .map(|_| ())
+            .ok_or_else(|| format!("read_from is master or replica, not {s:?}"))
+    })
+}
+
 fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     let f = f64::deserialize(d)?;
     if !(f > 0.0 && f <= 1.0) {
@@ -296,12 +334,17 @@ pub const TEMPLATE: &str = r#"# cache-compat configuration (docs/config.md). Com
 # (CACHE_COMPAT_*), which overrides this file, which overrides the defaults.
 
 [source]
-# Exactly one source, unless given on the command line (--redis / --snapshot / --rdb).
+# Exactly one source, unless given on the command line (--redis / --sentinel / --snapshot / --rdb).
 # A live Redis (read commands only; the password may come from REDISCLI_AUTH):
 # redis = "redis://cache-reader@cache.internal:6379/0"
 # A snapshot made by `cache-compat snapshot`, or a Redis RDB dump:
 # snapshot = "cache.snapshot"
 # rdb = "dump.rdb"
+# Or behind Redis Sentinel: the sentinels (the first that names the master is used), the master's
+# name, and which node to read (master, or replica: one the sentinel lists as up).
+# sentinel = ["sentinel-1.internal:26379", "sentinel-2.internal:26379"]
+# sentinel_master = "mymaster"
+# read_from = "replica"
 
 [checks]
 # The runtime that writes the cache now, and the one being deployed.
@@ -392,5 +435,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 2") && e.contains("CC999"), "{e}");
+    }
+
+    #[test]
+    fn sentinel_keys() {
+        let c = parse(
+            "t",
+            "[source]\nsentinel = \"s1:26379\"\nsentinel_master = \"m\"\nread_from = \"replica\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.source.sentinel, ["s1:26379"]);
+        assert_eq!(c.source.sentinel_master.as_deref(), Some("m"));
+        let c = parse("t", "[source]\nsentinel = [\"a:1\", \"[::1]:2\"]\n").unwrap();
+        assert_eq!(c.source.sentinel.len(), 2);
+        let e = parse("x.toml", "[source]\nread_from = \"slave\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 2") && e.contains("master or replica"),
+            "{e}"
+        );
+        let e = parse("x.toml", "[source]\nsentinel = [\"nohost\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("HOST:PORT"), "{e}");
     }
 }

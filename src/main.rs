@@ -9,7 +9,8 @@ use cache_compat::report::render::Format as ReportFormat;
 use cache_compat::runtime::load::{AppClasses, LoadConfig};
 use cache_compat::runtime::{LoadOptions, Runtime};
 use cache_compat::source::{
-    Coverage, Filter, Pace, RedisOpts, SnapshotWriter, scan_redis, visit_snapshot,
+    ClusterMode, Coverage, Filter, Pace, RedisOpts, SentinelOpts, SnapshotWriter, scan_redis,
+    visit_snapshot,
 };
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Read, Write};
@@ -81,10 +82,12 @@ enum Command {
     /// Capture sampled raw values from a live Redis into a portable compressed file (no judging),
     /// for a CI job or an offline audit. Only read commands are sent.
     Snapshot {
-        #[arg(long)]
-        redis: String,
+        #[arg(long, required_unless_present = "sentinel")]
+        redis: Option<String>,
         #[command(flatten)]
         redis_opts: RedisOpts,
+        #[command(flatten)]
+        sentinel: SentinelOpts,
         #[arg(long)]
         out: String,
         #[arg(long = "match")]
@@ -190,13 +193,26 @@ fn run() -> Result<u8> {
         Command::Snapshot {
             redis,
             redis_opts,
+            sentinel,
             out,
             matches,
             limit,
         } => {
+            let (redis, source) = match redis {
+                Some(_) if sentinel.only_with_sentinel() => {
+                    bail!(
+                        "--sentinel-master, --read-from and --sentinel-user apply only with --sentinel"
+                    )
+                }
+                Some(url) => (url.clone(), url),
+                None => {
+                    let c = via_sentinel(&sentinel, &redis_opts, true)?;
+                    (c.url, c.label)
+                }
+            };
             let mut cov = Coverage::default();
             // Written as the values arrive (bounded memory), under `<out>.partial` until done.
-            let mut w = SnapshotWriter::create(&out, &redis)
+            let mut w = SnapshotWriter::create(&out, &source)
                 .with_context(|| format!("writing {out}.partial"))?;
             let mut failed: Option<std::io::Error> = None;
             scan_redis(
@@ -277,13 +293,15 @@ struct ScanArgs {
     #[arg(long, conflicts_with_all = ["snapshot", "rdb"])]
     redis: Option<String>,
     /// A snapshot file made by `cache-compat snapshot`.
-    #[arg(long, conflicts_with = "rdb")]
+    #[arg(long, conflicts_with_all = ["rdb", "sentinel"])]
     snapshot: Option<String>,
     /// A Redis RDB dump (Redis 5 to 7.x: `redis-cli save`, BGSAVE, a backup), read streaming.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "sentinel")]
     rdb: Option<String>,
     #[command(flatten)]
     redis_opts: RedisOpts,
+    #[command(flatten)]
+    sentinel: SentinelOpts,
     /// The runtime the cache is written by now (e.g. 2.7).
     #[arg(long)]
     old: Option<String>,
@@ -411,6 +429,23 @@ fn pair_outputs(
     Ok(pairs)
 }
 
+/// Ask the sentinels which node to read (docs/live-redis.md, Sentinel) and say so on standard
+/// error unless `tell` is false (`--progress none`).
+fn via_sentinel(
+    s: &SentinelOpts,
+    opts: &RedisOpts,
+    tell: bool,
+) -> Result<cache_compat::source::SentinelChoice> {
+    if opts.cluster == ClusterMode::Yes {
+        bail!("--cluster yes and --sentinel: a Sentinel-managed server is not a Redis Cluster");
+    }
+    let c = cache_compat::source::resolve_sentinel(s)?;
+    if tell {
+        eprintln!("cache-compat: {}", c.note);
+    }
+    Ok(c)
+}
+
 fn resolve(base: &Option<std::path::PathBuf>, p: &str) -> String {
     match base {
         Some(dir) if std::path::Path::new(p).is_relative() => dir.join(p).display().to_string(),
@@ -437,19 +472,55 @@ fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
     let from_file = |p: &Option<String>| p.as_ref().map(|p| resolve(&base, p));
 
     // The source: the command line's, else the file's (exactly one).
-    let (redis, snapshot, rdb) = if a.redis.is_some() || a.snapshot.is_some() || a.rdb.is_some() {
-        (a.redis.clone(), a.snapshot.clone(), a.rdb.clone())
+    let on_cli = a.redis.is_some()
+        || a.snapshot.is_some()
+        || a.rdb.is_some()
+        || !a.sentinel.sentinels.is_empty();
+    let (redis, snapshot, rdb, mut sentinel) = if on_cli {
+        (
+            a.redis.clone(),
+            a.snapshot.clone(),
+            a.rdb.clone(),
+            a.sentinel.clone(),
+        )
     } else {
         let s = &cfg.source;
-        (s.redis.clone(), from_file(&s.snapshot), from_file(&s.rdb))
+        let sentinel = SentinelOpts {
+            sentinels: s.sentinel.clone(),
+            sentinel_master: s.sentinel_master.clone(),
+            read_from: s
+                .read_from
+                .as_deref()
+                .and_then(cache_compat::source::ReadFrom::parse),
+            ..a.sentinel.clone()
+        };
+        (
+            s.redis.clone(),
+            from_file(&s.snapshot),
+            from_file(&s.rdb),
+            sentinel,
+        )
     };
+    sentinel.sentinel_master = a
+        .sentinel
+        .sentinel_master
+        .clone()
+        .or(sentinel.sentinel_master);
+    sentinel.read_from = a.sentinel.read_from.or(sentinel.read_from);
     let given = [&redis, &snapshot, &rdb]
         .iter()
         .filter(|x| x.is_some())
-        .count();
+        .count()
+        + usize::from(!sentinel.sentinels.is_empty());
     if given != 1 {
         bail!(
-            "give exactly one source: --redis URL, --snapshot FILE or --rdb FILE (or one of redis, snapshot, rdb under [source] in {})",
+            "give exactly one source: --redis URL, --sentinel HOST:PORT, --snapshot FILE or --rdb FILE (or one of redis, sentinel, snapshot, rdb under [source] in {})",
+            config::FILE_NAME
+        );
+    }
+    if sentinel.sentinels.is_empty() && sentinel.only_with_sentinel() {
+        bail!(
+            "--sentinel-master, --read-from and --sentinel-user apply only with --sentinel (or sentinel under [source] in {})",
             config::FILE_NAME
         );
     }
@@ -589,6 +660,12 @@ fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
         .unwrap_or_else(|| "auto".into());
     let mode = progress::Mode::parse(&mode_name)
         .with_context(|| format!("unknown --progress {mode_name:?} (auto, bar, log, none)"))?;
+    // Behind Sentinel: the node it names is read as --redis would read it.
+    let redis = if sentinel.sentinels.is_empty() {
+        redis
+    } else {
+        Some(via_sentinel(&sentinel, &a.redis_opts, mode != progress::Mode::None)?.url)
+    };
     let baseline = match a
         .baseline
         .clone()

@@ -1408,3 +1408,377 @@ pub fn estimate_keys(url: &str, opts: &RedisOpts) -> Option<u64> {
         }),
     }
 }
+
+/// Which node of a Sentinel-managed set is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadFrom {
+    /// The master the Sentinel names.
+    #[default]
+    Master,
+    /// A replica the Sentinel lists as up (spares the master the scan's load).
+    Replica,
+}
+
+impl ReadFrom {
+    pub fn parse(s: &str) -> Option<ReadFrom> {
+        match s {
+            "master" => Some(ReadFrom::Master),
+            "replica" => Some(ReadFrom::Replica),
+            _ => None,
+        }
+    }
+}
+
+/// Redis Sentinel options (flattened into `scan` and `snapshot`): the sentinels are asked where
+/// the master (and its replicas) are; the node chosen is then read as `--redis` would read it
+/// (`-n`, `--user`/`--pass`, the TLS flags apply to it).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SentinelOpts {
+    /// A Redis Sentinel, HOST:PORT (repeatable: they are asked in order, the first that names the
+    /// master is used). Instead of --redis.
+    #[arg(
+        id = "sentinel",
+        long = "sentinel",
+        value_name = "HOST:PORT",
+        conflicts_with = "redis",
+        requires = "sentinel_master"
+    )]
+    pub sentinels: Vec<String>,
+    /// The master's name as the sentinels monitor it (`sentinel monitor NAME ...`).
+    #[arg(long, value_name = "NAME")]
+    pub sentinel_master: Option<String>,
+    /// With --sentinel: read the master (default) or a replica the sentinel lists as up.
+    #[arg(long, value_enum)]
+    pub read_from: Option<ReadFrom>,
+    /// ACL user name for the sentinels (their own, not the data node's --user).
+    #[arg(long, value_name = "USER")]
+    pub sentinel_user: Option<String>,
+    /// Password for the sentinels (`requirepass` in sentinel.conf); prefer the environment
+    /// variable, a flag is visible in the process list.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "CACHE_COMPAT_SENTINEL_PASS",
+        hide_env_values = true
+    )]
+    pub sentinel_pass: Option<String>,
+}
+
+impl SentinelOpts {
+    /// Options that mean nothing without sentinels (a password may come from the environment,
+    /// so it is not one of them).
+    pub fn only_with_sentinel(&self) -> bool {
+        self.sentinel_master.is_some() || self.read_from.is_some() || self.sentinel_user.is_some()
+    }
+}
+
+/// The node a Sentinel named: its URL (`redis://HOST:PORT`, to be read with the `--redis`
+/// options) and a line saying which node was chosen and why.
+#[derive(Debug, Clone)]
+pub struct SentinelChoice {
+    pub url: String,
+    pub note: String,
+    /// The node and how it was found, for a snapshot's `source`.
+    pub label: String,
+}
+
+/// `HOST:PORT` (or `[v6]:PORT`) of a `--sentinel`.
+fn host_port(s: &str) -> Option<(String, u16)> {
+    let (h, p) = s.rsplit_once(':')?;
+    let h = h.trim_start_matches('[').trim_end_matches(']');
+    if h.is_empty() {
+        return None;
+    }
+    Some((h.to_string(), p.parse().ok()?))
+}
+
+/// A host and port as a URL host part (IPv6 in brackets).
+fn url_host(h: &str, p: u16) -> String {
+    if h.contains(':') {
+        format!("[{h}]:{p}")
+    } else {
+        format!("{h}:{p}")
+    }
+}
+
+/// A reply made of field/value pairs (RESP2 flat array, or a RESP3 map) as text pairs.
+fn pairs(v: &Value) -> Vec<(String, String)> {
+    let text = |v: &Value| bytes(v).map(|b| String::from_utf8_lossy(&b).into_owned());
+    match v {
+        Value::Map(m) => m
+            .iter()
+            .filter_map(|(k, v)| Some((text(k)?, text(v)?)))
+            .collect(),
+        v => array(v)
+            .unwrap_or(&[])
+            .chunks_exact(2)
+            .filter_map(|p| Some((text(&p[0])?, text(&p[1])?)))
+            .collect(),
+    }
+}
+
+/// One replica as `SENTINEL REPLICAS` lists it.
+#[derive(Debug, Clone, PartialEq)]
+struct ReplicaInfo {
+    host: String,
+    port: u16,
+    flags: String,
+    link: String,
+    offset: i64,
+}
+
+impl ReplicaInfo {
+    fn of(fields: &[(String, String)]) -> Option<ReplicaInfo> {
+        let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.as_str());
+        Some(ReplicaInfo {
+            host: get("ip")?.to_string(),
+            port: get("port")?.parse().ok()?,
+            flags: get("flags").unwrap_or("").to_string(),
+            link: get("master-link-status").unwrap_or("").to_string(),
+            offset: get("slave-repl-offset")
+                .and_then(|o| o.parse().ok())
+                .unwrap_or(0),
+        })
+    }
+
+    /// Why it cannot be read (None: it is up).
+    fn down(&self) -> Option<String> {
+        let bad: Vec<&str> = self
+            .flags
+            .split(',')
+            .filter(|f| matches!(*f, "s_down" | "o_down" | "disconnected"))
+            .collect();
+        if !bad.is_empty() {
+            return Some(bad.join(","));
+        }
+        if self.link != "ok" {
+            return Some(format!(
+                "master-link-status {}",
+                if self.link.is_empty() {
+                    "unknown"
+                } else {
+                    &self.link
+                }
+            ));
+        }
+        None
+    }
+}
+
+/// The replica to read among those a sentinel lists: one that is up (no `s_down`, `o_down` or
+/// `disconnected` flag, `master-link-status ok`), the furthest along the replication stream (the
+/// first listed among equals). Err: the reasons each listed one was passed over.
+fn pick_replica(replicas: &[ReplicaInfo]) -> Result<&ReplicaInfo, Vec<String>> {
+    let mut best: Option<&ReplicaInfo> = None;
+    let mut passed = Vec::new();
+    for r in replicas {
+        match r.down() {
+            Some(why) => passed.push(format!("{} ({why})", url_host(&r.host, r.port))),
+            None => {
+                if best.is_none_or(|b| r.offset > b.offset) {
+                    best = Some(r);
+                }
+            }
+        }
+    }
+    best.ok_or(passed)
+}
+
+/// Connect to one sentinel (plain TCP, its own user and password) and make one round trip.
+fn sentinel_conn(addr: &(String, u16), opts: &SentinelOpts) -> Result<Conn, SourceError> {
+    let shown = format!("sentinel {}", url_host(&addr.0, addr.1));
+    let mut r = redis::RedisConnectionInfo::default().set_skip_set_lib_name();
+    if let Some(u) = &opts.sentinel_user {
+        r = r.set_username(u);
+    }
+    if let Some(p) = &opts.sentinel_pass {
+        r = r.set_password(p);
+    }
+    let info = ConnectionAddr::Tcp(addr.0.clone(), addr.1)
+        .into_connection_info()
+        .map_err(|e| SourceError::Connect {
+            url: shown.clone(),
+            err: e,
+        })?
+        .set_redis_settings(r);
+    let err = |e| SourceError::Connect {
+        url: shown.clone(),
+        err: e,
+    };
+    let client = redis::Client::open(info).map_err(err)?;
+    let con = connect(&client).map_err(err)?;
+    Ok(Conn {
+        client,
+        con,
+        shown,
+        pace: Pace::default(),
+        started: Instant::now(),
+        sent: 0,
+        reconnects: 0,
+        asking: false,
+    })
+}
+
+/// Ask the sentinels (in order, the first that names the master) where to read: the master, or
+/// with `ReadFrom::Replica` a replica listed as up. Only `SENTINEL GET-MASTER-ADDR-BY-NAME` and
+/// `SENTINEL REPLICAS` (`SENTINEL SLAVES` before Redis 5) are sent, after HELLO.
+pub fn resolve_sentinel(opts: &SentinelOpts) -> Result<SentinelChoice, SourceError> {
+    let name = opts.sentinel_master.as_deref().ok_or_else(|| {
+        SourceError::Options(
+            "--sentinel needs --sentinel-master NAME (the monitored master's name)".into(),
+        )
+    })?;
+    if opts.sentinels.is_empty() {
+        return Err(SourceError::Options(
+            "--sentinel-master needs at least one --sentinel HOST:PORT".into(),
+        ));
+    }
+    let read_from = opts.read_from.unwrap_or_default();
+    let mut failures = Vec::new();
+    let mut unknown = Vec::new();
+    for s in &opts.sentinels {
+        let addr = host_port(s)
+            .ok_or_else(|| SourceError::Options(format!("--sentinel {s:?}: expected HOST:PORT")))?;
+        let mut c = match sentinel_conn(&addr, opts) {
+            Ok(c) => c,
+            Err(e) => {
+                failures.push(e.to_string());
+                continue;
+            }
+        };
+        let mut cmd = read_cmd("SENTINEL GET-MASTER-ADDR-BY-NAME")?;
+        cmd.arg(name);
+        let v = match c.one("SENTINEL GET-MASTER-ADDR-BY-NAME", cmd) {
+            Ok(v) => v,
+            Err(e) => {
+                failures.push(e.to_string());
+                continue;
+            }
+        };
+        let master = array(&v).and_then(|a| {
+            let h = String::from_utf8_lossy(&bytes(a.first()?)?).into_owned();
+            let p = u16::try_from(int(a.get(1)?)?).ok()?;
+            Some((h, p))
+        });
+        let Some(master) = master else {
+            unknown.push(c.shown.clone());
+            continue;
+        };
+        let m = url_host(&master.0, master.1);
+        if read_from == ReadFrom::Master {
+            return Ok(SentinelChoice {
+                url: format!("redis://{m}"),
+                note: format!(
+                    "{} names master {name:?} at {m}; reading the master",
+                    c.shown
+                ),
+                label: format!("redis://{m} (master {name:?} by {})", c.shown),
+            });
+        }
+        let mut cmd = read_cmd("SENTINEL REPLICAS")?;
+        cmd.arg(name);
+        let mut v = c
+            .query("SENTINEL REPLICAS", vec![cmd])?
+            .pop()
+            .unwrap_or(Value::Nil);
+        if server_error(&v).is_some() {
+            // Before Redis 5 the subcommand is SLAVES.
+            let mut cmd = read_cmd("SENTINEL SLAVES")?;
+            cmd.arg(name);
+            v = c.one("SENTINEL SLAVES", cmd)?;
+        }
+        let replicas: Vec<ReplicaInfo> = array(&v)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|r| ReplicaInfo::of(&pairs(r)))
+            .collect();
+        return match pick_replica(&replicas) {
+            Ok(r) => {
+                let at = url_host(&r.host, r.port);
+                Ok(SentinelChoice {
+                    url: format!("redis://{at}"),
+                    note: format!(
+                        "{} names master {name:?} at {m}; reading its replica {at} ({} of {} replicas up)",
+                        c.shown,
+                        replicas.iter().filter(|r| r.down().is_none()).count(),
+                        replicas.len()
+                    ),
+                    label: format!("redis://{at} (replica of master {name:?} by {})", c.shown),
+                })
+            }
+            Err(passed) => Err(SourceError::Options(format!(
+                "{} lists no replica of {name:?} that is up ({}); read the master with \
+                 --read-from master, or bring a replica up",
+                c.shown,
+                if passed.is_empty() {
+                    "it lists none".to_string()
+                } else {
+                    passed.join(", ")
+                }
+            ))),
+        };
+    }
+    if !unknown.is_empty() {
+        return Err(SourceError::Options(format!(
+            "no master named {name:?}: {} answered: they monitor no such master{}; check \
+             --sentinel-master against `sentinel monitor NAME ...` in sentinel.conf \
+             (SENTINEL MASTERS lists the names)",
+            unknown.join(", "),
+            if failures.is_empty() {
+                String::new()
+            } else {
+                format!(" (and {})", failures.join("; "))
+            }
+        )));
+    }
+    let auth = failures
+        .iter()
+        .any(|f| f.contains("NOAUTH") || f.contains("WRONGPASS") || f.contains("uthentication"));
+    Err(SourceError::Options(format!(
+        "no sentinel answered: {}; {}",
+        failures.join("; "),
+        if auth {
+            "a sentinel with a password needs --sentinel-pass (or CACHE_COMPAT_SENTINEL_PASS) \
+             and --sentinel-user for an ACL user"
+        } else {
+            "check the --sentinel HOST:PORT list (a sentinel listens on 26379 by default)"
+        }
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replica(port: u16, flags: &str, link: &str, offset: i64) -> ReplicaInfo {
+        ReplicaInfo {
+            host: "10.0.0.1".into(),
+            port,
+            flags: flags.into(),
+            link: link.into(),
+            offset,
+        }
+    }
+
+    #[test]
+    fn a_replica_is_picked_only_when_up() {
+        let rs = [
+            replica(1, "slave,s_down", "ok", 90),
+            replica(2, "slave", "err", 80),
+            replica(3, "slave", "ok", 10),
+            replica(4, "slave,disconnected", "ok", 99),
+            replica(5, "slave", "ok", 20),
+            replica(6, "slave,o_down", "ok", 99),
+        ];
+        assert_eq!(pick_replica(&rs).map(|r| r.port), Ok(5));
+        let down = pick_replica(&rs[..2]).unwrap_err();
+        assert_eq!(
+            down,
+            ["10.0.0.1:1 (s_down)", "10.0.0.1:2 (master-link-status err)"]
+        );
+        assert!(pick_replica(&[]).unwrap_err().is_empty());
+        assert_eq!(host_port("[::1]:26379"), Some(("::1".into(), 26379)));
+        assert_eq!(host_port("s1:x"), None);
+        assert_eq!(url_host("::1", 6379), "[::1]:6379");
+    }
+}

@@ -22,7 +22,10 @@
 mod live;
 mod snapshot;
 
-pub use live::{ClusterMode, RedisOpts, estimate_keys, scan_redis};
+pub use live::{
+    ClusterMode, ReadFrom, RedisOpts, SentinelChoice, SentinelOpts, estimate_keys,
+    resolve_sentinel, scan_redis,
+};
 pub use snapshot::{SnapshotWriter, count_snapshot, read_snapshot, visit_snapshot, write_snapshot};
 
 use serde::{Deserialize, Serialize};
@@ -91,7 +94,9 @@ pub enum SourceError {
 /// The only commands the tool sends: reads, plus what a client needs to connect (`HELLO` without
 /// arguments, which only describes the server, `PING`) and `ASKING`, which lets the next command
 /// read a key whose slot is being migrated (it changes nothing on the server). `CLUSTER SLOTS` is
-/// the only `CLUSTER` subcommand allowed. redis-rs itself sends `AUTH` and `SELECT` when the URL or
+/// the only `CLUSTER` subcommand allowed. To a Redis Sentinel only `SENTINEL
+/// GET-MASTER-ADDR-BY-NAME` and `SENTINEL REPLICAS` (`SENTINEL SLAVES` before Redis 5) are sent,
+/// which only describe the monitored set. redis-rs itself sends `AUTH` and `SELECT` when the URL or
 /// options ask for them (no `CLIENT SETINFO`: that is switched off).
 const READ_COMMANDS: &[&str] = &[
     "SCAN",
@@ -109,10 +114,13 @@ const READ_COMMANDS: &[&str] = &[
     "HELLO",
     "CLUSTER SLOTS",
     "ASKING",
+    "SENTINEL GET-MASTER-ADDR-BY-NAME",
+    "SENTINEL REPLICAS",
+    "SENTINEL SLAVES",
 ];
 
-/// A Redis command, refused unless it is a read command (`CLUSTER SLOTS`: a command and its
-/// subcommand).
+/// A Redis command, refused unless it is a read command (`CLUSTER SLOTS`, `SENTINEL REPLICAS`: a
+/// command and its subcommand).
 pub fn read_cmd(name: &str) -> Result<redis::Cmd, SourceError> {
     if !READ_COMMANDS.contains(&name) {
         return Err(SourceError::NotReadOnly(name.to_string()));
@@ -427,6 +435,16 @@ mod tests {
         assert!(read_cmd("CLUSTER").is_err());
         assert!(read_cmd("CLUSTER RESET").is_err());
         assert!(read_cmd("CLUSTER SLOTS").is_ok());
+        assert!(read_cmd("SENTINEL").is_err());
+        for write in [
+            "SENTINEL SET",
+            "SENTINEL FAILOVER",
+            "SENTINEL RESET",
+            "SENTINEL REMOVE",
+        ] {
+            assert!(read_cmd(write).is_err(), "{write}");
+        }
+        assert!(read_cmd("SENTINEL REPLICAS").is_ok());
         let mut seen = Seen::default();
         assert!(seen.insert(b"a") && seen.insert(b"b") && !seen.insert(b"a"));
         let mut v = vec![1u8; 10];
