@@ -967,6 +967,7 @@ impl<'a> Vm<'a> {
                     return Err(self.unpickling_error("odd number of items for DICT"));
                 }
                 let d = self.new_node(Node::Dict(Vec::new()), c)?;
+                self.reserve_items(d, items.len() / 2);
                 for kv in items.chunks_exact(2) {
                     self.dict_set(d, kv[0], kv[1])?;
                 }
@@ -1010,6 +1011,7 @@ impl<'a> Vm<'a> {
                     return Err(self.unpickling_error("odd number of items for SETITEMS"));
                 }
                 let d = self.stack[m - 1];
+                self.reserve_items(d, items.len() / 2);
                 for kv in items.chunks_exact(2) {
                     self.setitem(d, kv[0], kv[1])?;
                 }
@@ -2025,7 +2027,16 @@ impl<'a> Vm<'a> {
         }
         let mut budget = 10_000usize;
         let k = self.key_of_bounded(id, &mut budget, 0)?;
-        self.key_cache.insert(id, k.clone());
+        // Cached where hashing again costs more than the cache: tuples (whose items would be
+        // visited, and counted against the budget, again) and long payloads.
+        let worth = match self.heap.get(id) {
+            Node::Text(b) | Node::Bytes(b) => b.len() > 256,
+            Node::Int(_) | Node::Long(_) | Node::Bool(_) | Node::Float(_) | Node::None => false,
+            _ => true,
+        };
+        if worth {
+            self.key_cache.insert(id, k.clone());
+        }
         Ok(k)
     }
 
@@ -2181,22 +2192,49 @@ impl<'a> Vm<'a> {
     }
 
     fn dict_set(&mut self, d: Id, k: Id, v: Id) -> R<()> {
+        use std::collections::hash_map::Entry;
         let key = self.key_for(d, k)?;
-        let existing = self.index_of(d)?.get(&key).copied();
-        let items = match self.heap.get_mut(d) {
-            Node::Dict(kv) | Node::OrderedDict(kv) | Node::Instance { dict: kv, .. } => kv,
-            Node::DefaultDict { items, .. } => items,
-            _ => return Ok(()),
+        self.index_of(d)?;
+        let (Some(index), items) = (
+            self.index.get_mut(&d),
+            match self.heap.get_mut(d) {
+                Node::Dict(kv) | Node::OrderedDict(kv) | Node::Instance { dict: kv, .. } => kv,
+                Node::DefaultDict { items, .. } => items,
+                _ => return Ok(()),
+            },
+        ) else {
+            return Ok(());
         };
-        match existing {
-            Some(i) => items[i].1 = v,
-            None => {
+        match index.entry(key) {
+            Entry::Occupied(e) => items[*e.get()].1 = v,
+            Entry::Vacant(e) => {
                 items.push((k, v));
-                let n = items.len() - 1;
-                self.index_of(d)?.insert(key, n);
+                e.insert(items.len() - 1);
             }
         }
         Ok(())
+    }
+
+    /// Room for `n` more items in a dict about to take them (SETITEMS, DICT): saves the
+    /// regrowth of its items and of its key index. Changes nothing else.
+    fn reserve_items(&mut self, d: Id, n: usize) {
+        let items = match self.heap.get_mut(d) {
+            Node::Dict(kv) | Node::OrderedDict(kv) => kv,
+            Node::DefaultDict { items, .. } => items,
+            _ => return,
+        };
+        items.reserve(n);
+        let empty = items.is_empty();
+        match self.index.get_mut(&d) {
+            Some(index) => index.reserve(n),
+            // The index an empty dict would build (no keys to hash), with room.
+            None if empty => {
+                let mut index = fasthash::map();
+                index.reserve(n);
+                self.index.insert(d, index);
+            }
+            None => {}
+        }
     }
 
     fn set_add(&mut self, s: Id, item: Id) -> R<()> {
@@ -2342,13 +2380,14 @@ impl<'a> Vm<'a> {
     }
 
     fn call(&mut self, f: Id, args: Id) -> R<Id> {
-        if let Node::Opaque { class, .. } = self.heap.get(f).clone() {
+        if let Node::Opaque { class, .. } = self.heap.get(f) {
             // The result of a call the models do not follow (e.g. `getattr(ZoneInfo,
             // '_unpickle')`): assumed callable, its result not modelled either.
+            let class = class.clone();
             self.tuple_items(args)?;
             return self.opaque(class);
         }
-        let Node::Global(g) = self.heap.get(f).clone() else {
+        let Node::Global(g) = self.heap.get(f) else {
             if !matches!(self.heap.get(args), Node::Tuple(_)) {
                 return Err(Fail::Py(PyError::new(
                     "TypeError",
@@ -2361,6 +2400,7 @@ impl<'a> Vm<'a> {
                 format!("'{t}' object is not callable"),
             )));
         };
+        let g = g.clone();
         let a = self.tuple_items(args)?;
         let before = self.heap.len();
         let res = self.call_known(g.clone(), a)?;
@@ -2436,16 +2476,16 @@ impl<'a> Vm<'a> {
                 self.new_node(Node::ByteArray(bytes), r)
             }
             Known::CodecsEncode => match a.as_slice() {
-                [t, e] => match (self.heap.get(*t).clone(), self.heap.get(*e).clone()) {
+                [t, e] => match (self.heap.get(*t), self.heap.get(*e)) {
                     (Node::Text(t), Node::Text(e)) => {
-                        let b = self.encode(&t, &e)?;
+                        let b = self.encode(t, e)?;
                         self.new_node(Node::Bytes(b), r)
                     }
                     (Node::Bytes(t), Node::Text(e)) if self.py2() => {
                         // py2: encoding a str first decodes it as ASCII.
-                        match codec::decode_ascii(&t, Handler::Strict) {
+                        match codec::decode_ascii(t, Handler::Strict) {
                             Ok(text) => {
-                                let b = self.encode(&text, &e)?;
+                                let b = self.encode(&text, e)?;
                                 self.new_node(Node::Bytes(b), r)
                             }
                             Err(Failure::Decode(d)) => {
@@ -2743,6 +2783,10 @@ impl<'a> Vm<'a> {
         match codec::lookup(&enc) {
             Ok(Codec::Latin1) => {}
             Ok(Codec::Utf8) => {
+                // Text without lone surrogates is its own UTF-8.
+                if std::str::from_utf8(text).is_ok() {
+                    return Ok(text.to_vec());
+                }
                 // Lone surrogates cannot be encoded strictly.
                 let ok: String = codec::code_points(text)
                     .map(|c| char::from_u32(c).unwrap_or('\u{fffd}'))
@@ -2755,7 +2799,30 @@ impl<'a> Vm<'a> {
                 ))));
             }
         }
+        if text.is_ascii() {
+            return Ok(text.to_vec());
+        }
+        // Code points below 256 are one byte or two (lead 0xc2/0xc3); anything else goes the
+        // long way below, from the start, for its error.
         let mut out = Vec::with_capacity(text.len());
+        let mut k = 0;
+        while k < text.len() {
+            match (text[k], text.get(k + 1)) {
+                (b @ 0..0x80, _) => {
+                    out.push(b);
+                    k += 1;
+                }
+                (b @ (0xc2 | 0xc3), Some(&n)) => {
+                    out.push(((b & 0x1f) << 6) | (n & 0x3f));
+                    k += 2;
+                }
+                _ => break,
+            }
+        }
+        if k == text.len() {
+            return Ok(out);
+        }
+        out.clear();
         for (i, cp) in codec::code_points(text).enumerate() {
             if cp > 0xff {
                 let ch = py_char_escape(cp, self.py2());
@@ -4055,42 +4122,47 @@ fn decimal_str(s: &str) -> Option<String> {
     {
         return None;
     }
-    let digits_raw = format!("{int_part}{frac}");
+    // Built with pushes, not format! (this runs for every Decimal of a load).
+    let mut digits_raw = String::with_capacity(int_part.len() + frac.len());
+    digits_raw.push_str(int_part);
+    digits_raw.push_str(frac);
     let exp = exp - frac.len() as i64;
     let digits = digits_raw.trim_start_matches('0');
     let digits = if digits.is_empty() { "0" } else { digits };
     // Decimal.__str__ (to-sci-string).
     let n = digits.len() as i64;
     let adjusted = exp + n - 1;
-    let body = if exp <= 0 && adjusted >= -6 {
+    let mut out = String::with_capacity(sign.len() + digits.len() + 8);
+    out.push_str(sign);
+    if exp <= 0 && adjusted >= -6 {
         if exp == 0 {
-            digits.to_string()
+            out.push_str(digits);
         } else {
             let point = n + exp;
             if point > 0 {
-                format!(
-                    "{}.{}",
-                    &digits[..point as usize],
-                    &digits[point as usize..]
-                )
+                out.push_str(&digits[..point as usize]);
+                out.push('.');
+                out.push_str(&digits[point as usize..]);
             } else {
-                format!("0.{}{}", "0".repeat((-point) as usize), digits)
+                out.push_str("0.");
+                out.extend(std::iter::repeat_n('0', (-point) as usize));
+                out.push_str(digits);
             }
         }
     } else {
         let (first, rest) = digits.split_at(1);
-        let mant = if rest.is_empty() {
-            first.to_string()
-        } else {
-            format!("{first}.{rest}")
-        };
-        format!(
-            "{mant}E{}{}",
-            if adjusted >= 0 { "+" } else { "" },
-            adjusted
-        )
-    };
-    Some(format!("{sign}{body}"))
+        out.push_str(first);
+        if !rest.is_empty() {
+            out.push('.');
+            out.push_str(rest);
+        }
+        out.push('E');
+        if adjusted >= 0 {
+            out.push('+');
+        }
+        out.push_str(&adjusted.to_string());
+    }
+    Some(out)
 }
 
 /// C `long` parse of a memo index line (`GET`/`PUT`), as `int(line)`.
