@@ -4174,6 +4174,38 @@ fn parse_c_long(s: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
+    /// The dense/sparse memo against the oracle it replaced, a plain `HashMap<u64, Id>`:
+    /// the same `get` and `len` after every put, for dense runs, overwrites, huge and sparse
+    /// indices, and sparse indices the dense array later grows over.
+    #[test]
+    fn memo_agrees_with_a_hash_map() {
+        let mut memo = Memo::default();
+        let mut oracle: std::collections::HashMap<u64, Id> = std::collections::HashMap::new();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut probes = Vec::new();
+        for n in 0..40_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let idx = match x % 8 {
+                0..=3 => n,
+                4 => x % 64,
+                5 => (1 << 16) + x % 300_000,
+                6 => x >> 1,
+                _ => u64::from(u32::MAX) - x % 4,
+            };
+            let id = (x % 1000) as Id;
+            memo.insert(idx, id);
+            oracle.insert(idx, id);
+            probes.push(idx);
+            probes.push(idx.wrapping_add(1));
+            assert_eq!(memo.len(), oracle.len());
+        }
+        for p in probes {
+            assert_eq!(memo.get(p), oracle.get(&p).copied(), "index {p}");
+        }
+    }
+
     fn outcome(data: &[u8], rt: &str) -> String {
         let r = load(data, Runtime::parse(rt).unwrap(), &LoadConfig::default());
         match r.outcome {
