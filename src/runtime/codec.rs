@@ -37,6 +37,7 @@ impl DecodeError {
 }
 
 /// Append a code point (surrogates included) in generalized UTF-8.
+#[inline]
 pub fn push_cp(out: &mut Vec<u8>, cp: u32) {
     match cp {
         0..=0x7f => out.push(cp as u8),
@@ -347,11 +348,90 @@ pub fn decode_ascii(s: &[u8], errors: Handler) -> Result<Vec<u8>, Failure> {
 /// `bytes.decode('latin-1')`: never fails.
 pub fn decode_latin1(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len() + s.len() / 4);
-    for &b in s {
-        push_cp(&mut out, b as u32);
-    }
+    push_latin1(&mut out, s);
     out
 }
+
+/// Append bytes read as Latin-1 code points: ASCII runs are copied whole.
+fn push_latin1(out: &mut Vec<u8>, mut run: &[u8]) {
+    if run.is_ascii() {
+        out.extend_from_slice(run);
+        return;
+    }
+    while !run.is_empty() {
+        let n = run.iter().position(|&b| b >= 0x80).unwrap_or(run.len());
+        out.extend_from_slice(&run[..n]);
+        let Some(&b) = run.get(n) else {
+            break;
+        };
+        out.extend_from_slice(&[0xc0 | (b >> 6), 0x80 | (b & 0x3f)]);
+        run = &run[n + 1..];
+    }
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+const BACKSLASHES: u64 = LO * b'\\' as u64;
+
+/// Eight bytes from `s[i..]`, if there are eight.
+#[inline]
+fn word(s: &[u8], i: usize) -> Option<u64> {
+    let w: [u8; 8] = s.get(i..i + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(w))
+}
+
+/// Whether a byte of `w` is zero.
+#[inline]
+fn has_zero(w: u64) -> bool {
+    w.wrapping_sub(LO) & !w & HI != 0
+}
+
+/// The position of the next `\\` in `s` from `i` (or the end), eight bytes at a time.
+#[inline]
+fn next_backslash(s: &[u8], mut i: usize) -> usize {
+    while let Some(w) = word(s, i) {
+        if has_zero(w ^ BACKSLASHES) {
+            break;
+        }
+        i += 8;
+    }
+    while i < s.len() && s[i] != b'\\' {
+        i += 1;
+    }
+    i
+}
+
+/// The end of the run of ASCII bytes other than `\\` in `s` from `i`, eight bytes at a time.
+#[inline]
+fn plain_ascii_end(s: &[u8], mut i: usize) -> usize {
+    while let Some(w) = word(s, i) {
+        if w & HI != 0 || has_zero(w ^ BACKSLASHES) {
+            break;
+        }
+        i += 8;
+    }
+    while i < s.len() && s[i] < 0x80 && s[i] != b'\\' {
+        i += 1;
+    }
+    i
+}
+
+/// The value of a hex digit, 0xff for other bytes.
+const HEX: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut c = 0;
+    while c < 10 {
+        t[b'0' as usize + c] = c as u8;
+        c += 1;
+    }
+    let mut c = 0;
+    while c < 6 {
+        t[b'a' as usize + c] = 10 + c as u8;
+        t[b'A' as usize + c] = 10 + c as u8;
+        c += 1;
+    }
+    t
+};
 
 /// The codecs the models know, after CPython's name normalization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -449,8 +529,15 @@ pub fn decode_raw_unicode_escape(s: &[u8], py2: bool) -> Result<Vec<u8>, DecodeE
     while i < s.len() {
         let c = s[i];
         if c != b'\\' {
-            push_cp(&mut out, c as u32);
-            i += 1;
+            // Bytes other than the backslash are Latin-1 code points.
+            if c >= 0x80 {
+                out.extend_from_slice(&[0xc0 | (c >> 6), 0x80 | (c & 0x3f)]);
+                i += 1;
+            } else {
+                let next = plain_ascii_end(s, i);
+                out.extend_from_slice(&s[i..next]);
+                i = next;
+            }
             continue;
         }
         if py2 {
@@ -496,7 +583,32 @@ pub fn decode_raw_unicode_escape(s: &[u8], py2: bool) -> Result<Vec<u8>, DecodeE
 }
 
 /// Read the hex digits of `\uXXXX` / `\UXXXXXXXX`; `at` is the `u`/`U`, `start` the backslash.
+#[inline]
 fn hex_escape(s: &[u8], at: usize, start: usize, py2: bool) -> Result<(u32, usize), DecodeError> {
+    // The common case, four good digits, without the bookkeeping of the general path.
+    if s[at] == b'u'
+        && let Some(&[a, b, c, d]) = s.get(at + 1..at + 5)
+    {
+        let (a, b, c, d) = (
+            HEX[a as usize],
+            HEX[b as usize],
+            HEX[c as usize],
+            HEX[d as usize],
+        );
+        if (a | b | c | d) < 16 {
+            let cp = (a as u32) << 12 | (b as u32) << 8 | (c as u32) << 4 | d as u32;
+            return Ok((cp, at + 5));
+        }
+    }
+    hex_escape_slow(s, at, start, py2)
+}
+
+fn hex_escape_slow(
+    s: &[u8],
+    at: usize,
+    start: usize,
+    py2: bool,
+) -> Result<(u32, usize), DecodeError> {
     let (count, msg) = if s[at] == b'u' {
         (4, "truncated \\uXXXX")
     } else {
@@ -506,9 +618,11 @@ fn hex_escape(s: &[u8], at: usize, start: usize, py2: bool) -> Result<(u32, usiz
     let mut j = at + 1;
     let mut got = 0;
     while got < count && j < s.len() {
-        let Some(d) = (s[j] as char).to_digit(16) else {
+        let d = HEX[s[j] as usize];
+        if d == 0xff {
             break;
-        };
+        }
+        let d = d as u32;
         cp = (cp << 4) | d;
         j += 1;
         got += 1;
@@ -549,6 +663,11 @@ pub fn escape_decode(s: &[u8]) -> Result<Vec<u8>, EscapeError> {
         if c != b'\\' {
             out.push(c);
             i += 1;
+            if s.get(i).is_some_and(|&b| b != b'\\') {
+                let next = next_backslash(s, i);
+                out.extend_from_slice(&s[i..next]);
+                i = next;
+            }
             continue;
         }
         let start = i;
@@ -583,13 +702,16 @@ pub fn escape_decode(s: &[u8]) -> Result<Vec<u8>, EscapeError> {
                 out.push(v as u8);
             }
             b'x' => {
-                let h = |k: usize| s.get(k).and_then(|&d| (d as char).to_digit(16));
-                match (h(i), h(i + 1)) {
-                    (Some(a), Some(b)) => {
-                        out.push((a * 16 + b) as u8);
+                let (a, b) = match s.get(i..i + 2) {
+                    Some(&[a, b]) => (HEX[a as usize], HEX[b as usize]),
+                    _ => (0xff, 0xff),
+                };
+                match (a | b) < 16 {
+                    true => {
+                        out.push(a * 16 + b);
                         i += 2;
                     }
-                    _ => {
+                    false => {
                         return Err(EscapeError(format!(
                             "invalid \\x escape at position {start}"
                         )));
@@ -656,5 +778,72 @@ mod tests {
         );
         assert_eq!(escape_decode(b"a\\x41\\n\\101\\q").unwrap(), b"aA\nA\\q");
         assert_eq!(escape_decode(b"\\").unwrap_err().0, "Trailing \\ in string");
+    }
+
+    // Long plain runs go through the word-at-a-time scans: the slow paths must resume exactly
+    // where they stop. Expected values are CPython 3.11's (`codecs.escape_decode`,
+    // `bytes.decode('raw-unicode-escape')`) and 2.7.18's for the py2 rule.
+    #[test]
+    fn fast_paths_resume_where_cpython_reports() {
+        assert_eq!(
+            escape_decode(b"abcdefghijklmnopqrstuvwxyz\\x4")
+                .unwrap_err()
+                .0,
+            "invalid \\x escape at position 26"
+        );
+        let mut s = b"0123456789abcdef\\x41".to_vec();
+        s.extend_from_slice(&[b'z'; 17]);
+        s.extend_from_slice(b"\\xg1");
+        assert_eq!(
+            escape_decode(&s).unwrap_err().0,
+            "invalid \\x escape at position 37"
+        );
+        assert_eq!(
+            escape_decode(b"plain run of text\\").unwrap_err().0,
+            "Trailing \\ in string"
+        );
+        assert_eq!(
+            escape_decode(b"\xff\xfeabcdefghij\\x41\\n\\101\\q").unwrap(),
+            b"\xff\xfeabcdefghijA\nA\\q"
+        );
+        let raw = |s: &[u8], py2: bool| match decode_raw_unicode_escape(s, py2) {
+            Ok(t) => Ok(code_points(&t).collect::<Vec<_>>()),
+            Err(e) => Err(e.message()),
+        };
+        assert_eq!(
+            raw(b"abcdefghijklmnop\\u004", false).unwrap_err(),
+            "'rawunicodeescape' codec can't decode bytes in position 16-20: truncated \\uXXXX escape"
+        );
+        assert_eq!(
+            raw(b"0123456789abcdefgh\\U00110000", false).unwrap_err(),
+            "'rawunicodeescape' codec can't decode bytes in position 18-27: \\Uxxxxxxxx out of range"
+        );
+        let want: Vec<u32> = "\u{e9}abcdefghijklmnopqrstuvw\u{20ac}\u{ff}\u{1f600}tail"
+            .chars()
+            .map(|c| c as u32)
+            .collect();
+        assert_eq!(
+            raw(
+                b"\xe9abcdefghijklmnopqrstuvw\\u20ac\xff\\U0001F600tail",
+                false
+            )
+            .unwrap(),
+            want
+        );
+        let want: Vec<u32> = "abcdefghijklmnop\\\\A\\\\u0041"
+            .chars()
+            .map(|c| c as u32)
+            .collect();
+        assert_eq!(
+            raw(b"abcdefghijklmnop\\\\\\u0041\\\\u0041", true).unwrap(),
+            want
+        );
+        assert_eq!(
+            code_points(&decode_latin1(b"abcdefghijk\xe9\xff\x80z")).collect::<Vec<_>>(),
+            "abcdefghijk\u{e9}\u{ff}\u{80}z"
+                .chars()
+                .map(|c| c as u32)
+                .collect::<Vec<_>>()
+        );
     }
 }

@@ -10,11 +10,12 @@ use super::codec::{self, Codec, Failure, Handler};
 use super::generated;
 use super::value::{Global, Heap, Id, Known, Node, Origin, Reduce};
 use super::{Facts, LoadOptions, MemoMissing, PyError, Runtime};
+use crate::fasthash::{self, Map};
 use crate::pickle::ops::{self, code};
 use crate::pickle::parse::{self, Arg, Op, ParseErrorKind, Parsed};
 use num_bigint::BigInt;
 use num_traits::{ToPrimitive, Zero};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// What the application's own classes (globals outside the standard library) are like in the
 /// runtimes that load. These are assumptions the user states, never guesses.
@@ -90,6 +91,122 @@ impl Default for Budget {
 /// Memo indices from which the dense memo array of the 3.6-3.13 C unpickler (8 bytes an entry,
 /// resized to twice the index) needs more than 4 GiB: predicted as MemoryError.
 const C_MEMO_ALLOC_LIMIT: u64 = 1 << 28;
+
+/// The integer memo: a dense array for the indices picklers write (0, 1, 2, ...), a map for
+/// sparse or huge ones (`LONG_BINPUT 4000000000`), so that a hostile index costs no memory.
+#[derive(Default)]
+struct Memo {
+    /// `NO_ID` where empty.
+    dense: Vec<Id>,
+    /// Indices beyond the dense array when they were put.
+    sparse: Map<u64, Id>,
+    /// Number of distinct indices held (`len(memo)`).
+    len: usize,
+}
+
+const NO_ID: Id = Id::MAX;
+
+impl Memo {
+    /// Indices below this always go to the dense array.
+    const DENSE_MIN: u64 = 1 << 16;
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, idx: u64) -> Option<Id> {
+        if let Some(&id) = usize::try_from(idx).ok().and_then(|i| self.dense.get(i))
+            && id != NO_ID
+        {
+            return Some(id);
+        }
+        if self.sparse.is_empty() {
+            return None;
+        }
+        self.sparse.get(&idx).copied()
+    }
+
+    fn insert(&mut self, idx: u64, id: Id) {
+        // The dense array grows to at most twice the larger of DENSE_MIN and 2 * len + 16.
+        let limit = Self::DENSE_MIN.max(2 * self.len as u64 + 16);
+        let i = match usize::try_from(idx) {
+            Ok(i) if i < self.dense.len() || idx < limit => i,
+            _ => {
+                if self.sparse.insert(idx, id).is_none() {
+                    self.len += 1;
+                }
+                return;
+            }
+        };
+        if i >= self.dense.len() {
+            self.dense.resize((i + 1).next_power_of_two(), NO_ID);
+        }
+        if self.dense[i] == NO_ID && (self.sparse.is_empty() || self.sparse.remove(&idx).is_none())
+        {
+            self.len += 1;
+        }
+        self.dense[i] = id;
+    }
+}
+
+/// The keys of the 128-bit dict-key digests: two foldhash states with independent random seeds,
+/// drawn once per process (from std's randomly keyed SipHash), so crafted collisions are not
+/// possible and a digest match can stand for equality.
+struct DigestKeys {
+    shared: [foldhash::SharedSeed; 2],
+    per: [u64; 2],
+}
+
+fn digest_keys() -> &'static DigestKeys {
+    static KEYS: std::sync::OnceLock<DigestKeys> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        use std::hash::BuildHasher;
+        let r = std::collections::hash_map::RandomState::new();
+        DigestKeys {
+            shared: [
+                foldhash::SharedSeed::from_u64(r.hash_one(1u8)),
+                foldhash::SharedSeed::from_u64(r.hash_one(2u8)),
+            ],
+            per: [r.hash_one(3u8), r.hash_one(4u8)],
+        }
+    })
+}
+
+impl DigestKeys {
+    fn hasher(&'static self) -> DigestHasher {
+        DigestHasher(
+            foldhash::quality::FoldHasher::with_seed(self.per[0], &self.shared[0]),
+            foldhash::quality::FoldHasher::with_seed(self.per[1], &self.shared[1]),
+        )
+    }
+}
+
+struct DigestHasher(
+    foldhash::quality::FoldHasher<'static>,
+    foldhash::quality::FoldHasher<'static>,
+);
+
+impl DigestHasher {
+    fn write_u8(&mut self, b: u8) {
+        use std::hash::Hasher;
+        self.0.write_u8(b);
+        self.1.write_u8(b);
+    }
+
+    /// A part and its length (so that parts never run into each other).
+    fn write(&mut self, p: &[u8]) {
+        use std::hash::Hasher;
+        self.0.write(p);
+        self.1.write(p);
+        self.0.write_usize(p.len());
+        self.1.write_usize(p.len());
+    }
+
+    fn finish(&self, tag: u8) -> Key {
+        use std::hash::Hasher;
+        Key::Digest(tag, self.0.finish(), self.1.finish())
+    }
+}
 
 /// Everything a load depends on besides the bytes.
 #[derive(Debug, Clone, Default)]
@@ -213,26 +330,23 @@ struct Vm<'a> {
     heap: Heap,
     stack: Vec<Id>,
     marks: Vec<usize>,
-    memo: HashMap<u64, Id>,
+    memo: Memo,
     /// cPickle keys text PUT/GET by the line's text, apart from BINPUT/BINGET's ints.
-    text_memo: HashMap<Vec<u8>, Id>,
+    text_memo: Map<Vec<u8>, Id>,
     proto: u8,
     pos: usize,
     bytes_used: usize,
     /// Lazily built key indexes of dict-like and set nodes.
-    index: HashMap<Id, HashMap<Key, usize>>,
-    key_cache: HashMap<Id, Key>,
+    index: Map<Id, Map<Key, usize>>,
+    key_cache: Map<Id, Key>,
     /// `datetime.timezone.utc`: `timezone(timedelta(0))` returns this one object (3.x).
     utc: Option<Id>,
     /// pickle.py (2.7) pushes its MARK as an object (`self.mark = object()`) onto the stack.
     mark_obj: Option<Id>,
     /// Objects a runtime hands out once per key: `ZoneInfo._unpickle(key, 1)`'s cached zones
     /// (keyed `zoneinfo:KEY`), the `uuid.SafeUUID` members (`SafeUUID.NAME`).
-    singletons: HashMap<Vec<u8>, Id>,
-    hash_keys: (
-        std::collections::hash_map::RandomState,
-        std::collections::hash_map::RandomState,
-    ),
+    singletons: Map<Vec<u8>, Id>,
+    hash_keys: &'static DigestKeys,
 }
 
 impl<'a> Vm<'a> {
@@ -245,17 +359,17 @@ impl<'a> Vm<'a> {
             heap: Heap::default(),
             stack: Vec::new(),
             marks: Vec::new(),
-            memo: HashMap::new(),
-            text_memo: HashMap::new(),
+            memo: Memo::default(),
+            text_memo: fasthash::map(),
             proto: 0,
             pos: 0,
             bytes_used: 0,
-            index: HashMap::new(),
-            key_cache: HashMap::new(),
+            index: fasthash::map(),
+            key_cache: fasthash::map(),
             utc: None,
             mark_obj: None,
-            singletons: HashMap::new(),
-            hash_keys: Default::default(),
+            singletons: fasthash::map(),
+            hash_keys: digest_keys(),
         }
     }
 
@@ -530,7 +644,7 @@ impl<'a> Vm<'a> {
             )),
             code::LONG_BINGET => {
                 let key = mloads_i(&rest).to_string().into_bytes();
-                match self.pure_memo_get(key) {
+                match self.pure_memo_get(&key) {
                     Ok(()) => eof,
                     Err(f) => f,
                 }
@@ -853,6 +967,7 @@ impl<'a> Vm<'a> {
                     return Err(self.unpickling_error("odd number of items for DICT"));
                 }
                 let d = self.new_node(Node::Dict(Vec::new()), c)?;
+                self.reserve_items(d, items.len() / 2);
                 for kv in items.chunks_exact(2) {
                     self.dict_set(d, kv[0], kv[1])?;
                 }
@@ -896,6 +1011,7 @@ impl<'a> Vm<'a> {
                     return Err(self.unpickling_error("odd number of items for SETITEMS"));
                 }
                 let d = self.stack[m - 1];
+                self.reserve_items(d, items.len() / 2);
                 for kv in items.chunks_exact(2) {
                     self.setitem(d, kv[0], kv[1])?;
                 }
@@ -926,12 +1042,9 @@ impl<'a> Vm<'a> {
             }
             // pickle.py (2.7) keys its memo by strings: the PUT/GET line as it is, and repr(i)
             // for the binary forms (so `p-1`, `px` and a LONG_BINPUT of 2**31 are all fine).
-            (code::GET, Arg::Line(r)) if self.rt.pure => {
-                let key = self.slice(r).to_vec();
-                self.pure_memo_get(key)?
-            }
+            (code::GET, Arg::Line(r)) if self.rt.pure => self.pure_memo_get(self.slice(r))?,
             (code::BINGET | code::LONG_BINGET, Arg::Int(i)) if self.rt.pure => {
-                self.pure_memo_get((*i as u32 as i32).to_string().into_bytes())?
+                self.pure_memo_get((*i as u32 as i32).to_string().as_bytes())?
             }
             (code::PUT, Arg::Line(r)) if self.rt.pure => {
                 let key = self.slice(r).to_vec();
@@ -941,8 +1054,8 @@ impl<'a> Vm<'a> {
                 self.pure_memo_put((*i as u32 as i32).to_string().into_bytes())?
             }
             (code::GET, Arg::Line(r)) if self.py2() && !self.rt.pure => {
-                let key = self.slice(r).to_vec();
-                match self.text_memo.get(&key) {
+                let key = self.slice(r);
+                match self.text_memo.get(key) {
                     Some(&id) => self.push(id)?,
                     None => {
                         let shown: String = key.iter().map(|&b| char::from(b)).collect();
@@ -1147,8 +1260,8 @@ impl<'a> Vm<'a> {
     }
 
     fn memo_get(&mut self, idx: i64) -> R<()> {
-        match self.memo.get(&(idx as u64)) {
-            Some(&id) if idx >= 0 => self.push(id),
+        match (idx >= 0).then(|| self.memo.get(idx as u64)).flatten() {
+            Some(id) => self.push(id),
             _ => Err(match self.facts.memo_missing {
                 MemoMissing::NotFound => {
                     self.unpickling_error(format!("Memo value not found at index {idx}"))
@@ -1515,10 +1628,10 @@ impl<'a> Vm<'a> {
         }
     }
 
-    fn pure_memo_get(&mut self, key: Vec<u8>) -> R<()> {
-        match self.text_memo.get(&key) {
+    fn pure_memo_get(&mut self, key: &[u8]) -> R<()> {
+        match self.text_memo.get(key) {
             Some(&id) => self.push(id),
-            None => Err(Fail::Py(PyError::new("KeyError", py2_str_repr(&key)))),
+            None => Err(Fail::Py(PyError::new("KeyError", py2_str_repr(key)))),
         }
     }
 
@@ -1540,7 +1653,7 @@ impl<'a> Vm<'a> {
             // sparse indices in a dict (gh-115952); 2.7's cPickle always did.
             return Err(Fail::Py(PyError::new("MemoryError", "")));
         }
-        if self.memo.len() >= self.cfg.budget.max_memo && !self.memo.contains_key(&idx) {
+        if self.memo.len() >= self.cfg.budget.max_memo && self.memo.get(idx).is_none() {
             return Err(Fail::Unknown(Unmodelled::Budget("memo")));
         }
         self.memo.insert(idx, t);
@@ -1914,23 +2027,37 @@ impl<'a> Vm<'a> {
         }
         let mut budget = 10_000usize;
         let k = self.key_of_bounded(id, &mut budget, 0)?;
-        self.key_cache.insert(id, k.clone());
+        // Cached where hashing again costs more than the cache: tuples (whose items would be
+        // visited, and counted against the budget, again) and long payloads.
+        let worth = match self.heap.get(id) {
+            Node::Text(b) | Node::Bytes(b) => b.len() > 256,
+            Node::Int(_) | Node::Long(_) | Node::Bool(_) | Node::Float(_) | Node::None => false,
+            _ => true,
+        };
+        if worth {
+            self.key_cache.insert(id, k.clone());
+        }
         Ok(k)
     }
 
     fn digest(&self, tag: u8, parts: &[&[u8]]) -> Key {
-        use std::hash::{BuildHasher, Hasher};
-        let mut a = self.hash_keys.0.build_hasher();
-        let mut b = self.hash_keys.1.build_hasher();
-        a.write_u8(tag);
-        b.write_u8(tag);
+        let mut h = self.hash_keys.hasher();
+        h.write_u8(tag);
         for p in parts {
-            a.write(p);
-            b.write(p);
-            a.write_usize(p.len());
-            b.write_usize(p.len());
+            h.write(p);
         }
-        Key::Digest(tag, a.finish(), b.finish())
+        h.finish(tag)
+    }
+
+    /// The digest of an integral value (int, long, bool, integral float): equal values give equal
+    /// digests whatever their node type.
+    fn int_digest(&self, v: &BigInt) -> Key {
+        match v.to_i64() {
+            Some(x) => self.digest(1, &[&x.to_le_bytes()]),
+            // Outside i64 the minimal two's complement form is longer than 8 bytes (the
+            // lengths are hashed, so the two forms never meet).
+            None => self.digest(1, &[&v.to_signed_bytes_le()]),
+        }
     }
 
     /// A key too deep or too large to hash within the budget is a finding: CPython hashes every
@@ -1946,15 +2073,20 @@ impl<'a> Vm<'a> {
         if let Some(k) = self.key_cache.get(&id) {
             return Ok(k.clone());
         }
-        let num = |v: &BigInt| v.to_signed_bytes_le();
         let node = self.heap.get(id);
         Ok(match node {
             Node::None => Key::None,
-            Node::Bool(b) => self.digest(1, &[&num(&BigInt::from(*b as u8))]),
-            Node::Int(v) | Node::Long(v) => self.digest(1, &[&num(v)]),
+            Node::Bool(b) => self.digest(1, &[&i64::from(*b).to_le_bytes()]),
+            Node::Int(v) | Node::Long(v) => self.int_digest(v),
             Node::Float(f) => {
                 if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e300 {
-                    self.digest(1, &[&num(&BigInt::from(*f as i128))])
+                    // `as i128` saturates beyond 2**127 (kept as it was: see the report of
+                    // issue 6; 1e39 and 1e40 share a key here, not in Python).
+                    let i = *f as i128;
+                    match i64::try_from(i) {
+                        Ok(x) => self.digest(1, &[&x.to_le_bytes()]),
+                        Err(_) => self.int_digest(&BigInt::from(i)),
+                    }
                 } else if f.is_nan() {
                     Key::Identity(id)
                 } else {
@@ -1992,8 +2124,11 @@ impl<'a> Vm<'a> {
                 if frozen {
                     ks.sort_unstable();
                 }
-                let flat: Vec<u8> = ks.concat();
-                self.digest(if frozen { 6 } else { 5 }, &[&flat])
+                let tag = if frozen { 6 } else { 5 };
+                let mut h = self.hash_keys.hasher();
+                h.write_u8(tag);
+                h.write(ks.as_flattened());
+                h.finish(tag)
             }
             Node::List(_)
             | Node::Dict(_)
@@ -2013,7 +2148,7 @@ impl<'a> Vm<'a> {
         })
     }
 
-    fn index_of(&mut self, container: Id) -> R<&mut HashMap<Key, usize>> {
+    fn index_of(&mut self, container: Id) -> R<&mut Map<Key, usize>> {
         if !self.index.contains_key(&container) {
             let keys: Vec<Id> = match self.heap.get(container) {
                 Node::Dict(kv) | Node::OrderedDict(kv) | Node::Instance { dict: kv, .. } => {
@@ -2023,7 +2158,8 @@ impl<'a> Vm<'a> {
                 Node::Set(v) | Node::FrozenSet(v) => v.clone(),
                 _ => Vec::new(),
             };
-            let mut map = HashMap::new();
+            let mut map = fasthash::map();
+            map.reserve(keys.len());
             for (i, k) in keys.into_iter().enumerate() {
                 map.insert(self.key_of(k)?, i);
             }
@@ -2056,22 +2192,49 @@ impl<'a> Vm<'a> {
     }
 
     fn dict_set(&mut self, d: Id, k: Id, v: Id) -> R<()> {
+        use std::collections::hash_map::Entry;
         let key = self.key_for(d, k)?;
-        let existing = self.index_of(d)?.get(&key).copied();
-        let items = match self.heap.get_mut(d) {
-            Node::Dict(kv) | Node::OrderedDict(kv) | Node::Instance { dict: kv, .. } => kv,
-            Node::DefaultDict { items, .. } => items,
-            _ => return Ok(()),
+        self.index_of(d)?;
+        let (Some(index), items) = (
+            self.index.get_mut(&d),
+            match self.heap.get_mut(d) {
+                Node::Dict(kv) | Node::OrderedDict(kv) | Node::Instance { dict: kv, .. } => kv,
+                Node::DefaultDict { items, .. } => items,
+                _ => return Ok(()),
+            },
+        ) else {
+            return Ok(());
         };
-        match existing {
-            Some(i) => items[i].1 = v,
-            None => {
+        match index.entry(key) {
+            Entry::Occupied(e) => items[*e.get()].1 = v,
+            Entry::Vacant(e) => {
                 items.push((k, v));
-                let n = items.len() - 1;
-                self.index_of(d)?.insert(key, n);
+                e.insert(items.len() - 1);
             }
         }
         Ok(())
+    }
+
+    /// Room for `n` more items in a dict about to take them (SETITEMS, DICT): saves the
+    /// regrowth of its items and of its key index. Changes nothing else.
+    fn reserve_items(&mut self, d: Id, n: usize) {
+        let items = match self.heap.get_mut(d) {
+            Node::Dict(kv) | Node::OrderedDict(kv) => kv,
+            Node::DefaultDict { items, .. } => items,
+            _ => return,
+        };
+        items.reserve(n);
+        let empty = items.is_empty();
+        match self.index.get_mut(&d) {
+            Some(index) => index.reserve(n),
+            // The index an empty dict would build (no keys to hash), with room.
+            None if empty => {
+                let mut index = fasthash::map();
+                index.reserve(n);
+                self.index.insert(d, index);
+            }
+            None => {}
+        }
     }
 
     fn set_add(&mut self, s: Id, item: Id) -> R<()> {
@@ -2217,13 +2380,14 @@ impl<'a> Vm<'a> {
     }
 
     fn call(&mut self, f: Id, args: Id) -> R<Id> {
-        if let Node::Opaque { class, .. } = self.heap.get(f).clone() {
+        if let Node::Opaque { class, .. } = self.heap.get(f) {
             // The result of a call the models do not follow (e.g. `getattr(ZoneInfo,
             // '_unpickle')`): assumed callable, its result not modelled either.
+            let class = class.clone();
             self.tuple_items(args)?;
             return self.opaque(class);
         }
-        let Node::Global(g) = self.heap.get(f).clone() else {
+        let Node::Global(g) = self.heap.get(f) else {
             if !matches!(self.heap.get(args), Node::Tuple(_)) {
                 return Err(Fail::Py(PyError::new(
                     "TypeError",
@@ -2236,6 +2400,7 @@ impl<'a> Vm<'a> {
                 format!("'{t}' object is not callable"),
             )));
         };
+        let g = g.clone();
         let a = self.tuple_items(args)?;
         let before = self.heap.len();
         let res = self.call_known(g.clone(), a)?;
@@ -2311,16 +2476,16 @@ impl<'a> Vm<'a> {
                 self.new_node(Node::ByteArray(bytes), r)
             }
             Known::CodecsEncode => match a.as_slice() {
-                [t, e] => match (self.heap.get(*t).clone(), self.heap.get(*e).clone()) {
+                [t, e] => match (self.heap.get(*t), self.heap.get(*e)) {
                     (Node::Text(t), Node::Text(e)) => {
-                        let b = self.encode(&t, &e)?;
+                        let b = self.encode(t, e)?;
                         self.new_node(Node::Bytes(b), r)
                     }
                     (Node::Bytes(t), Node::Text(e)) if self.py2() => {
                         // py2: encoding a str first decodes it as ASCII.
-                        match codec::decode_ascii(&t, Handler::Strict) {
+                        match codec::decode_ascii(t, Handler::Strict) {
                             Ok(text) => {
-                                let b = self.encode(&text, &e)?;
+                                let b = self.encode(&text, e)?;
                                 self.new_node(Node::Bytes(b), r)
                             }
                             Err(Failure::Decode(d)) => {
@@ -2618,6 +2783,10 @@ impl<'a> Vm<'a> {
         match codec::lookup(&enc) {
             Ok(Codec::Latin1) => {}
             Ok(Codec::Utf8) => {
+                // Text without lone surrogates is its own UTF-8.
+                if std::str::from_utf8(text).is_ok() {
+                    return Ok(text.to_vec());
+                }
                 // Lone surrogates cannot be encoded strictly.
                 let ok: String = codec::code_points(text)
                     .map(|c| char::from_u32(c).unwrap_or('\u{fffd}'))
@@ -2630,7 +2799,30 @@ impl<'a> Vm<'a> {
                 ))));
             }
         }
+        if text.is_ascii() {
+            return Ok(text.to_vec());
+        }
+        // Code points below 256 are one byte or two (lead 0xc2/0xc3); anything else goes the
+        // long way below, from the start, for its error.
         let mut out = Vec::with_capacity(text.len());
+        let mut k = 0;
+        while k < text.len() {
+            match (text[k], text.get(k + 1)) {
+                (b @ 0..0x80, _) => {
+                    out.push(b);
+                    k += 1;
+                }
+                (b @ (0xc2 | 0xc3), Some(&n)) => {
+                    out.push(((b & 0x1f) << 6) | (n & 0x3f));
+                    k += 2;
+                }
+                _ => break,
+            }
+        }
+        if k == text.len() {
+            return Ok(out);
+        }
+        out.clear();
         for (i, cp) in codec::code_points(text).enumerate() {
             if cp > 0xff {
                 let ch = py_char_escape(cp, self.py2());
@@ -3930,42 +4122,47 @@ fn decimal_str(s: &str) -> Option<String> {
     {
         return None;
     }
-    let digits_raw = format!("{int_part}{frac}");
+    // Built with pushes, not format! (this runs for every Decimal of a load).
+    let mut digits_raw = String::with_capacity(int_part.len() + frac.len());
+    digits_raw.push_str(int_part);
+    digits_raw.push_str(frac);
     let exp = exp - frac.len() as i64;
     let digits = digits_raw.trim_start_matches('0');
     let digits = if digits.is_empty() { "0" } else { digits };
     // Decimal.__str__ (to-sci-string).
     let n = digits.len() as i64;
     let adjusted = exp + n - 1;
-    let body = if exp <= 0 && adjusted >= -6 {
+    let mut out = String::with_capacity(sign.len() + digits.len() + 8);
+    out.push_str(sign);
+    if exp <= 0 && adjusted >= -6 {
         if exp == 0 {
-            digits.to_string()
+            out.push_str(digits);
         } else {
             let point = n + exp;
             if point > 0 {
-                format!(
-                    "{}.{}",
-                    &digits[..point as usize],
-                    &digits[point as usize..]
-                )
+                out.push_str(&digits[..point as usize]);
+                out.push('.');
+                out.push_str(&digits[point as usize..]);
             } else {
-                format!("0.{}{}", "0".repeat((-point) as usize), digits)
+                out.push_str("0.");
+                out.extend(std::iter::repeat_n('0', (-point) as usize));
+                out.push_str(digits);
             }
         }
     } else {
         let (first, rest) = digits.split_at(1);
-        let mant = if rest.is_empty() {
-            first.to_string()
-        } else {
-            format!("{first}.{rest}")
-        };
-        format!(
-            "{mant}E{}{}",
-            if adjusted >= 0 { "+" } else { "" },
-            adjusted
-        )
-    };
-    Some(format!("{sign}{body}"))
+        out.push_str(first);
+        if !rest.is_empty() {
+            out.push('.');
+            out.push_str(rest);
+        }
+        out.push('E');
+        if adjusted >= 0 {
+            out.push('+');
+        }
+        out.push_str(&adjusted.to_string());
+    }
+    Some(out)
 }
 
 /// C `long` parse of a memo index line (`GET`/`PUT`), as `int(line)`.
@@ -3976,6 +4173,38 @@ fn parse_c_long(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The dense/sparse memo against the oracle it replaced, a plain `HashMap<u64, Id>`:
+    /// the same `get` and `len` after every put, for dense runs, overwrites, huge and sparse
+    /// indices, and sparse indices the dense array later grows over.
+    #[test]
+    fn memo_agrees_with_a_hash_map() {
+        let mut memo = Memo::default();
+        let mut oracle: std::collections::HashMap<u64, Id> = std::collections::HashMap::new();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut probes = Vec::new();
+        for n in 0..40_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let idx = match x % 8 {
+                0..=3 => n,
+                4 => x % 64,
+                5 => (1 << 16) + x % 300_000,
+                6 => x >> 1,
+                _ => u64::from(u32::MAX) - x % 4,
+            };
+            let id = (x % 1000) as Id;
+            memo.insert(idx, id);
+            oracle.insert(idx, id);
+            probes.push(idx);
+            probes.push(idx.wrapping_add(1));
+            assert_eq!(memo.len(), oracle.len());
+        }
+        for p in probes {
+            assert_eq!(memo.get(p), oracle.get(&p).copied(), "index {p}");
+        }
+    }
 
     fn outcome(data: &[u8], rt: &str) -> String {
         let r = load(data, Runtime::parse(rt).unwrap(), &LoadConfig::default());
