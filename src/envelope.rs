@@ -282,16 +282,12 @@ pub fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// dogpile.cache <= 1.0 pickles `CachedValue(payload, metadata)`: the class by reference, the
-/// 2-tuple of arguments, REDUCE. The same bytes with that REDUCE turned into TUPLE2 load as
-/// `(CachedValue, (payload, metadata))` without calling anything, so the models can follow the
-/// payload the way dogpile hands it to the application. `None` if the pickle is not one.
-pub fn cachedvalue_as_tuple(pickle: &[u8]) -> Option<Vec<u8>> {
+/// Whether `ops` (the first opcodes of `pickle`, or all of them) open with the global
+/// `dogpile.cache.api.CachedValue` (GLOBAL, or two strings and STACK_GLOBAL with memo stores
+/// between): `Some(answer)`, or `None` where `ops` ends before the answer.
+fn cv_head(ops: &[crate::pickle::parse::Op], pickle: &[u8]) -> Option<bool> {
     use crate::pickle::ops::code;
-    use crate::pickle::parse::{self, Arg};
-    let parsed = parse::parse(pickle, 1 << 20);
-    parsed.end.as_ref().ok()?;
-    let ops = &parsed.ops;
+    use crate::pickle::parse::Arg;
     let text = |a: &Arg| match a {
         Arg::Bytes(r) | Arg::Line(r) => pickle.get(r.clone()),
         _ => None,
@@ -307,29 +303,59 @@ pub fn cachedvalue_as_tuple(pickle: &[u8]) -> Option<Vec<u8>> {
         i += 1;
     }
     let first = ops.get(i)?;
-    let is_cv = match &first.arg {
+    Some(match &first.arg {
         Arg::Line2(m, n) => {
-            pickle.get(m.clone())? == b"dogpile.cache.api"
-                && pickle.get(n.clone())? == b"CachedValue"
+            pickle.get(m.clone()) == Some(b"dogpile.cache.api".as_slice())
+                && pickle.get(n.clone()) == Some(b"CachedValue".as_slice())
         }
         a => {
+            if text(a) != Some(b"dogpile.cache.api".as_slice()) {
+                return Some(false);
+            }
             let mut j = i + 1;
             while ops.get(j).is_some_and(|o| memo(o.code)) {
                 j += 1;
             }
             let second = ops.get(j)?;
+            if text(&second.arg) != Some(b"CachedValue".as_slice()) {
+                return Some(false);
+            }
             let mut k = j + 1;
             while ops.get(k).is_some_and(|o| memo(o.code)) {
                 k += 1;
             }
-            text(a)? == b"dogpile.cache.api"
-                && text(&second.arg)? == b"CachedValue"
-                && ops.get(k)?.code == code::STACK_GLOBAL
+            ops.get(k)?.code == code::STACK_GLOBAL
         }
-    };
-    if !is_cv {
+    })
+}
+
+/// dogpile.cache <= 1.0 pickles `CachedValue(payload, metadata)`: the class by reference, the
+/// 2-tuple of arguments, REDUCE. The same bytes with that REDUCE turned into TUPLE2 load as
+/// `(CachedValue, (payload, metadata))` without calling anything, so the models can follow the
+/// payload the way dogpile hands it to the application. `None` if the pickle is not one.
+pub fn cachedvalue_as_tuple(pickle: &[u8]) -> Option<Vec<u8>> {
+    use crate::pickle::ops::code;
+    use crate::pickle::parse;
+    // Whether the stream opens with the CachedValue class is decided by its first opcodes: read
+    // those alone first (most values are not CachedValues), the whole stream only when they are
+    // one, or when the head ran out before the answer (a long run of memo stores).
+    const HEAD_OPS: usize = 16;
+    let head = parse::parse(pickle, HEAD_OPS);
+    if cv_head(&head.ops, pickle) == Some(false) {
         return None;
     }
+    let parsed = parse::parse(pickle, 1 << 20);
+    parsed.end.as_ref().ok()?;
+    let ops = &parsed.ops;
+    if cv_head(ops, pickle) != Some(true) {
+        return None;
+    }
+    let memo = |c: u8| {
+        matches!(
+            c,
+            code::MEMOIZE | code::PUT | code::BINPUT | code::LONG_BINPUT
+        )
+    };
     // The last opcode before STOP that is not a memo store must be the REDUCE.
     let mut r = ops.len().checked_sub(2)?;
     while memo(ops[r].code) {
