@@ -2079,13 +2079,16 @@ impl<'a> Vm<'a> {
             Node::Bool(b) => self.digest(1, &[&i64::from(*b).to_le_bytes()]),
             Node::Int(v) | Node::Long(v) => self.int_digest(v),
             Node::Float(f) => {
-                if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e300 {
-                    // `as i128` saturates beyond 2**127 (kept as it was: see the report of
-                    // issue 6; 1e39 and 1e40 share a key here, not in Python).
-                    let i = *f as i128;
-                    match i64::try_from(i) {
-                        Ok(x) => self.digest(1, &[&x.to_le_bytes()]),
-                        Err(_) => self.int_digest(&BigInt::from(i)),
+                if f.is_finite() && f.fract() == 0.0 {
+                    // An integral float is the key of the int of the same value (1.0 == 1,
+                    // 1e300 == int(1e300)): the exact integer, at any magnitude.
+                    if f.abs() < 9.0e18 {
+                        self.digest(1, &[&(*f as i64).to_le_bytes()])
+                    } else {
+                        match num_traits::FromPrimitive::from_f64(*f) {
+                            Some(b) => self.int_digest(&b),
+                            None => self.digest(2, &[&f.to_bits().to_le_bytes()]),
+                        }
                     }
                 } else if f.is_nan() {
                     Key::Identity(id)
