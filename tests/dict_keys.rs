@@ -27,12 +27,10 @@ fn equal_keys_of_other_types_merge_as_in_python() {
     let mut compared = 0;
     for (v, dir) in [("2.7", "py2"), ("3.11", "py3")] {
         let py = common::interpreter(v);
-        let script = format!(
-            "import pickle, sys, binascii\nfor e in sys.argv[1:]:\n    d = eval(e)\n    for p in range(3):\n        b = pickle.dumps(d, p)\n        sys.stdout.write('%s %s\\n' % (binascii.hexlify(b).decode(), ','.join(str(x) for x in pickle.loads(b).values())))\n"
-        );
+        let script = "import pickle, sys, binascii\nfor e in sys.argv[1:]:\n    d = eval(e)\n    for p in range(3):\n        b = pickle.dumps(d, p)\n        sys.stdout.write('%s %s\\n' % (binascii.hexlify(b).decode(), ','.join(str(x) for x in pickle.loads(b).values())))\n";
         let out = Command::new(&py)
             .arg("-c")
-            .arg(&script)
+            .arg(script)
             .args(EXPRS)
             .output()
             .expect("python");
