@@ -710,6 +710,18 @@ pub fn escape_decode(s: &[u8]) -> Result<Vec<u8>, EscapeError> {
                     true => {
                         out.push(a * 16 + b);
                         i += 2;
+                        // py2's repr writes every byte outside printable ASCII as `\xNN`: a
+                        // binary or non-ASCII string is one run of them, decoded here four
+                        // bytes at a time (a sequence that is not a valid `\xNN` leaves the
+                        // run to the general loop, which reports it where it did).
+                        while let Some(&[b'\\', b'x', c, d]) = s.get(i..i + 4) {
+                            let (c, d) = (HEX[c as usize], HEX[d as usize]);
+                            if (c | d) >= 16 {
+                                break;
+                            }
+                            out.push(c * 16 + d);
+                            i += 4;
+                        }
                     }
                     false => {
                         return Err(EscapeError(format!(
@@ -767,6 +779,25 @@ mod tests {
     fn surrogatepass_keeps_lone_surrogates() {
         let t = decode_utf8(b"\xed\xa0\x80", Handler::SurrogatePass, "utf-8").unwrap();
         assert_eq!(code_points(&t).collect::<Vec<_>>(), vec![0xd800]);
+    }
+
+    #[test]
+    fn escape_decode_runs_of_hex_escapes() {
+        // Expected values: CPython 3.11's codecs.escape_decode.
+        assert_eq!(
+            escape_decode(b"\\xe2\\x80\\x99\\xff\\x00abc\\x41").unwrap(),
+            b"\xe2\x80\x99\xff\x00abcA"
+        );
+        for s in [&b"\\xe2\\x80\\x9"[..], b"\\xe2\\x80\\xzz\\x41"] {
+            assert_eq!(
+                escape_decode(s).unwrap_err().0,
+                "invalid \\x escape at position 8"
+            );
+        }
+        assert_eq!(
+            escape_decode(b"\\xe2\\x80\\\\x41").unwrap(),
+            b"\xe2\x80\\x41"
+        );
     }
 
     #[test]
