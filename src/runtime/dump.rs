@@ -525,7 +525,7 @@ impl<'a> Pickler<'a> {
                 } else {
                     self.write(b"(l");
                 }
-                self.put_container(id, ident, extra);
+                self.put_container(id, ident, extra, !items.is_empty());
                 self.batch_appends(items)
             }
             Node::Dict(kv) => {
@@ -534,7 +534,7 @@ impl<'a> Pickler<'a> {
                 } else {
                     self.write(b"(d");
                 }
-                self.put_container(id, ident, extra);
+                self.put_container(id, ident, extra, !kv.is_empty());
                 self.batch_setitems(kv, self.py2() && self.proto == 0)
             }
             Node::Tuple(items) => self.save_tuple(id, items, extra),
@@ -714,6 +714,65 @@ impl<'a> Pickler<'a> {
                     extra,
                 )
             }
+            Node::OrderedDict(kv) => {
+                // 2.7 collections.py: __reduce__ returns (cls, ([[k, v], ...],)) (plus the
+                // instance dict when it has more than the class's own links, which a load
+                // never sets).
+                self.save_global("collections", "OrderedDict", None)?;
+                self.py2_args_open(1);
+                self.py2_fresh_list(kv.len(), |p| {
+                    p.py2_batch(kv, |p, &(k, v)| {
+                        // [k, v]: a fresh list, so memoized; k and v held by it and the list
+                        // iterator besides the OrderedDict.
+                        p.py2_fresh_list(2, |p| {
+                            if p.proto == 0 {
+                                p.save(k, 2)?;
+                                p.write(&[code::APPEND]);
+                                p.save(v, 2)?;
+                                p.write(&[code::APPEND]);
+                            } else {
+                                p.write(&[code::MARK]);
+                                p.save(k, 2)?;
+                                p.save(v, 2)?;
+                                p.write(&[code::APPENDS]);
+                            }
+                            Ok(())
+                        })
+                    })
+                })?;
+                self.py2_args_close(1);
+                self.write(&[code::REDUCE]);
+                self.memo_put(ident);
+                Ok(())
+            }
+            Node::DefaultDict { factory, items } => {
+                // defdict_reduce: (type, () or (factory,), None, None, iteritems()).
+                self.save_global("collections", "defaultdict", None)?;
+                if matches!(self.heap.get(*factory), Node::None) {
+                    self.write(if self.proto >= 1 { b")" } else { b"(t" });
+                } else {
+                    self.py2_args_open(1);
+                    self.save(*factory, 1)?;
+                    self.py2_args_close(1);
+                }
+                self.write(&[code::REDUCE]);
+                self.memo_put(ident);
+                self.batch_setitems_mode(items, true, false)
+            }
+            Node::Deque { items, maxlen } => {
+                // deque_reduce: (type, (list(d),)) or (type, (list(d), maxlen)).
+                let n = if maxlen.is_some() { 2 } else { 1 };
+                self.save_global("collections", "deque", None)?;
+                self.py2_args_open(n);
+                self.py2_fresh_list(items.len(), |p| p.py2_batch(items, |p, &it| p.save(it, 2)))?;
+                if let Some(m) = maxlen {
+                    self.save_int(&BigInt::from(*m), false)?;
+                }
+                self.py2_args_close(n);
+                self.write(&[code::REDUCE]);
+                self.memo_put(ident);
+                Ok(())
+            }
             Node::Exception { class, args, dict } => {
                 // BaseException.__reduce__ returns (type, self.args[, self.__dict__]): the args
                 // tuple is shared with the exception (refcount 2 on py2), and py2's exceptions
@@ -781,8 +840,10 @@ impl<'a> Pickler<'a> {
         }
     }
 
-    fn put_container(&mut self, id: Id, ident: Ident, extra: u32) {
-        if self.py2() {
+    /// cPickle's save_list/save_dict: `put2` (always memoized) when the container is
+    /// non-empty, `put` (by refcount) when it is empty.
+    fn put_container(&mut self, id: Id, ident: Ident, extra: u32, non_empty: bool) {
+        if self.py2() && !non_empty {
             self.py2_put(id, extra);
         } else {
             self.memo_put(ident);
@@ -1009,10 +1070,12 @@ impl<'a> Pickler<'a> {
     }
 
     fn save_global(&mut self, module: &str, name: &str, ident: Option<Ident>) -> D<()> {
-        let module = if module == "os.path" {
-            "posixpath"
-        } else {
-            module
+        let module = match module {
+            "os.path" => "posixpath",
+            // py2's own spellings of the modules the models name in 3.x terms: one class object.
+            "__builtin__" if self.py2() => "builtins",
+            "copy_reg" if self.py2() => "copyreg",
+            m => m,
         };
         let key = Ident::Global(module, name);
         if let Some(i) = self.memo.get(key) {
@@ -1375,16 +1438,67 @@ impl<'a> Pickler<'a> {
             self.write_get(i);
             return Ok(());
         }
-        if self.py2() {
-            self.py2_put(id, extra);
-        } else {
-            self.memo_put(ident);
-        }
+        // py2: the bound __reduce_ex__ (or the pickler's argument tuple, for a copy_reg
+        // dispatch_table entry) holds the object while it is saved, so `put` always memoizes.
+        let _ = extra;
+        self.memo_put(ident);
         match items {
             Items::None => Ok(()),
             Items::List(v) => self.batch_appends_mode(v, false),
             Items::Dict(kv) => self.batch_setitems_mode(kv, false, false),
         }
+    }
+
+    /// py2: the start of a fresh `n`-tuple of reduce arguments (1 <= n <= 3): MARK below
+    /// protocol 2.
+    fn py2_args_open(&mut self, n: usize) {
+        if self.proto < 2 || n > 3 {
+            self.write(&[code::MARK]);
+        }
+    }
+
+    /// py2: the end of a fresh tuple of reduce arguments (refcount 1: never memoized).
+    fn py2_args_close(&mut self, n: usize) {
+        if self.proto < 2 || n > 3 {
+            self.write(&[code::TUPLE]);
+        } else {
+            self.write(&[code::TUPLE1 + n as u8 - 1]);
+        }
+    }
+
+    /// py2: a list the pickler's reduce made (refcount 1): `put2` memoizes it when non-empty;
+    /// `body` writes its items.
+    fn py2_fresh_list(&mut self, len: usize, body: impl FnOnce(&mut Self) -> D<()>) -> D<()> {
+        self.write(if self.proto >= 1 { b"]" } else { b"(l" });
+        if len > 0 {
+            self.memo_put(Ident::Tagged(Tag::List, self.out.len()));
+        }
+        body(self)
+    }
+
+    /// cPickle's batch_list over `items` (each written by `one`): APPEND each at protocol 0;
+    /// else batches of BATCHSIZE under MARK ... APPENDS, a batch of one as a plain APPEND.
+    fn py2_batch<T>(&mut self, items: &[T], one: impl Fn(&mut Self, &T) -> D<()>) -> D<()> {
+        if self.proto == 0 {
+            for it in items {
+                one(self, it)?;
+                self.write(&[code::APPEND]);
+            }
+            return Ok(());
+        }
+        for chunk in items.chunks(BATCHSIZE) {
+            if chunk.len() == 1 {
+                one(self, &chunk[0])?;
+                self.write(&[code::APPEND]);
+                continue;
+            }
+            self.write(&[code::MARK]);
+            for it in chunk {
+                one(self, it)?;
+            }
+            self.write(&[code::APPENDS]);
+        }
+        Ok(())
     }
 
     fn save_tuple_v(&mut self, items: &[V<'_>], _extra: u32) -> D<()> {
@@ -1477,7 +1591,8 @@ impl<'a> Pickler<'a> {
                 } else {
                     self.write(b"(l");
                 }
-                if !self.py2() {
+                if !self.py2() || !items.is_empty() {
+                    // py2: a fresh list (refcount 1), memoized by put2 when non-empty.
                     let k = Ident::Tagged(Tag::List, self.out.len());
                     self.memo_put(k);
                 }
