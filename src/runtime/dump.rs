@@ -52,9 +52,6 @@ pub fn dump(heap: &Heap, root: Id, rt: Runtime, protocol: u8) -> D<Vec<u8>> {
         },
         depth: 0,
     };
-    if let Some(refs) = &p.refs {
-        py2_unpredictable(heap, root, refs)?;
-    }
     if protocol >= 2 {
         p.out.extend_from_slice(&[code::PROTO, protocol]);
         if protocol >= 4 {
@@ -96,38 +93,6 @@ impl Py2Refs {
         }
         Py2Refs { counts }
     }
-}
-
-/// Shapes whose cPickle memo the refcount model gets wrong (seen against 2.7: a set or
-/// frozenset reached more than once has the list of its `__reduce__` memoized; so has a list that
-/// is a dict's value and holds that dict): not modelled rather than guessed.
-fn py2_unpredictable(heap: &Heap, root: Id, refs: &Py2Refs) -> D<()> {
-    let mut seen = vec![false; heap.len()];
-    let mut todo = vec![root];
-    while let Some(id) = todo.pop() {
-        if std::mem::replace(&mut seen[id], true) {
-            continue;
-        }
-        match heap.get(id) {
-            Node::Set(_) | Node::FrozenSet(_) if refs.get(id) >= 2 => {
-                return Err(DumpError::Unmodelled(
-                    "py2: a shared set or frozenset (cPickle's memo of its reduce list)".into(),
-                ));
-            }
-            Node::Dict(kv) => {
-                for &(_, v) in kv {
-                    if matches!(heap.get(v), Node::List(items) if items.contains(&id)) {
-                        return Err(DumpError::Unmodelled(
-                            "py2: a list that is a dict's value and holds the dict".into(),
-                        ));
-                    }
-                }
-            }
-            _ => {}
-        }
-        todo.extend(heap.children(id));
-    }
-    Ok(())
 }
 
 /// What the memo is keyed by: object identity, with the objects CPython shares (cached
@@ -742,7 +707,7 @@ impl<'a> Pickler<'a> {
                 })?;
                 self.py2_args_close(1);
                 self.write(&[code::REDUCE]);
-                self.memo_put(ident);
+                self.py2_memo_reduced(ident);
                 Ok(())
             }
             Node::DefaultDict { factory, items } => {
@@ -756,8 +721,10 @@ impl<'a> Pickler<'a> {
                     self.py2_args_close(1);
                 }
                 self.write(&[code::REDUCE]);
-                self.memo_put(ident);
-                self.batch_setitems_mode(items, true, false)
+                if self.py2_memo_reduced(ident) {
+                    self.batch_setitems_mode(items, true, false)?;
+                }
+                Ok(())
             }
             Node::Deque { items, maxlen } => {
                 // deque_reduce: (type, (list(d),)) or (type, (list(d), maxlen)).
@@ -770,7 +737,27 @@ impl<'a> Pickler<'a> {
                 }
                 self.py2_args_close(n);
                 self.write(&[code::REDUCE]);
-                self.memo_put(ident);
+                self.py2_memo_reduced(ident);
+                Ok(())
+            }
+            Node::Opaque {
+                reduce: Some(r), ..
+            } if self.py2() && self.py2_counter_items(r).is_some() => {
+                // 2.7 collections.py: Counter.__reduce__ returns (cls, (dict(self),)); the
+                // Counter holds what its one argument held (dict.update into an empty Counter).
+                let kv = self.py2_counter_items(r).unwrap_or(&[]);
+                self.save_global("collections", "Counter", None)?;
+                self.py2_args_open(1);
+                self.write(if self.proto >= 1 { b"}" } else { b"(d" });
+                if !kv.is_empty() {
+                    // A fresh container (put2), keyed by its output offset.
+                    self.memo_put(Ident::Tagged(Tag::List, self.out.len()));
+                }
+                // Keys and values are held by the Counter and the fresh dict.
+                self.py2_setitems(kv, 1 + u32::from(self.proto == 0))?;
+                self.py2_args_close(1);
+                self.write(&[code::REDUCE]);
+                self.py2_memo_reduced(ident);
                 Ok(())
             }
             Node::Exception { class, args, dict } => {
@@ -1447,6 +1434,73 @@ impl<'a> Pickler<'a> {
             Items::List(v) => self.batch_appends_mode(v, false),
             Items::Dict(kv) => self.batch_setitems_mode(kv, false, false),
         }
+    }
+
+    /// cPickle's save_reduce after REDUCE: an object its own arguments already memoized (it is
+    /// recursive) is popped and fetched, and its items are not written (false); otherwise
+    /// memoized (`put`: the bound __reduce_ex__ holds it, so its refcount is at least 2).
+    fn py2_memo_reduced(&mut self, ident: Ident<'_>) -> bool {
+        if let Some(i) = self.memo.get(ident) {
+            self.write(&[code::POP]);
+            self.write_get(i);
+            return false;
+        }
+        self.memo_put(ident);
+        true
+    }
+
+    /// The items of a py2 `collections.Counter` that the stream built as `Counter(d)` for a dict
+    /// `d` (REDUCE, no state, no items set after), when its write-back is predictable: `d` is
+    /// non-empty (put2) or referenced by the Counter's arguments alone (an empty dict's memo
+    /// follows its refcount, which the arguments, gone after the load, would change).
+    fn py2_counter_items(&self, r: &Reduce) -> Option<&'a [(Id, Id)]> {
+        let heap: &'a Heap = self.heap;
+        let Node::Global(g) = heap.get(r.func) else {
+            return None;
+        };
+        if g.module != "collections" || g.name != "Counter" || r.newobj || r.state.is_some() {
+            return None;
+        }
+        let Node::Tuple(args) = heap.get(r.args) else {
+            return None;
+        };
+        let [d] = args[..] else {
+            return None;
+        };
+        let Node::Dict(kv) = heap.get(d) else {
+            return None;
+        };
+        let sole = self.refs.as_ref().is_some_and(|refs| refs.get(d) == 1);
+        (!kv.is_empty() || sole).then_some(&kv[..])
+    }
+
+    /// cPickle's batch_dict over `kv`, each key and value saved with `extra` references held
+    /// besides the model's count: SETITEM each at protocol 0; else batches under MARK ...
+    /// SETITEMS, a batch of one as a plain SETITEM.
+    fn py2_setitems(&mut self, kv: &[(Id, Id)], extra: u32) -> D<()> {
+        if self.proto == 0 {
+            for &(k, v) in kv {
+                self.save(k, extra)?;
+                self.save(v, extra)?;
+                self.write(&[code::SETITEM]);
+            }
+            return Ok(());
+        }
+        for chunk in kv.chunks(BATCHSIZE) {
+            if let [(k, v)] = *chunk {
+                self.save(k, extra)?;
+                self.save(v, extra)?;
+                self.write(&[code::SETITEM]);
+                continue;
+            }
+            self.write(&[code::MARK]);
+            for &(k, v) in chunk {
+                self.save(k, extra)?;
+                self.save(v, extra)?;
+            }
+            self.write(&[code::SETITEMS]);
+        }
+        Ok(())
     }
 
     /// py2: the start of a fresh `n`-tuple of reduce arguments (1 <= n <= 3): MARK below
