@@ -740,6 +740,51 @@ impl<'a> Pickler<'a> {
                 self.py2_memo_reduced(ident);
                 Ok(())
             }
+            Node::Range([start, stop, step]) if self.py2() => {
+                // range_reduce: (xrange, (start, start + len * step, step)), built with C ints
+                // ("(O(iii))"): values beyond 32 bits would be truncated, so not modelled.
+                let len = if step.is_positive() && start < stop {
+                    (stop - start - 1) / step + 1
+                } else if step.is_negative() && start > stop {
+                    (start - stop - 1) / -step + 1
+                } else {
+                    BigInt::zero()
+                };
+                let end = start + &len * step;
+                let fits = |v: &BigInt| v.to_i32().is_some();
+                if ![start, stop, step, &end].into_iter().all(fits) {
+                    return Err(DumpError::Unmodelled(
+                        "py2: an xrange beyond C int (range_reduce's \"i\" format)".into(),
+                    ));
+                }
+                self.save_global("builtins", "xrange", None)?;
+                self.py2_args_open(3);
+                for v in [start, &end, step] {
+                    self.save_int(v, false)?;
+                }
+                self.py2_args_close(3);
+                self.write(&[code::REDUCE]);
+                self.py2_memo_reduced(ident);
+                Ok(())
+            }
+            Node::Opaque {
+                reduce: Some(r), ..
+            } if self.py2() && self.py2_slice_args(r).is_some() => {
+                // slice_reduce: (slice, (start, stop, step)), the parts held by the slice.
+                let parts = self.py2_slice_args(r).unwrap_or_default();
+                self.save_global("builtins", "slice", None)?;
+                self.py2_args_open(3);
+                for part in parts {
+                    match part {
+                        Some(x) => self.save(x, 1)?,
+                        None => self.write(b"N"),
+                    }
+                }
+                self.py2_args_close(3);
+                self.write(&[code::REDUCE]);
+                self.py2_memo_reduced(ident);
+                Ok(())
+            }
             Node::Opaque {
                 reduce: Some(r), ..
             } if self.py2() && self.py2_counter_items(r).is_some() => {
@@ -1447,6 +1492,27 @@ impl<'a> Pickler<'a> {
         }
         self.memo_put(ident);
         true
+    }
+
+    /// start, stop and step (None where absent) of a py2 slice the stream built as
+    /// `slice(*args)` (REDUCE of the builtin, one to three arguments, no state).
+    fn py2_slice_args(&self, r: &Reduce) -> Option<[Option<Id>; 3]> {
+        let Node::Global(g) = self.heap.get(r.func) else {
+            return None;
+        };
+        let builtin = matches!(g.module.as_str(), "__builtin__" | "builtins");
+        if !builtin || g.name != "slice" || r.newobj || r.state.is_some() {
+            return None;
+        }
+        let Node::Tuple(args) = self.heap.get(r.args) else {
+            return None;
+        };
+        match args[..] {
+            [stop] => Some([None, Some(stop), None]),
+            [start, stop] => Some([Some(start), Some(stop), None]),
+            [start, stop, step] => Some([Some(start), Some(stop), Some(step)]),
+            _ => None,
+        }
     }
 
     /// The items of a py2 `collections.Counter` that the stream built as `Counter(d)` for a dict
