@@ -767,6 +767,15 @@ impl<'a> Pickler<'a> {
                 self.py2_memo_reduced(ident);
                 Ok(())
             }
+            Node::Range([start, stop, step]) => {
+                // range_reduce: (range, (start, stop, step)) as constructed.
+                let args = V::Tuple(vec![
+                    V::Int(start.clone()),
+                    V::Int(stop.clone()),
+                    V::Int(step.clone()),
+                ]);
+                self.save_reduce(id, ("builtins", "range"), args, None, extra)
+            }
             Node::Opaque {
                 reduce: Some(r), ..
             } if self.py2() && self.py2_slice_args(r).is_some() => {
