@@ -853,12 +853,10 @@ impl<'a> Pickler<'a> {
                     self.save(args, 1)?;
                 }
                 self.write(&[code::REDUCE]);
+                // py2 too: the bound __reduce_ex__ holds the exception, so `put` memoizes it.
+                let _ = extra;
                 let ident = self.ident(id);
-                if self.py2() {
-                    self.py2_put(id, extra);
-                } else {
-                    self.memo_put(ident);
-                }
+                self.memo_put(ident);
                 if !dict.is_empty() {
                     // The state is the exception's __dict__ (refcount 2 on py2: the exception
                     // and the reduce tuple); its keys went through setattr, which interns them.
@@ -2152,9 +2150,10 @@ mod tests {
     /// dict value, an object saved by reduce as a dict's value: cPickle's put2 and the bound
     /// __reduce_ex__) and the collections' reduces. Oracle: CPython 2.7.18's cPickle, for which
     /// `cPickle.dumps(cPickle.loads(s), p) == s` held for each of these (`s = cPickle.dumps(v,
-    /// p)` of {'a': [1]}, {'a': {'b': 1}}, {'a': date(2020, 1, 2)}, {'k': OrderedDict([('ab',
+    /// p)`, for the exceptions `s` re-dumped once: their literals' refcounts differ) of {'a': [1]}, {'a': {'b': 1}}, {'a': date(2020, 1, 2)}, {'k': OrderedDict([('ab',
     /// [1])])}, {'k': deque(['xy'], 5)}, {'k': defaultdict(list, {'a': 1})}, {'k': xrange(1, 10,
-    /// 2)}, {'k': Counter({'ab': 2})}, [set(['ab'])] * 2).
+    /// 2)}, {'k': Counter({'ab': 2})}, [set(['ab'])] * 2, {'result': ValueError('boom')},
+    /// {'r': KeyError('k', 2)}).
     #[test]
     fn py2_write_backs_follow_cpickle() {
         use crate::runtime::load::{self, LoadConfig, Outcome};
@@ -2248,6 +2247,34 @@ mod tests {
             (
                 2,
                 "80025d710128635f5f6275696c74696e5f5f0a7365740a71025d710355026162710461855271056805652e",
+            ),
+            (
+                0,
+                "286470310a5327726573756c74270a70320a63657863657074696f6e730a56616c75654572726f720a70330a285327626f6f6d270a70340a7470350a5270360a732e",
+            ),
+            (
+                0,
+                "286470310a5327726573756c74270a70320a63657863657074696f6e730a56616c75654572726f720a70330a285327626f6f6d270a70340a7470350a5270360a732e",
+            ),
+            (
+                1,
+                "7d71015506726573756c7463657863657074696f6e730a56616c75654572726f720a7102285504626f6f6d7103747104527105732e",
+            ),
+            (
+                2,
+                "80027d71015506726573756c7463657863657074696f6e730a56616c75654572726f720a71025504626f6f6d7103857104527105732e",
+            ),
+            (
+                0,
+                "286470310a532772270a63657863657074696f6e730a4b65794572726f720a70320a2853276b270a49320a7470330a5270340a732e",
+            ),
+            (
+                1,
+                "7d710155017263657863657074696f6e730a4b65794572726f720a71022855016b4b02747103527104732e",
+            ),
+            (
+                2,
+                "80027d710155017263657863657074696f6e730a4b65794572726f720a710255016b4b02867103527104732e",
             ),
         ];
         let rt = Runtime::parse("2.7").expect("2.7");
