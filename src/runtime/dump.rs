@@ -1376,12 +1376,12 @@ impl<'a> Pickler<'a> {
             }
             self.write(&[code::REDUCE]);
         }
-        if self.py2() {
-            self.py2_put(id, extra);
-        } else {
-            self.memo_put(ident);
-        }
-        if !dict.is_empty() {
+        // py2 too: the bound __reduce_ex__ holds the instance, so `put` memoizes it.
+        let _ = extra;
+        self.memo_put(ident);
+        // py2's reduce_2 (protocol 2) passes the __dict__ as the state even when it is empty;
+        // copy_reg._reduce_ex (below 2) only a non-empty one.
+        if !dict.is_empty() || (self.py2() && self.proto >= 2) {
             // The state is the instance's __dict__ itself (refcount 2 on py2: the instance and
             // the reduce tuple).
             if self.proto >= 1 {
@@ -2277,15 +2277,47 @@ mod tests {
                 "80027d710155017263657863657074696f6e730a4b65794572726f720a710255016b4b02867103527104732e",
             ),
         ];
+        // Instances of corpora/gen/appmod.py's New (a new-style class: reduce_2 at protocol 2,
+        // copy_reg._reduce_ex below) as a dict value and with an empty __dict__.
+        let apps: &[(u8, &str)] = &[
+            (
+                0,
+                "286470310a53276b270a63636f70795f7265670a5f7265636f6e7374727563746f720a70320a28636170706d6f640a4e65770a70330a635f5f6275696c74696e5f5f0a6f626a6563740a70340a4e745270350a286470360a532761270a49310a73532762270a53276162270a70370a7362732e",
+            ),
+            (
+                1,
+                "7d710155016b63636f70795f7265670a5f7265636f6e7374727563746f720a710228636170706d6f640a4e65770a7103635f5f6275696c74696e5f5f0a6f626a6563740a71044e745271057d7106285501614b01550162550261627562732e",
+            ),
+            (
+                2,
+                "80027d710155016b636170706d6f640a4e65770a7102298171037d7104285501614b01550162550261627562732e",
+            ),
+            (
+                0,
+                "286c70310a63636f70795f7265670a5f7265636f6e7374727563746f720a70320a28636170706d6f640a4e65770a70330a635f5f6275696c74696e5f5f0a6f626a6563740a70340a4e745270350a612e",
+            ),
+            (
+                1,
+                "5d710163636f70795f7265670a5f7265636f6e7374727563746f720a710228636170706d6f640a4e65770a7103635f5f6275696c74696e5f5f0a6f626a6563740a71044e74527105612e",
+            ),
+            (
+                2,
+                "80025d7101636170706d6f640a4e65770a7102298171037d710462612e",
+            ),
+        ];
         let rt = Runtime::parse("2.7").expect("2.7");
-        for &(p, hex) in cases {
+        let app_cfg = LoadConfig {
+            apps: load::AppClasses::only(["appmod".to_string()]),
+            ..LoadConfig::default()
+        };
+        let plain = LoadConfig::default();
+        let all = cases.iter().map(|c| (c, &plain));
+        for (&(p, hex), cfg) in all.chain(apps.iter().map(|c| (c, &app_cfg))) {
             let data: Vec<u8> = (0..hex.len())
                 .step_by(2)
                 .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
                 .collect();
-            let Outcome::Loaded { heap, root } =
-                load::load(&data, rt, &LoadConfig::default()).outcome
-            else {
+            let Outcome::Loaded { heap, root } = load::load(&data, rt, cfg).outcome else {
                 panic!("{hex} does not load");
             };
             assert_eq!(dump(&heap, root, rt, p), Ok(data), "p{p} {hex}");
