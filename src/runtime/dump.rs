@@ -1380,8 +1380,9 @@ impl<'a> Pickler<'a> {
         let _ = extra;
         self.memo_put(ident);
         // py2's reduce_2 (protocol 2) passes the __dict__ as the state even when it is empty;
-        // copy_reg._reduce_ex (below 2) only a non-empty one.
-        if !dict.is_empty() || (self.py2() && self.proto >= 2) {
+        // copy_reg._reduce_ex (below 2) only a non-empty one; `object()` has no __dict__.
+        let empty_state = self.py2() && self.proto >= 2 && class.known != Known::Object;
+        if !dict.is_empty() || empty_state {
             // The state is the instance's __dict__ itself (refcount 2 on py2: the instance and
             // the reduce tuple).
             if self.proto >= 1 {
@@ -2153,7 +2154,7 @@ mod tests {
     /// p)`, for the exceptions `s` re-dumped once: their literals' refcounts differ) of {'a': [1]}, {'a': {'b': 1}}, {'a': date(2020, 1, 2)}, {'k': OrderedDict([('ab',
     /// [1])])}, {'k': deque(['xy'], 5)}, {'k': defaultdict(list, {'a': 1})}, {'k': xrange(1, 10,
     /// 2)}, {'k': Counter({'ab': 2})}, [set(['ab'])] * 2, {'result': ValueError('boom')},
-    /// {'r': KeyError('k', 2)}).
+    /// {'r': KeyError('k', 2)}, [object()] * 2).
     #[test]
     fn py2_write_backs_follow_cpickle() {
         use crate::runtime::load::{self, LoadConfig, Outcome};
@@ -2275,6 +2276,18 @@ mod tests {
             (
                 2,
                 "80027d710155017263657863657074696f6e730a4b65794572726f720a710255016b4b02867103527104732e",
+            ),
+            (
+                0,
+                "286c70310a63636f70795f7265670a5f7265636f6e7374727563746f720a70320a28635f5f6275696c74696e5f5f0a6f626a6563740a70330a67330a4e745270340a6167340a612e",
+            ),
+            (
+                1,
+                "5d71012863636f70795f7265670a5f7265636f6e7374727563746f720a710228635f5f6275696c74696e5f5f0a6f626a6563740a710368034e745271046804652e",
+            ),
+            (
+                2,
+                "80025d710128635f5f6275696c74696e5f5f0a6f626a6563740a7102298171036803652e",
             ),
         ];
         // Instances of corpora/gen/appmod.py's New (a new-style class: reduce_2 at protocol 2,
