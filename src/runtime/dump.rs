@@ -796,6 +796,19 @@ impl<'a> Pickler<'a> {
             }
             Node::Opaque {
                 reduce: Some(r), ..
+            } if self.py2() && self.py2_fraction_str(r).is_some() => {
+                // 2.7 fractions.py: __reduce__ returns (cls, (str(self),)), a fresh str.
+                let text = self.py2_fraction_str(r).unwrap_or_default();
+                self.save_global("fractions", "Fraction", None)?;
+                self.py2_args_open(1);
+                self.save_py2_str(text.as_bytes());
+                self.py2_args_close(1);
+                self.write(&[code::REDUCE]);
+                self.py2_memo_reduced(ident);
+                Ok(())
+            }
+            Node::Opaque {
+                reduce: Some(r), ..
             } if self.py2() && self.py2_counter_items(r).is_some() => {
                 // 2.7 collections.py: Counter.__reduce__ returns (cls, (dict(self),)); the
                 // Counter holds what its one argument held (dict.update into an empty Counter).
@@ -1521,6 +1534,51 @@ impl<'a> Pickler<'a> {
             [start, stop, step] => Some([Some(start), Some(stop), Some(step)]),
             _ => None,
         }
+    }
+
+    /// `str()` of a py2 `fractions.Fraction` the stream built as `Fraction(s)` from a string
+    /// already in the form `str()` gives (`n/d` in lowest terms with d > 1, or `n`), which is then
+    /// that string; any other spelling (spaces, decimals, exponents, unreduced) is not modelled.
+    fn py2_fraction_str(&self, r: &Reduce) -> Option<String> {
+        let Node::Global(g) = self.heap.get(r.func) else {
+            return None;
+        };
+        if g.module != "fractions" || g.name != "Fraction" || r.newobj || r.state.is_some() {
+            return None;
+        }
+        let Node::Tuple(args) = self.heap.get(r.args) else {
+            return None;
+        };
+        let [a] = args[..] else {
+            return None;
+        };
+        let (Node::Text(b) | Node::Bytes(b)) = self.heap.get(a) else {
+            return None;
+        };
+        let text = std::str::from_utf8(b).ok()?;
+        let digits = |t: &str| {
+            !t.is_empty()
+                && t.bytes().all(|c| c.is_ascii_digit())
+                && (t == "0" || !t.starts_with('0'))
+        };
+        let (num, den) = text.split_once('/').unwrap_or((text, "1"));
+        let magnitude = num.strip_prefix('-').unwrap_or(num);
+        if !digits(magnitude) || magnitude == "0" && num.starts_with('-') || !digits(den) {
+            return None;
+        }
+        let (n, d): (BigInt, BigInt) = (num.parse().ok()?, den.parse().ok()?);
+        let (mut x, mut y) = (n.abs(), d.clone());
+        while !y.is_zero() {
+            let t = &x % &y;
+            x = std::mem::replace(&mut y, t);
+        }
+        let lowest = x == BigInt::from(1);
+        let canonical = if text.contains('/') {
+            d > BigInt::from(1) && lowest
+        } else {
+            true
+        };
+        canonical.then(|| text.to_string())
     }
 
     /// The items of a py2 `collections.Counter` that the stream built as `Counter(d)` for a dict
