@@ -45,6 +45,8 @@ struct Tally {
     exact: usize,
     same_value: usize,
     unmodelled: usize,
+    /// Not-modelled dumps by reason.
+    reasons: BTreeMap<String, usize>,
     /// 3.14 (Pyodide) only: differences the platform alone explains.
     platform: usize,
     mismatch: Vec<String>,
@@ -94,7 +96,10 @@ fn dumps_reproduce_the_real_picklers() {
                         Err(DumpError::Py(e)) => t.mismatch.push(format!(
                             "{reader} p{p} {id}: real raised {real_err}, ours raised {e}"
                         )),
-                        Err(DumpError::Unmodelled(_)) => t.unmodelled += 1,
+                        Err(DumpError::Unmodelled(why)) => {
+                            t.unmodelled += 1;
+                            *t.reasons.entry(why).or_default() += 1;
+                        }
                         Ok(_) => t.mismatch.push(format!(
                             "{reader} p{p} {id}: real raised {real}, ours wrote bytes"
                         )),
@@ -142,7 +147,10 @@ fn dumps_reproduce_the_real_picklers() {
                         escape(&real_bytes),
                         escape(&ours)
                     )),
-                    Err(DumpError::Unmodelled(_)) => t.unmodelled += 1,
+                    Err(DumpError::Unmodelled(why)) => {
+                        t.unmodelled += 1;
+                        *t.reasons.entry(why).or_default() += 1;
+                    }
                     Err(DumpError::Py(e)) => t
                         .mismatch
                         .push(format!("{reader} p{p} {id}: ours raised {e}")),
@@ -164,6 +172,11 @@ fn dumps_reproduce_the_real_picklers() {
             t.platform,
             t.mismatch.len()
         );
+        let mut reasons: Vec<_> = t.reasons.iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (why, n) in reasons.iter().take(if r == "2.7" { 40 } else { 8 }) {
+            let _ = writeln!(report, "      not modelled {n:>5}  {why}");
+        }
         for m in &t.mismatch {
             let _ = writeln!(details, "{m}");
         }
