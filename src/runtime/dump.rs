@@ -722,7 +722,7 @@ impl<'a> Pickler<'a> {
                 }
                 self.write(&[code::REDUCE]);
                 if self.py2_memo_reduced(ident) {
-                    self.batch_setitems_mode(items, true, false)?;
+                    self.batch_setitems_mode(items, 1, false)?;
                 }
                 Ok(())
             }
@@ -821,7 +821,7 @@ impl<'a> Pickler<'a> {
                     self.memo_put(Ident::Tagged(Tag::List, self.out.len()));
                 }
                 // Keys and values are held by the Counter and the fresh dict.
-                self.py2_setitems(kv, 1 + u32::from(self.proto == 0))?;
+                self.batch_setitems_mode(kv, 1 + u32::from(self.proto == 0), false)?;
                 self.py2_args_close(1);
                 self.write(&[code::REDUCE]);
                 self.py2_memo_reduced(ident);
@@ -1266,11 +1266,14 @@ impl<'a> Pickler<'a> {
     /// `iter_refs`: py2 protocol 0 walks `iteritems()`, whose tuples hold a reference to each key
     /// and value; the binary protocols use PyDict_Next (borrowed).
     fn batch_setitems(&mut self, kv: &[(Id, Id)], iter_refs: bool) -> D<()> {
-        self.batch_setitems_mode(kv, iter_refs, !self.py2())
+        self.batch_setitems_mode(kv, u32::from(iter_refs), !self.py2())
     }
 
-    fn batch_setitems_mode(&mut self, kv: &[(Id, Id)], iter_refs: bool, exact: bool) -> D<()> {
-        let extra = u32::from(iter_refs);
+    /// cPickle's/pickle.py's batch_setitems over `kv`, each key and value saved with `extra`
+    /// references held besides the model's count: SETITEM each at protocol 0; else batches under
+    /// MARK ... SETITEMS; a single item as a plain SETITEM, and (unless `exact`: CPython 3's C
+    /// pickler) a last batch of one too.
+    fn batch_setitems_mode(&mut self, kv: &[(Id, Id)], extra: u32, exact: bool) -> D<()> {
         if self.proto == 0 {
             for &(k, v) in kv {
                 self.save(k, extra)?;
@@ -1498,7 +1501,7 @@ impl<'a> Pickler<'a> {
         match items {
             Items::None => Ok(()),
             Items::List(v) => self.batch_appends_mode(v, false),
-            Items::Dict(kv) => self.batch_setitems_mode(kv, false, false),
+            Items::Dict(kv) => self.batch_setitems_mode(kv, 0, false),
         }
     }
 
@@ -1604,35 +1607,6 @@ impl<'a> Pickler<'a> {
         };
         let sole = self.refs.as_ref().is_some_and(|refs| refs.get(d) == 1);
         (!kv.is_empty() || sole).then_some(&kv[..])
-    }
-
-    /// cPickle's batch_dict over `kv`, each key and value saved with `extra` references held
-    /// besides the model's count: SETITEM each at protocol 0; else batches under MARK ...
-    /// SETITEMS, a batch of one as a plain SETITEM.
-    fn py2_setitems(&mut self, kv: &[(Id, Id)], extra: u32) -> D<()> {
-        if self.proto == 0 {
-            for &(k, v) in kv {
-                self.save(k, extra)?;
-                self.save(v, extra)?;
-                self.write(&[code::SETITEM]);
-            }
-            return Ok(());
-        }
-        for chunk in kv.chunks(BATCHSIZE) {
-            if let [(k, v)] = *chunk {
-                self.save(k, extra)?;
-                self.save(v, extra)?;
-                self.write(&[code::SETITEM]);
-                continue;
-            }
-            self.write(&[code::MARK]);
-            for &(k, v) in chunk {
-                self.save(k, extra)?;
-                self.save(v, extra)?;
-            }
-            self.write(&[code::SETITEMS]);
-        }
-        Ok(())
     }
 
     /// py2: the start of a fresh `n`-tuple of reduce arguments (1 <= n <= 3): MARK below
