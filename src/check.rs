@@ -293,7 +293,7 @@ fn layer_read_with(
             let v = read_with(pickle, pre, side)?;
             Ok(celery_result(v))
         }
-        (_, Form::Bang) if side.writer.pickle_error_is_miss => {
+        (_, Form::Bang) if side.writer.pickle_error_is_miss() => {
             read_with(pickle, pre, side).map_err(pickle_error_is_miss)
         }
         _ => read_with(pickle, pre, side),

@@ -422,8 +422,6 @@ pub enum Reader {
 pub struct Writer {
     pub name: String,
     pub protocol: Protocol,
-    /// Prefix the pickle with `!` (same as `wrap == Wrap::Bang`).
-    pub bang: bool,
     pub wrap: Wrap,
     pub ints: Ints,
     pub reader: Reader,
@@ -431,11 +429,6 @@ pub struct Writer {
     pub reads_ascii: bool,
     /// `auto`: the profile is inferred per value from its envelope (`infer`).
     pub auto: bool,
-    /// The layer catches `pickle.PickleError` around its `pickle.loads` of a `!` value and
-    /// returns None: an `UnpicklingError` is a cache miss, not an exception the app sees
-    /// (werkzeug.contrib.cache `RedisCache.load_object`, cachelib `RedisSerializer.loads`,
-    /// Flask-Caching 1.x `load_object`: every `!` layer). Other exceptions propagate.
-    pub pickle_error_is_miss: bool,
 }
 
 /// The profiles `Writer::parse` knows, for messages.
@@ -460,14 +453,20 @@ impl Writer {
         Writer {
             name: name.to_string(),
             protocol,
-            bang: wrap == Wrap::Bang,
             wrap,
             ints,
             reader,
             reads_ascii: reader == Reader::Any,
             auto: false,
-            pickle_error_is_miss: wrap == Wrap::Bang,
         }
+    }
+
+    /// Whether the layer catches `pickle.PickleError` around its `pickle.loads` of a `!` value
+    /// and returns None: an `UnpicklingError` is a cache miss, not an exception the app sees.
+    /// Every `!` layer does (werkzeug.contrib.cache `RedisCache.load_object`, cachelib
+    /// `RedisSerializer.loads`, Flask-Caching 1.x `load_object`); other exceptions propagate.
+    pub fn pickle_error_is_miss(&self) -> bool {
+        self.wrap == Wrap::Bang
     }
 
     /// Parse a profile name: `auto`, `werkzeug`, `cachelib`, `cachelib@0.4`, `flask-caching@1.10`,
