@@ -282,6 +282,15 @@ pub fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// A memo store (MEMOIZE, PUT, BINPUT, LONG_BINPUT): it leaves the stack as it is.
+fn memo_store(c: u8) -> bool {
+    use crate::pickle::ops::code;
+    matches!(
+        c,
+        code::MEMOIZE | code::PUT | code::BINPUT | code::LONG_BINPUT
+    )
+}
+
 /// Whether `ops` (the first opcodes of `pickle`, or all of them) open with the global
 /// `dogpile.cache.api.CachedValue` (GLOBAL, or two strings and STACK_GLOBAL with memo stores
 /// between): `Some(answer)`, or `None` where `ops` ends before the answer.
@@ -291,12 +300,6 @@ fn cv_head(ops: &[crate::pickle::parse::Op], pickle: &[u8]) -> Option<bool> {
     let text = |a: &Arg| match a {
         Arg::Bytes(r) | Arg::Line(r) => pickle.get(r.clone()),
         _ => None,
-    };
-    let memo = |c: u8| {
-        matches!(
-            c,
-            code::MEMOIZE | code::PUT | code::BINPUT | code::LONG_BINPUT
-        )
     };
     let mut i = 0;
     while i < ops.len() && matches!(ops[i].code, code::PROTO | code::FRAME) {
@@ -313,7 +316,7 @@ fn cv_head(ops: &[crate::pickle::parse::Op], pickle: &[u8]) -> Option<bool> {
                 return Some(false);
             }
             let mut j = i + 1;
-            while ops.get(j).is_some_and(|o| memo(o.code)) {
+            while ops.get(j).is_some_and(|o| memo_store(o.code)) {
                 j += 1;
             }
             let second = ops.get(j)?;
@@ -321,7 +324,7 @@ fn cv_head(ops: &[crate::pickle::parse::Op], pickle: &[u8]) -> Option<bool> {
                 return Some(false);
             }
             let mut k = j + 1;
-            while ops.get(k).is_some_and(|o| memo(o.code)) {
+            while ops.get(k).is_some_and(|o| memo_store(o.code)) {
                 k += 1;
             }
             ops.get(k)?.code == code::STACK_GLOBAL
@@ -350,15 +353,9 @@ pub fn cachedvalue_as_tuple(pickle: &[u8]) -> Option<Vec<u8>> {
     if cv_head(ops, pickle) != Some(true) {
         return None;
     }
-    let memo = |c: u8| {
-        matches!(
-            c,
-            code::MEMOIZE | code::PUT | code::BINPUT | code::LONG_BINPUT
-        )
-    };
     // The last opcode before STOP that is not a memo store must be the REDUCE.
     let mut r = ops.len().checked_sub(2)?;
-    while memo(ops[r].code) {
+    while memo_store(ops[r].code) {
         r = r.checked_sub(1)?;
     }
     if ops[r].code != code::REDUCE || ops.last()?.code != code::STOP {
