@@ -798,6 +798,16 @@ impl Prefixes {
     }
 }
 
+/// TYPE and STRLEN of `k`, the two replies a key's type and length are read from.
+fn push_type_strlen(cmds: &mut Vec<redis::Cmd>, k: &[u8]) -> Result<(), SourceError> {
+    for name in ["TYPE", "STRLEN"] {
+        let mut cmd = read_cmd(name)?;
+        cmd.arg(k);
+        cmds.push(cmd);
+    }
+    Ok(())
+}
+
 /// Read one batch of keys from `c`. Returns false when `emit` asked to stop. Keys the node does
 /// not own (MOVED / ASK) go to `redirects`. `then`, if given, is sent at the end of the batch's
 /// first pipeline (the next SCAN, so that the server answers it with the batch) and its reply
@@ -839,11 +849,7 @@ fn read_keys(
             cmd.arg(k).arg(0).arg(PREFIX - 1);
             cmds.push(cmd);
         } else {
-            for name in ["TYPE", "STRLEN"] {
-                let mut cmd = read_cmd(name)?;
-                cmd.arg(k);
-                cmds.push(cmd);
-            }
+            push_type_strlen(&mut cmds, k)?;
         }
     }
     let has_then = then.is_some();
@@ -905,11 +911,7 @@ fn read_keys(
         }
         let mut cmds = Vec::with_capacity(pending.len() * 2);
         for (k, _) in &pending {
-            for name in ["TYPE", "STRLEN"] {
-                let mut cmd = read_cmd(name)?;
-                cmd.arg(*k);
-                cmds.push(cmd);
-            }
+            push_type_strlen(&mut cmds, k)?;
         }
         c.query("TYPE", cmds)?
     } else {
