@@ -11,8 +11,3 @@ pub type Set<K> = std::collections::HashSet<K, RandomState>;
 pub fn map<K, V>() -> Map<K, V> {
     Map::default()
 }
-
-/// An empty set.
-pub fn set<K>() -> Set<K> {
-    Set::default()
-}
