@@ -124,6 +124,10 @@ pub struct BudgetsConfig {
     pub max_memo: Option<usize>,
     pub max_bytes: Option<usize>,
     pub max_digits: Option<usize>,
+    /// The work budget of one value's whole verdict (`meter::Limits::ops`).
+    pub verdict_ops: Option<u64>,
+    /// The memory budget of one value's whole verdict, in bytes (`meter::Limits::bytes`).
+    pub verdict_bytes: Option<u64>,
 }
 
 impl BudgetsConfig {
@@ -140,6 +144,12 @@ impl BudgetsConfig {
         set(&mut b.max_memo, self.max_memo);
         set(&mut b.max_bytes, self.max_bytes);
         set(&mut b.max_digits, self.max_digits);
+        if let Some(v) = self.verdict_ops {
+            b.verdict.ops = v;
+        }
+        if let Some(v) = self.verdict_bytes {
+            b.verdict.bytes = v;
+        }
     }
 }
 
@@ -398,6 +408,10 @@ writer = "pickle"
 # max_nodes = 2000000
 # max_bytes = 536870912
 # max_digits = 100000
+# The whole verdict of one value (both loads, every write-back, the five checks): work units
+# and bytes; past either, the value is `not-modelled` (CC090, "over the verdict budget").
+# verdict_ops = 400000000
+# verdict_bytes = 4294967296
 "#;
 
 /// Write the template to `path` (refuses to overwrite unless `force`).

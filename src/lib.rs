@@ -8,6 +8,7 @@ pub mod config;
 pub mod envelope;
 pub mod fasthash;
 pub mod inspect;
+pub mod meter;
 pub mod pickle;
 pub mod rdb;
 pub mod report;

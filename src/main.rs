@@ -371,6 +371,16 @@ struct ScanArgs {
     /// Threads that judge values (default: one per core).
     #[arg(long, env = "CACHE_COMPAT_JOBS")]
     jobs: Option<usize>,
+    /// The work budget of one value's whole verdict (loads, write-backs, the five checks), in
+    /// units of an opcode run or a node built, saved or compared. A value over it is reported
+    /// as CC090 (not-modelled, "over the verdict budget") and the scan goes on. Default:
+    /// 400000000, which judges a 64 MiB value of ordinary data in full ([budgets] verdict_ops).
+    #[arg(long, env = "CACHE_COMPAT_VERDICT_OPS")]
+    verdict_ops: Option<u64>,
+    /// The memory budget of one value's verdict, in bytes allocated by all its steps together
+    /// (default 4 GiB; [budgets] verdict_bytes).
+    #[arg(long, env = "CACHE_COMPAT_VERDICT_BYTES")]
+    verdict_bytes: Option<u64>,
 }
 
 /// One report to write: a format, and a file (standard output when `None`).
@@ -567,6 +577,12 @@ fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
             ..LoadConfig::default()
         };
         cfg.budgets.apply(&mut load.budget);
+        if let Some(n) = a.verdict_ops {
+            load.budget.verdict.ops = n;
+        }
+        if let Some(n) = a.verdict_bytes {
+            load.budget.verdict.bytes = n;
+        }
         Ok(Side {
             runtime,
             load,

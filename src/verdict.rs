@@ -167,12 +167,7 @@ impl VerdictCache {
             + checks
                 .all()
                 .iter()
-                .map(|(_, c)| match c {
-                    check::Check::Changes { explanation: s }
-                    | check::Check::Fails { error: s }
-                    | check::Check::Unknown { reason: s } => s.len(),
-                    _ => 0,
-                })
+                .map(|(_, c)| c.text().map_or(0, |s| s.len()))
                 .sum::<usize>();
         let e = Entry {
             form: *form,

@@ -46,9 +46,9 @@ fn side(rt: &str, load: &str, writer: &str) -> Side {
     }
 }
 
-fn changes(c: &Check) -> &str {
+fn changes(c: &Check) -> String {
     match c {
-        Check::Changes { explanation } => explanation,
+        Check::Changes(ch) => ch.to_string(),
         other => panic!("expected changes, got {other:?}"),
     }
 }

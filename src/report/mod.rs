@@ -321,12 +321,8 @@ impl Aggregator {
             let Some(h) = hazard::classify(ch) else {
                 continue;
             };
-            let text = match ch {
-                Check::Fails { error } => error.as_str(),
-                Check::Changes { explanation } => explanation.as_str(),
-                Check::Unknown { reason } => reason.as_str(),
-                _ => "",
-            };
+            let text = ch.text().unwrap_or_default();
+            let text = text.as_str();
             let agg = c.hazards.entry(h).or_default();
             if keep_texts {
                 agg.add(text, &shown, &self.opts);
@@ -727,9 +723,9 @@ mod tests {
             protocol: Some(2),
             checks: Some(crate::check::Checks {
                 old_reads: Check::Ok,
-                new_reads: Check::Fails {
-                    error: format!("EOFError: {key}"),
-                },
+                new_reads: Check::Fails(crate::check::Failure::read(
+                    crate::runtime::PyError::new("EOFError", key),
+                )),
                 old_reads_new_write: Check::Skipped,
                 new_reads_old_write: Check::Ok,
                 round_trip: Check::Ok,

@@ -2,7 +2,6 @@
 //! (pattern, check, code) and nothing depends on the clock, so the same cache gives the same bytes.
 
 use super::{CHECKS, Finding, Level, Report, Safety, SideInfo};
-use crate::check::Check;
 use std::fmt::Write;
 
 /// Which formats exist (`--format`).
@@ -317,12 +316,7 @@ pub fn table_value(v: &crate::verdict::ValueResult) -> String {
     }
     if let Some(checks) = &v.checks {
         for (name, ch) in checks.all() {
-            let detail = match ch {
-                Check::Fails { error } => error.clone(),
-                Check::Changes { explanation } => explanation.clone(),
-                Check::Unknown { reason } => reason.clone(),
-                _ => String::new(),
-            };
+            let detail = ch.text().unwrap_or_default();
             let line = format!("    {name:<20} {:<8} {detail}", ch.name());
             let _ = writeln!(out, "{}", line.trim_end());
         }

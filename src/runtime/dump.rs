@@ -61,6 +61,9 @@ pub fn dump(heap: &Heap, root: Id, rt: Runtime, protocol: u8) -> D<Vec<u8>> {
     p.save(root, 1)?;
     p.write(&[code::STOP]);
     p.commit_frame();
+    if !crate::meter::bytes(p.out.len() as u64) {
+        return Err(DumpError::Unmodelled("over the verdict budget".into()));
+    }
     Ok(p.out)
 }
 
@@ -421,6 +424,9 @@ impl<'a> Pickler<'a> {
 
     /// `extra`: references the caller holds while saving (cPickle's iterators), for py2's memo.
     fn save(&mut self, id: Id, extra: u32) -> D<()> {
+        if !crate::meter::ops(1) {
+            return Err(DumpError::Unmodelled("over the verdict budget".into()));
+        }
         self.depth += 1;
         if self.depth > 900 {
             // Both picklers recurse; deep values raise RecursionError (the limit is ~1000 frames).

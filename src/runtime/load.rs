@@ -72,6 +72,8 @@ pub struct Budget {
     pub max_bytes: usize,
     /// Digits of a text INT/LONG the models will convert.
     pub max_digits: usize,
+    /// The budget of one value's whole verdict (both loads, every dump, the checks).
+    pub verdict: crate::meter::Limits,
 }
 
 impl Default for Budget {
@@ -84,9 +86,13 @@ impl Default for Budget {
             max_memo: 1_000_000,
             max_bytes: 512 << 20,
             max_digits: 100_000,
+            verdict: crate::meter::Limits::default(),
         }
     }
 }
+
+/// What one node costs the verdict's memory budget (the node and its origin).
+const NODE_BYTES: u64 = (std::mem::size_of::<Node>() + std::mem::size_of::<crate::runtime::value::Origin>()) as u64;
 
 /// Memo indices from which the dense memo array of the 3.6-3.13 C unpickler (8 bytes an entry,
 /// resized to twice the index) needs more than 4 GiB: predicted as MemoryError.
@@ -717,6 +723,9 @@ impl<'a> Vm<'a> {
     }
 
     fn new_node(&mut self, node: Node, opcode: u8) -> R<Id> {
+        if !crate::meter::bytes(NODE_BYTES) {
+            return Err(Fail::Unknown(Unmodelled::Budget("verdict")));
+        }
         if self.heap.len() >= self.cfg.budget.max_nodes {
             return Err(Fail::Unknown(Unmodelled::Budget("nodes")));
         }
@@ -769,6 +778,9 @@ impl<'a> Vm<'a> {
     }
 
     fn charge_bytes(&mut self, n: usize) -> R<()> {
+        if !crate::meter::bytes(n as u64) {
+            return Err(Fail::Unknown(Unmodelled::Budget("verdict")));
+        }
         self.bytes_used = self.bytes_used.saturating_add(n);
         if self.bytes_used > self.cfg.budget.max_bytes {
             return Err(Fail::Unknown(Unmodelled::Budget("bytes")));
@@ -783,6 +795,9 @@ impl<'a> Vm<'a> {
     }
 
     fn step(&mut self, op: &Op) -> R<Option<Id>> {
+        if !crate::meter::ops(1) {
+            return Err(Fail::Unknown(Unmodelled::Budget("verdict")));
+        }
         let c = op.code;
         if !self.known_opcode(c) {
             return Err(self.invalid_load_key(c));

@@ -9,6 +9,7 @@ pub mod dump;
 pub mod generated;
 pub mod load;
 pub mod render;
+pub mod repr;
 pub mod value;
 
 use std::fmt;

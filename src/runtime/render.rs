@@ -118,6 +118,11 @@ pub(crate) fn global_predictable(g: &Global) -> bool {
     g.known != super::value::Known::Other || !(g.name.starts_with("__") || g.name.contains('.'))
 }
 
+/// A class as the rendering names it (`<module.Name>`, the module its `__module__` says).
+pub(crate) fn class_key(g: &Global) -> String {
+    format!("{}.{}", class_module(g), g.name)
+}
+
 fn class_module(g: &Global) -> &str {
     // The `__module__` of the class, where it differs from where it is imported from.
     match (g.module.as_str(), g.name.as_str()) {

@@ -1,0 +1,265 @@
+//! Python's own `repr` of loaded values, as each runtime prints it (`'caf\xc3\xa9'` for a py2
+//! `str` on 2.7, `'café'` for a py3 `str`), shortened for explanations. The canonical rendering
+//! that the oracle compares is `render.rs`; this is what a developer reads in a report.
+
+use super::Runtime;
+use super::codec;
+use super::load::type_name;
+use super::value::{Heap, Id, Node};
+use std::fmt::Write;
+
+/// Characters (or bytes) of a string shown before `...`.
+pub const SHOWN: usize = 40;
+
+/// Python's repr of a text: py3 `'café'`, py2 `u'caf\xe9'` (the first [`SHOWN`] characters).
+pub fn text(t: &[u8], py2: bool) -> String {
+    let cps: Vec<u32> = codec::code_points(t).take(SHOWN + 1).collect();
+    let all: Box<dyn Fn(u32) -> bool> = if cps.len() > SHOWN {
+        // The quote depends on the whole string.
+        Box::new(|c| codec::code_points(t).any(|x| x == c))
+    } else {
+        Box::new(|c| cps.contains(&c))
+    };
+    let quote = if all('\'' as u32) && !all('"' as u32) {
+        '"'
+    } else {
+        '\''
+    };
+    let mut s = String::from(if py2 { "u" } else { "" });
+    s.push(quote);
+    for &cp in cps.iter().take(SHOWN) {
+        match cp {
+            0x5c => s.push_str("\\\\"),
+            0x0a => s.push_str("\\n"),
+            0x0d => s.push_str("\\r"),
+            0x09 => s.push_str("\\t"),
+            c if c == quote as u32 => {
+                s.push('\\');
+                s.push(quote);
+            }
+            0x20..=0x7e => s.push(cp as u8 as char),
+            c if c <= 0xff && (py2 || c < 0xa1 || c == 0xad) => {
+                let _ = write!(s, "\\x{c:02x}");
+            }
+            c if c <= 0xffff
+                && (py2
+                    || (0xd800..=0xdfff).contains(&c)
+                    || (0xe000..=0xf8ff).contains(&c)
+                    || (0x2000..=0x200f).contains(&c)
+                    || (0x2028..=0x202f).contains(&c)
+                    || (0x2060..=0x206f).contains(&c)
+                    || c == 0x3000
+                    || c == 0xfeff) =>
+            {
+                let _ = write!(s, "\\u{c:04x}");
+            }
+            c if py2 => {
+                let _ = write!(s, "\\U{c:08x}");
+            }
+            c => match char::from_u32(c) {
+                Some(ch) => s.push(ch),
+                None => {
+                    let _ = write!(s, "\\U{c:08x}");
+                }
+            },
+        }
+    }
+    if cps.len() > SHOWN {
+        s.push_str("...");
+    }
+    s.push(quote);
+    s
+}
+
+/// Python's repr of a byte string: py3 `b'caf\xc3\xa9'`, py2 `'caf\xc3\xa9'` (first
+/// [`SHOWN`] bytes).
+pub fn bytes(b: &[u8], py2: bool) -> String {
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut s = String::from(if py2 { "" } else { "b" });
+    s.push(quote);
+    for &c in b.iter().take(SHOWN) {
+        match c {
+            b'\\' => s.push_str("\\\\"),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b'\t' => s.push_str("\\t"),
+            c if c == quote as u8 => {
+                s.push('\\');
+                s.push(quote);
+            }
+            0x20..=0x7e => s.push(c as char),
+            c => {
+                let _ = write!(s, "\\x{c:02x}");
+            }
+        }
+    }
+    if b.len() > SHOWN {
+        s.push_str("...");
+    }
+    s.push(quote);
+    s
+}
+
+/// `repr(float)` (2.7 and 3.x: the shortest string that reads back, in exponent form below
+/// 1e-4 and from 1e16 on).
+pub fn float(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    // Rust's `{:e}` is the shortest round-trip form too: `d[.ddd]e[-]N`.
+    let e = format!("{f:e}");
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mant) = match mant.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mant),
+    };
+    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    if !(-4..16).contains(&exp) {
+        let m = if digits.len() == 1 {
+            digits.clone()
+        } else {
+            format!("{}.{}", &digits[..1], &digits[1..])
+        };
+        let es = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{m}e{es}{:02}", exp.abs());
+    }
+    let point = exp + 1; // digits before the decimal point
+    let s = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat((-point) as usize))
+    } else if (point as usize) >= digits.len() {
+        format!("{digits}{}.0", "0".repeat(point as usize - digits.len()))
+    } else {
+        let (i, frac) = digits.split_at(point as usize);
+        format!("{i}.{frac}")
+    };
+    format!("{sign}{s}")
+}
+
+/// A short repr of one value as `rt` prints it: scalars and strings in full (strings cut at
+/// [`SHOWN`]), containers by type and size.
+pub fn short(heap: &Heap, id: Id, rt: Runtime) -> String {
+    let py2 = rt.is_py2();
+    let n = heap.get(id);
+    match n {
+        Node::None => "None".into(),
+        Node::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Node::Int(v) => v.to_string(),
+        Node::Long(v) => format!("{v}L"),
+        Node::Float(f) => float(*f),
+        Node::Complex(r, i) => format!("({}+{}j)", float(*r), float(*i)).replace("+-", "-"),
+        Node::Bytes(b) => bytes(b, py2),
+        Node::Text(t) => text(t, py2),
+        Node::ByteArray(b) => format!("bytearray({})", bytes(b, false)),
+        Node::Decimal(s) => format!("Decimal('{s}')"),
+        Node::Date(f) => format!("datetime.date({}, {}, {})", f[0], f[1], f[2]),
+        Node::Timedelta(f) => format!("datetime.timedelta({}, {}, {})", f[0], f[1], f[2]),
+        Node::Datetime {
+            fields: f,
+            tz,
+            fold,
+        } => format!(
+            "datetime.datetime({}, {}, {}, {}, {}, {}, {}{}{})",
+            f[0],
+            f[1],
+            f[2],
+            f[3],
+            f[4],
+            f[5],
+            f[6],
+            tz_arg(heap, *tz, rt),
+            fold_arg(*fold)
+        ),
+        Node::Time {
+            fields: f,
+            tz,
+            fold,
+        } => format!(
+            "datetime.time({}, {}, {}, {}{}{})",
+            f[0],
+            f[1],
+            f[2],
+            f[3],
+            tz_arg(heap, *tz, rt),
+            fold_arg(*fold)
+        ),
+        Node::Global(g) => format!("<{} {}.{}>", type_name(n, py2), g.module, g.name),
+        Node::Range([a, b, c]) => format!("{}({a}, {b}, {c})", type_name(n, py2)),
+        _ => {
+            let items = match n {
+                Node::Dict(kv) | Node::OrderedDict(kv) => Some(kv.len()),
+                Node::DefaultDict { items, .. } => Some(items.len()),
+                Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => {
+                    Some(v.len())
+                }
+                Node::Deque { items, .. } => Some(items.len()),
+                _ => None,
+            };
+            let t = type_name(n, py2);
+            match items {
+                Some(1) => format!("a {t} of 1 item"),
+                Some(k) => format!("a {t} of {k} items"),
+                None => format!("a {t} object"),
+            }
+        }
+    }
+}
+
+fn tz_arg(heap: &Heap, tz: Option<Id>, rt: Runtime) -> String {
+    match tz {
+        Some(t) => format!(", tzinfo={}", short(heap, t, rt)),
+        None => String::new(),
+    }
+}
+
+fn fold_arg(fold: u8) -> String {
+    if fold == 0 {
+        String::new()
+    } else {
+        format!(", fold={fold}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_repr_is_pythons() {
+        // repr() of CPython 2.7 and 3.x for each.
+        for (f, want) in [
+            (1.5, "1.5"),
+            (1.0, "1.0"),
+            (100.0, "100.0"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1e16, "1e+16"),
+            (1.5e16, "1.5e+16"),
+            (123456789012345.6, "123456789012345.6"),
+            (-0.0, "-0.0"),
+            (0.1, "0.1"),
+            (1e300, "1e+300"),
+            (2.5e-300, "2.5e-300"),
+            (f64::NAN, "nan"),
+            (f64::NEG_INFINITY, "-inf"),
+        ] {
+            assert_eq!(float(f), want, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn strings_in_each_runtimes_repr() {
+        assert_eq!(bytes(b"caf\xc3\xa9", true), "'caf\\xc3\\xa9'");
+        assert_eq!(bytes(b"caf\xc3\xa9", false), "b'caf\\xc3\\xa9'");
+        assert_eq!(text("café".as_bytes(), false), "'café'");
+        assert_eq!(text("café".as_bytes(), true), "u'caf\\xe9'");
+        assert_eq!(text(b"it's", false), "\"it's\"");
+    }
+}
