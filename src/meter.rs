@@ -145,7 +145,10 @@ mod tests {
 
     #[test]
     fn scopes_count_from_zero_and_nest() {
-        let outer = scope(Limits { ops: 10, bytes: 100 });
+        let outer = scope(Limits {
+            ops: 10,
+            bytes: 100,
+        });
         assert!(ops(4));
         {
             let _inner = scope(Limits { ops: 2, bytes: 100 });

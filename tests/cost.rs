@@ -108,12 +108,12 @@ fn assert_linear(name: &str, ps: &[Vec<u8>], old: &Side, new: &Side) -> Checks {
 fn every_family_costs_linear_work_and_memory() {
     let (py2, py3) = (side("2.7", "", "pickle:2"), side("3.11", "", "pickle:2"));
     let py3p0 = side("3.11", "", "pickle:0");
-    let ns = [250, 2000];
+    let ns = [1000, 8000];
     let families: Vec<(&str, Vec<Vec<u8>>, &Side, &Side)> = vec![
         (
             "list of N dicts (JSON-API items, py3 protocol 0)",
             py3_family(
-                "{'data': [{'id': i, 'type': 'item', 'attrs': {'title': 'T%d caf\\u00e9' % i, 'score': i * 1.5, 'tags': ['a', 'b']}} for i in range(n)]}",
+                "{'data': [{'id': i + 100000, 'type': 'item', 'attrs': {'title': 'T%06d caf\\u00e9' % i, 'score': i * 1.5, 'tags': ['a', 'b']}} for i in range(n)]}",
                 0,
                 ns,
             ),
@@ -123,7 +123,7 @@ fn every_family_costs_linear_work_and_memory() {
         (
             "list of N dicts and a NaN (py3 protocol 0)",
             py3_family(
-                "[{'k': i, 'v': 'x%d' % i} for i in range(n)] + [float('nan')]",
+                "[{'k': i + 100000, 'v': 'x%06d' % i} for i in range(n)] + [float('nan')]",
                 0,
                 ns,
             ),
@@ -132,19 +132,23 @@ fn every_family_costs_linear_work_and_memory() {
         ),
         (
             "dict of N dicts (py3 protocol 2)",
-            py3_family("{'k%d' % i: {'v': i, 'w': [i]} for i in range(n)}", 2, ns),
+            py3_family(
+                "{'k%06d' % i: {'v': i + 100000, 'w': [i + 100000]} for i in range(n)}",
+                2,
+                ns,
+            ),
             &py2,
             &py3,
         ),
         (
             "N distinct strings (py2 protocol 2)",
-            py2_family("['s%d' % i for i in range(n)]", 2, ns),
+            py2_family("['s%06d' % i for i in range(n)]", 2, ns),
             &py2,
             &py3,
         ),
         (
             "set of N strings in another order (py2 protocol 2)",
-            py2_family("set(u'm%d' % i for i in range(n))", 2, ns),
+            py2_family("set(u'm%06d' % i for i in range(n))", 2, ns),
             &py2,
             &py3,
         ),
@@ -159,7 +163,7 @@ fn every_family_costs_linear_work_and_memory() {
             py3_family(
                 "(lambda d: [d.__setitem__('v', [d['v']]) for _ in range(n)] and d['v'])({'v': 0})",
                 2,
-                [100, 800],
+                [50, 400],
             ),
             &py2,
             &py3,
@@ -175,9 +179,9 @@ fn a_difference_at_the_very_end_is_found_in_linear_work_with_its_path() {
     // py2 writes N ASCII dicts and one UTF-8 str at the very end; 3.11 loads with latin1: the
     // explanation must walk the whole value to find it, and say where it is.
     let ps = py2_family(
-        "[{'id': i, 'name': 'n%d' % i} for i in range(n)] + [{'name': 'caf\\xc3\\xa9'}]",
+        "[{'id': i + 100000, 'name': 'n%06d' % i} for i in range(n)] + [{'name': 'caf\\xc3\\xa9'}]",
         2,
-        [250, 2000],
+        [1000, 8000],
     );
     let (old, new) = (
         side("2.7", "", "pickle:2"),
@@ -188,10 +192,10 @@ fn a_difference_at_the_very_end_is_found_in_linear_work_with_its_path() {
         Check::Changes(ch) => {
             let e = ch.to_string();
             assert!(
-                e.starts_with("mojibake at [2000]['name']:"),
+                e.starts_with("mojibake at [8000]['name']:"),
                 "the path of the last item: {e}"
             );
-            assert_eq!(ch.path, "[2000]['name']");
+            assert_eq!(ch.path, "[8000]['name']");
         }
         other => panic!("expected mojibake, got {other:?}"),
     }
@@ -237,9 +241,9 @@ fn a_value_over_the_verdict_budget_is_not_modelled_and_the_next_is_judged() {
     }
     let big = judge(&ps[1], &old, &new);
     assert!(
-        big.all()
-            .iter()
-            .any(|(_, c)| matches!(c, Check::Unknown(u) if u.to_string().contains("verdict_bytes"))),
+        big.all().iter().any(
+            |(_, c)| matches!(c, Check::Unknown(u) if u.to_string().contains("verdict_bytes"))
+        ),
         "{big:?}"
     );
 }

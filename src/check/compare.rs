@@ -82,12 +82,14 @@ struct Fp {
 }
 
 fn hash_states() -> &'static [foldhash::quality::RandomState; 2] {
-    static S: std::sync::OnceLock<[foldhash::quality::RandomState; 2]> =
-        std::sync::OnceLock::new();
+    static S: std::sync::OnceLock<[foldhash::quality::RandomState; 2]> = std::sync::OnceLock::new();
     S.get_or_init(Default::default)
 }
 
-struct H2(foldhash::quality::FoldHasher<'static>, foldhash::quality::FoldHasher<'static>);
+struct H2(
+    foldhash::quality::FoldHasher<'static>,
+    foldhash::quality::FoldHasher<'static>,
+);
 
 impl H2 {
     fn new(tag: u8) -> H2 {
@@ -529,8 +531,12 @@ impl<'a> Walk<'a> {
                 Ok(())
             }
             (
-                Node::Exception { class: c, args: p, .. },
-                Node::Exception { class: k, args: q, .. },
+                Node::Exception {
+                    class: c, args: p, ..
+                },
+                Node::Exception {
+                    class: k, args: q, ..
+                },
             ) if self.same_class(c, k) => {
                 kids.push((*p, *q, Step::Attr("args")));
                 Ok(())
@@ -552,17 +558,20 @@ impl<'a> Walk<'a> {
                 }
                 self.by_key(f, nx, &items(p), &items(q), false, Attr, kids)
             }
-            (Node::Opaque { class: c, reduce: r }, Node::Opaque { class: k, reduce: s })
-                if self.same_class(c, k) =>
-            {
-                match (r, s) {
-                    (None, None) => Ok(()),
-                    (Some(r), Some(s)) if r.newobj == s.newobj => {
-                        self.reduce(f, r, s, kids)
-                    }
-                    _ => Err(differs(self)),
-                }
-            }
+            (
+                Node::Opaque {
+                    class: c,
+                    reduce: r,
+                },
+                Node::Opaque {
+                    class: k,
+                    reduce: s,
+                },
+            ) if self.same_class(c, k) => match (r, s) {
+                (None, None) => Ok(()),
+                (Some(r), Some(s)) if r.newobj == s.newobj => self.reduce(f, r, s, kids),
+                _ => Err(differs(self)),
+            },
             _ => {
                 if std::mem::discriminant(nx) == std::mem::discriminant(ny) {
                     // Same type, other contents (or another class of the same kind).
@@ -732,12 +741,18 @@ impl<'a> Walk<'a> {
     ) -> W<Vec<(usize, usize)>> {
         let mut exact: crate::fasthash::Map<(u64, u64), VecDeque<usize>> = crate::fasthash::map();
         for (j, &(l, _)) in q.iter().enumerate() {
-            exact.entry(self.fp(false, l)?.exact).or_default().push_back(j);
+            exact
+                .entry(self.fp(false, l)?.exact)
+                .or_default()
+                .push_back(j);
         }
         let mut out = Vec::with_capacity(p.len());
         let mut left = Vec::new();
         for (i, &(k, _)) in p.iter().enumerate() {
-            match exact.get_mut(&self.fp(true, k)?.exact).and_then(VecDeque::pop_front) {
+            match exact
+                .get_mut(&self.fp(true, k)?.exact)
+                .and_then(VecDeque::pop_front)
+            {
                 Some(j) => out.push((i, j)),
                 None => left.push(i),
             }
@@ -749,11 +764,17 @@ impl<'a> Walk<'a> {
         rest.sort_unstable();
         let mut loose: crate::fasthash::Map<(u64, u64), VecDeque<usize>> = crate::fasthash::map();
         for &j in &rest {
-            loose.entry(self.fp(false, q[j].0)?.loose).or_default().push_back(j);
+            loose
+                .entry(self.fp(false, q[j].0)?.loose)
+                .or_default()
+                .push_back(j);
         }
         let mut unmatched = Vec::new();
         for i in left {
-            match loose.get_mut(&self.fp(true, p[i].0)?.loose).and_then(VecDeque::pop_front) {
+            match loose
+                .get_mut(&self.fp(true, p[i].0)?.loose)
+                .and_then(VecDeque::pop_front)
+            {
                 Some(j) => out.push((i, j)),
                 None => unmatched.push(i),
             }
@@ -874,7 +895,11 @@ impl<'a> Walk<'a> {
                 same(e)
             }
             Node::Date(x) | Node::Timedelta(x) => {
-                let mut e = H2::new(if matches!(n, Node::Date(_)) { b'd' } else { b'T' });
+                let mut e = H2::new(if matches!(n, Node::Date(_)) {
+                    b'd'
+                } else {
+                    b'T'
+                });
                 for v in x {
                     e.bytes(&v.to_le_bytes());
                 }

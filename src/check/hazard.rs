@@ -197,7 +197,6 @@ impl Hazard {
     }
 }
 
-
 /// The hazard of an exception a runtime raised while reading, by its type (and, where Python
 /// uses one type for several causes, its message: the exception as that Python prints it).
 pub fn of_error(e: &PyError) -> Hazard {
@@ -238,4 +237,3 @@ pub fn of_error(e: &PyError) -> Hazard {
         _ => Hazard::OtherError,
     }
 }
-

@@ -61,7 +61,11 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.write_back {
             None => write!(f, "{}", self.error),
-            Some((rt, p)) => write!(f, "{} (while {rt} wrote it back at protocol {p})", self.error),
+            Some((rt, p)) => write!(
+                f,
+                "{} (while {rt} wrote it back at protocol {p})",
+                self.error
+            ),
         }
     }
 }
@@ -549,12 +553,13 @@ pub fn judge_stored_with(
                 Err(c) => (None, Rc::new(Err(c))),
             }
         };
-    let judged = |v: &Loaded, back: &Result<Loaded, Check>, writer: &Side, reader: &Side| -> Check {
-        match back {
-            Ok(back) => compare((v, writer.runtime), (back, reader), true),
-            Err(c) => c.clone(),
-        }
-    };
+    let judged =
+        |v: &Loaded, back: &Result<Loaded, Check>, writer: &Side, reader: &Side| -> Check {
+            match back {
+                Ok(back) => compare((v, writer.runtime), (back, reader), true),
+                Err(c) => c.clone(),
+            }
+        };
     let (n_wrote, n_back) = match n.as_ref().as_ref().ok().map(|nv| cross(nv, new, old, &o)) {
         Some((w, b)) => (w, Some(b)),
         None => (None, None),

@@ -140,7 +140,9 @@ mod tests {
             Some(Hazard::MalformedPickle)
         );
         assert_eq!(
-            classify(&Check::Unknown(crate::check::Unknown::Unmodelled("x".into()))),
+            classify(&Check::Unknown(crate::check::Unknown::Unmodelled(
+                "x".into()
+            ))),
             Some(Hazard::NotModelled)
         );
         assert_eq!(classify(&Check::Ok), None);

@@ -723,9 +723,9 @@ mod tests {
             protocol: Some(2),
             checks: Some(crate::check::Checks {
                 old_reads: Check::Ok,
-                new_reads: Check::Fails(crate::check::Failure::read(
-                    crate::runtime::PyError::new("EOFError", key),
-                )),
+                new_reads: Check::Fails(crate::check::Failure::read(crate::runtime::PyError::new(
+                    "EOFError", key,
+                ))),
                 old_reads_new_write: Check::Skipped,
                 new_reads_old_write: Check::Ok,
                 round_trip: Check::Ok,

@@ -92,7 +92,8 @@ impl Default for Budget {
 }
 
 /// What one node costs the verdict's memory budget (the node and its origin).
-const NODE_BYTES: u64 = (std::mem::size_of::<Node>() + std::mem::size_of::<crate::runtime::value::Origin>()) as u64;
+const NODE_BYTES: u64 =
+    (std::mem::size_of::<Node>() + std::mem::size_of::<crate::runtime::value::Origin>()) as u64;
 
 /// Memo indices from which the dense memo array of the 3.6-3.13 C unpickler (8 bytes an entry,
 /// resized to twice the index) needs more than 4 GiB: predicted as MemoryError.

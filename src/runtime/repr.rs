@@ -196,9 +196,7 @@ pub fn short(heap: &Heap, id: Id, rt: Runtime) -> String {
             let items = match n {
                 Node::Dict(kv) | Node::OrderedDict(kv) => Some(kv.len()),
                 Node::DefaultDict { items, .. } => Some(items.len()),
-                Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => {
-                    Some(v.len())
-                }
+                Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => Some(v.len()),
                 Node::Deque { items, .. } => Some(items.len()),
                 _ => None,
             };
