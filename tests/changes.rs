@@ -201,3 +201,98 @@ fn py3_bytes_become_a_py2_str() {
     assert!(e.starts_with("bytes -> py2 str"), "{e}");
     assert!(e.contains("'abc' on 2.7"), "{e}");
 }
+
+/// What a py3 expression gives with 3.11's pickle at `protocol`.
+fn py311_pickle(expr: &str, protocol: u8) -> Vec<u8> {
+    common::unhex(&py(
+        "3.11",
+        &format!(
+            "import pickle, binascii; print(binascii.hexlify(pickle.dumps({expr}, {protocol})).decode())"
+        ),
+    ))
+}
+
+#[test]
+fn a_nan_is_no_change_even_where_the_runtimes_parse_another_sign_bit() {
+    // Protocol 0 writes `Fnan`: 2.7 parses it as a NaN with the sign bit set, 3.11 without
+    // (the models hold both bit patterns); both are NaN, print 'nan' and compare unequal.
+    let p = py311_pickle("{'a': float('nan'), 'b': [1.5, float('inf')]}", 0);
+    let hex = common::hex(&p);
+    for v in ["2.7", "3.11"] {
+        let real = py(
+            v,
+            &format!(
+                "import pickle, binascii, math; d = pickle.loads(binascii.unhexlify('{hex}')); print(math.isnan(d['a']))"
+            ),
+        );
+        assert_eq!(real, "True", "{v} loads a NaN");
+    }
+    let c = checks(
+        &p,
+        side("2.7", "", "pickle:0"),
+        side("3.11", "", "pickle:0"),
+    );
+    assert_eq!(c.new_reads, Check::Ok, "{:?}", c.new_reads);
+    assert_eq!(c.new_reads_old_write, Check::Ok, "{:?}", c.new_reads_old_write);
+}
+
+#[test]
+fn the_explanation_blames_the_mojibake_value_not_an_ascii_key() {
+    // {'d': 'caf\xc3\xa9'} by 2.7; 3.11 with encoding='latin1': the key 'd' is text as intended,
+    // the value is mojibake (what real 3.11 shows), at ['d'].
+    let p = py2_pickle("{'d': 'caf\\xc3\\xa9', 'e': 1}", 2);
+    let hex = common::hex(&p);
+    let real = py(
+        "3.11",
+        &format!(
+            "import pickle, binascii; d = pickle.loads(binascii.unhexlify('{hex}'), encoding='latin1'); print(type(list(d)[0]).__name__); print(repr(d['d']))"
+        ),
+    );
+    let (key_type, value_repr) = real.split_once('\n').expect("two lines");
+    assert_eq!(key_type, "str");
+    let c = checks(
+        &p,
+        side("2.7", "", "pickle:2"),
+        side("3.11", "encoding=latin1", "pickle:2"),
+    );
+    let Check::Changes(ch) = &c.new_reads else {
+        panic!("expected changes, got {:?}", c.new_reads)
+    };
+    assert_eq!(ch.hazard().code(), "CC010", "{ch}");
+    assert_eq!(ch.path, "['d']");
+    let e = ch.to_string();
+    assert!(e.starts_with("mojibake at ['d']: "), "{e}");
+    assert!(e.contains(value_repr), "{e} names {value_repr}");
+}
+
+#[test]
+fn an_ascii_str_back_as_unicode_after_a_round_trip_is_a_warning_not_a_deny() {
+    // 2.7 writes {'c': 'x'}; 3.11 reads it and writes it back at protocol 2; 2.7 reads u'x'
+    // (real interpreters), which is CC013 (warn), not CC014.
+    let p = py2_pickle("{'c': 'x'}", 2);
+    let back = py(
+        "3.11",
+        &format!(
+            "import pickle, binascii; print(binascii.hexlify(pickle.dumps(pickle.loads(binascii.unhexlify('{}')), 2)).decode())",
+            common::hex(&p)
+        ),
+    );
+    let real = py(
+        "2.7",
+        &format!("import cPickle, binascii; d = cPickle.loads(binascii.unhexlify('{back}')); print repr(d)"),
+    );
+    assert_eq!(real, "{u'c': u'x'}");
+    let c = checks(
+        &p,
+        side("2.7", "", "pickle:2"),
+        side("3.11", "", "pickle:2"),
+    );
+    let Check::Changes(ch) = &c.round_trip else {
+        panic!("expected changes, got {:?}", c.round_trip)
+    };
+    assert_eq!(ch.hazard().code(), "CC013", "{ch}");
+    assert_eq!(ch.hazard().default_level().name(), "warn");
+    let e = ch.to_string();
+    assert!(e.starts_with("after 2.7 -> 3.11 -> 2.7: str -> unicode"), "{e}");
+    assert!(e.contains("u'c'") || e.contains("u'x'"), "{e}");
+}
