@@ -6,41 +6,22 @@ pub use crate::verdict::{ValueResult, judge, show_key};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// Totals for the summary line.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
     pub values: u64,
     pub with_findings: u64,
     pub not_pickles: u64,
+    /// Values whose verdict went over its budget (some checks `unknown`, CC090).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub over_budget: u64,
     /// Per check, per outcome.
     pub checks: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
     pub coverage: Coverage,
-}
-
-pub fn summarize(results: &[ValueResult], coverage: Coverage) -> Summary {
-    let mut s = Summary {
-        coverage,
-        ..Summary::default()
-    };
-    for r in results {
-        s.values += 1;
-        if r.has_finding() {
-            s.with_findings += 1;
-        }
-        match &r.checks {
-            None => s.not_pickles += 1,
-            Some(c) => {
-                for (name, ch) in c.all() {
-                    *s.checks
-                        .entry(name)
-                        .or_default()
-                        .entry(ch.name())
-                        .or_insert(0) += 1;
-                }
-            }
-        }
-    }
-    s
 }
 
 /// A key's pattern: segments (split at `:`, `/`, `.`, `-`, `_`) that are numbers, hex ids of 8+

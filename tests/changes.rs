@@ -233,7 +233,12 @@ fn a_nan_is_no_change_even_where_the_runtimes_parse_another_sign_bit() {
         side("3.11", "", "pickle:0"),
     );
     assert_eq!(c.new_reads, Check::Ok, "{:?}", c.new_reads);
-    assert_eq!(c.new_reads_old_write, Check::Ok, "{:?}", c.new_reads_old_write);
+    assert_eq!(
+        c.new_reads_old_write,
+        Check::Ok,
+        "{:?}",
+        c.new_reads_old_write
+    );
 }
 
 #[test]
@@ -279,7 +284,9 @@ fn an_ascii_str_back_as_unicode_after_a_round_trip_is_a_warning_not_a_deny() {
     );
     let real = py(
         "2.7",
-        &format!("import cPickle, binascii; d = cPickle.loads(binascii.unhexlify('{back}')); print repr(d)"),
+        &format!(
+            "import cPickle, binascii; d = cPickle.loads(binascii.unhexlify('{back}')); print repr(d)"
+        ),
     );
     assert_eq!(real, "{u'c': u'x'}");
     let c = checks(
@@ -293,6 +300,9 @@ fn an_ascii_str_back_as_unicode_after_a_round_trip_is_a_warning_not_a_deny() {
     assert_eq!(ch.hazard().code(), "CC013", "{ch}");
     assert_eq!(ch.hazard().default_level().name(), "warn");
     let e = ch.to_string();
-    assert!(e.starts_with("after 2.7 -> 3.11 -> 2.7: str -> unicode"), "{e}");
+    assert!(
+        e.starts_with("after 2.7 -> 3.11 -> 2.7: str -> unicode"),
+        "{e}"
+    );
     assert!(e.contains("u'c'") || e.contains("u'x'"), "{e}");
 }

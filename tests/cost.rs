@@ -247,3 +247,98 @@ fn a_value_over_the_verdict_budget_is_not_modelled_and_the_next_is_judged() {
         "{big:?}"
     );
 }
+
+/// A snapshot file (src/source/snapshot.rs format) holding `values`.
+fn snapshot(path: &std::path::Path, values: &[(&str, &[u8])]) {
+    use std::io::Write;
+    let f = std::fs::File::create(path).expect("snapshot");
+    let mut w = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+    writeln!(
+        w,
+        r#"{{"cache_compat_snapshot": 1, "source": "tests/cost.rs"}}"#
+    )
+    .expect("write");
+    for (k, v) in values {
+        writeln!(
+            w,
+            r#"{{"key": "{}", "type": "string", "field": null, "ttl_ms": null, "value": "{}"}}"#,
+            common::hex(k.as_bytes()),
+            common::hex(v)
+        )
+        .expect("write");
+    }
+    w.finish().expect("gzip");
+}
+
+#[test]
+fn scan_reports_a_value_over_the_budget_as_cc090_counts_it_and_judges_the_rest() {
+    let big = py3_family("[{'k': i} for i in range(n)]", 2, [10, 20000]);
+    let utf8 = py2_family("'caf\\xc3\\xa9' * n", 2, [1, 2]);
+    let dir = std::env::temp_dir().join(format!("cache-compat-cost-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let snap = dir.join("budget.snapshot");
+    snapshot(&snap, &[("big", &big[1]), ("small", &utf8[0])]);
+    let out = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+        .args(["scan", "--snapshot"])
+        .arg(&snap)
+        .args([
+            "--old",
+            "2.7",
+            "--new",
+            "3.11",
+            "--writer",
+            "pickle:2",
+            "--verdict-ops",
+            "50000",
+            "--all",
+            "--format",
+            "jsonl",
+            "--format",
+            "table",
+            "--output",
+        ])
+        .arg(dir.join("table.txt"))
+        .output()
+        .expect("run");
+    let _ = std::fs::remove_file(&snap);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the small value's finding fails the run"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    let of = |key: &str| {
+        lines
+            .iter()
+            .find(|v| v["key"] == key)
+            .unwrap_or_else(|| panic!("{key} in {stdout}"))
+            .clone()
+    };
+    let big = of("big");
+    let reasons: Vec<String> = big["checks"]
+        .as_object()
+        .expect("checks")
+        .values()
+        .filter_map(|c| c["reason"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("over the verdict budget (verdict_ops)")),
+        "{big}"
+    );
+    // The next value is judged in full: its py2 UTF-8 str fails on 3.11 (CC001).
+    let small = of("small");
+    assert_eq!(small["checks"]["new_reads"]["outcome"], "fails", "{small}");
+    let table = std::fs::read_to_string(dir.join("table.txt")).expect("table");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        table.contains("1 over the verdict budget: judged in part (CC090)"),
+        "{table}"
+    );
+    assert!(table.contains("CC090 not-modelled"), "{table}");
+}

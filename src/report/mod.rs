@@ -265,6 +265,12 @@ impl Aggregator {
         if r.has_finding() {
             s.with_findings += 1;
         }
+        if r.checks
+            .as_ref()
+            .is_some_and(|c| c.all().iter().any(|(_, c)| c.over_budget()))
+        {
+            s.over_budget += 1;
+        }
         // Bounded: the `max_patterns` smallest pattern names are kept with texts and examples;
         // the rest are counted under OTHER_PATTERNS (whatever the arrival order).
         let pattern = if self.patterns.contains_key(&pattern)
@@ -476,6 +482,7 @@ impl Aggregator {
                 pickles,
                 not_pickles: self.summary.not_pickles,
                 with_findings: self.summary.with_findings,
+                over_budget: self.summary.over_budget,
                 source: coverage,
             },
             patterns,
@@ -563,7 +570,14 @@ pub struct CoverageReport {
     pub pickles: u64,
     pub not_pickles: u64,
     pub with_findings: u64,
+    /// Values judged only in part: their verdict went over its budget (CC090).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub over_budget: u64,
     pub source: Coverage,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -675,8 +689,16 @@ impl Report {
     pub fn coverage_line(&self) -> String {
         let c = &self.coverage;
         let s = &c.source;
+        let over = if c.over_budget > 0 {
+            format!(
+                ", {} over the verdict budget: judged in part (CC090)",
+                c.over_budget
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "coverage: {} keys seen, {} values sampled and judged ({} pickles, {} not pickles, {} partial: over --max-value-bytes, not judged), {} vanished, {} of other types skipped, {} reconnects",
+            "coverage: {} keys seen, {} values sampled and judged ({} pickles, {} not pickles, {} partial: over --max-value-bytes, not judged{over}), {} vanished, {} of other types skipped, {} reconnects",
             s.keys_seen,
             c.values,
             c.pickles,
