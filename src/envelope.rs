@@ -85,6 +85,9 @@ impl std::io::Write for Capped {
                 "decompressed value over the size cap",
             ));
         }
+        if !crate::meter::bytes(buf.len() as u64) {
+            return Err(std::io::Error::other("over the verdict budget"));
+        }
         self.0.extend_from_slice(buf);
         Ok(buf.len())
     }
@@ -119,6 +122,9 @@ fn inflate<R: Read>(r: R) -> Result<Vec<u8>, String> {
     limited
         .read_to_end(&mut out)
         .map_err(|e| format!("corrupt compressed data: {e}"))?;
+    if !crate::meter::bytes(out.len() as u64) {
+        return Err("decompresses past the verdict budget (verdict_bytes)".into());
+    }
     if out.len() as u64 > MAX_DECOMPRESSED {
         return Err(format!(
             "decompresses to more than {MAX_DECOMPRESSED} bytes"

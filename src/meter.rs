@@ -49,6 +49,7 @@ thread_local! {
     static LIMIT_OPS: Cell<u64> = const { Cell::new(u64::MAX) };
     static LIMIT_BYTES: Cell<u64> = const { Cell::new(u64::MAX) };
     static LAST: Cell<Used> = const { Cell::new(Used { ops: 0, bytes: 0 }) };
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
 /// A verdict's meter, active until dropped (then the previous one, if any, is back).
@@ -60,12 +61,20 @@ pub struct Scope {
 pub fn scope(limits: Limits) -> Scope {
     let saved = (used(), limits_now());
     set(Used::default(), limits);
+    DEPTH.with(|d| d.set(d.get() + 1));
     Scope { saved }
+}
+
+/// [`scope`], unless a verdict is metered already on this thread (its caller's scope, which
+/// covers more steps, e.g. the envelope's decompression, goes on counting).
+pub fn scope_unless_metered(limits: Limits) -> Option<Scope> {
+    (DEPTH.with(Cell::get) == 0).then(|| scope(limits))
 }
 
 impl Drop for Scope {
     fn drop(&mut self) {
         LAST.with(|c| c.set(used()));
+        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
         set(self.saved.0, self.saved.1);
     }
 }
@@ -98,24 +107,18 @@ pub fn used() -> Used {
     }
 }
 
-/// Charge `n` units of work; false once the scope is over its limit.
+/// Charge `n` units of work; false once the scope is over either of its limits.
 #[inline]
 pub fn ops(n: u64) -> bool {
-    USED_OPS.with(|c| {
-        let v = c.get().saturating_add(n);
-        c.set(v);
-        v <= LIMIT_OPS.with(Cell::get)
-    })
+    USED_OPS.with(|c| c.set(c.get().saturating_add(n)));
+    !over()
 }
 
-/// Charge `n` bytes; false once the scope is over its limit.
+/// Charge `n` bytes; false once the scope is over either of its limits.
 #[inline]
 pub fn bytes(n: u64) -> bool {
-    USED_BYTES.with(|c| {
-        let v = c.get().saturating_add(n);
-        c.set(v);
-        v <= LIMIT_BYTES.with(Cell::get)
-    })
+    USED_BYTES.with(|c| c.set(c.get().saturating_add(n)));
+    !over()
 }
 
 /// Whether the current scope is over either limit.
@@ -160,6 +163,8 @@ mod tests {
         assert!(!over());
         assert!(!bytes(101));
         assert_eq!(exceeded(), Some("verdict_bytes"));
+        // Over one limit, every charge says stop.
+        assert!(!ops(0));
         drop(outer);
     }
 }

@@ -225,6 +225,9 @@ pub fn judge_cached(
             )),
         };
     }
+    // One budget for the whole verdict: the envelope's decompression, both reads, every
+    // write-back and the checks.
+    let _meter = crate::meter::scope(old.load.budget.verdict);
     let u = envelope::unwrap(&sample.value);
     let mut r = ValueResult {
         key: show_key(&sample.key),

@@ -865,7 +865,11 @@ impl<'a> Walk<'a> {
                 for &i in items.iter() {
                     let fp = match self.fps[usize::from(!side_a)].get(&i) {
                         Some(fp) => *fp,
-                        None => self.fp_at(side_a, i, depth + 1)?,
+                        None => {
+                            let fp = self.fp_at(side_a, i, depth + 1)?;
+                            self.fps[usize::from(!side_a)].insert(i, fp);
+                            fp
+                        }
                     };
                     parts.push(fp);
                 }

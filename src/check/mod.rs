@@ -525,7 +525,7 @@ pub fn judge_stored_with(
     // A read depends on the bytes and the reading side alone, so a write-back that gives the
     // stored bytes again (a runtime writing back what it wrote, at the same protocol) is not read
     // twice: the stored value's read stands for it.
-    let _meter = meter::scope(old.load.budget.verdict);
+    let _meter = meter::scope_unless_metered(old.load.budget.verdict);
     let o: Read = Rc::new(layer_read_with(stored, pre, old));
     let n: Read = Rc::new(layer_read_with(stored, pre, new));
     let old_reads = match &*o {

@@ -1,6 +1,8 @@
 //! Shared helpers of the integration tests: the corpora and the real interpreters.
 #![allow(dead_code)]
 
+pub mod mutate;
+
 use cache_compat::runtime::LoadOptions;
 use serde_json::Value;
 use std::collections::HashMap;
