@@ -700,7 +700,11 @@ impl<'a> Walk<'a> {
         }
         let mut in_order = true;
         for (&(k, _), &(l, _)) in p.iter().zip(q) {
-            if self.fp(true, k)?.exact != self.fp(false, l)?.exact {
+            let same = match self.leaf_key_eq(k, l) {
+                Some(same) => same,
+                None => self.fp(true, k)?.exact == self.fp(false, l)?.exact,
+            };
+            if !same {
                 in_order = false;
                 break;
             }
@@ -786,6 +790,26 @@ impl<'a> Walk<'a> {
         out.extend(unmatched.into_iter().zip(others));
         out.sort_unstable();
         Ok(out)
+    }
+
+    /// Whether two scalar keys are the same key as [`Fp::exact`] tells them apart, without
+    /// hashing them (the common case: keys in the same order on both sides); `None` for keys
+    /// that need their fingerprint (tuples, frozensets, objects).
+    fn leaf_key_eq(&self, k: Id, l: Id) -> Option<bool> {
+        let (nk, nl) = (self.a.heap.get(k), self.b.heap.get(l));
+        Some(match (nk, nl) {
+            (Node::Text(p) | Node::Bytes(p), Node::Text(q) | Node::Bytes(q)) => {
+                p == q && self.is_text(nk, true) == self.is_text(nl, false)
+            }
+            (Node::Int(p), Node::Int(q)) | (Node::Long(p), Node::Long(q)) => p == q,
+            (Node::Int(p) | Node::Long(p), Node::Int(q) | Node::Long(q)) => {
+                self.opts.portable && p == q
+            }
+            (Node::None, Node::None) => true,
+            (Node::Bool(p), Node::Bool(q)) => p == q,
+            (Node::Float(p), Node::Float(q)) => float_bits(*p) == float_bits(*q),
+            _ => return None,
+        })
     }
 
     /// The fingerprint of a key on side `a` (`side_a`) or `b`, computed once per node.
