@@ -5,8 +5,9 @@
 # For each protocol in PROTOCOLS (comma separated) it writes OUTDIR/TAG-pN.rec: records of
 # [u32 little-endian length][pickle bytes], realistic cache values (sessions, nested API
 # responses, lists of strings, DB rows, unicode-heavy text, ints and floats,
-# datetime/Decimal/set/OrderedDict, app-class instances; small values, 2-40 KB fragments and
-# 50-500 KB pages) until MB megabytes of pickles are written per protocol. With `large` it writes
+# datetime/Decimal/set/OrderedDict, app-class instances, JSON-API responses of hundreds to thousands
+# of item dicts with NaN and infinities, values that change between 2.7 and 3.x with the change at
+# their end; small values, 2-40 KB fragments and 50-500 KB pages; py2 and py3 at protocol 0 too) until MB megabytes of pickles are written per protocol. With `large` it writes
 # instead single large string values (1-4 MB text, ASCII and non-ASCII, and bytes).
 import collections
 import datetime
@@ -125,6 +126,46 @@ class Gen(object):
         return {"status": "ok", "count": len(items), "items": items,
                 "next": "/api/v2/items?page=%d" % self.r.randint(2, 500)}
 
+    def api_items(self, size):
+        """A JSON-API response: a list of hundreds to thousands of item dicts, some numbers NaN
+        or infinite (what json.loads of a real API gives with allow_nan)."""
+        r = self.r
+        items, n = [], 0
+        while n < size:
+            score = r.random() * 100
+            c = r.random()
+            if c < 0.03:
+                score = float("nan")
+            elif c < 0.05:
+                score = float("inf") if r.random() < 0.5 else float("-inf")
+            items.append({
+                "id": r.randint(1, 10 ** 9), "type": "article",
+                "attributes": {"title": self.u(r.randint(2, 8)), "slug": self.s(2),
+                               "score": score, "published": r.random() < 0.8,
+                               "tags": [self.word() for _ in range_(r.randint(0, 4))]},
+                "relationships": {"author": {"data": {"type": "user",
+                                                      "id": str(r.randint(1, 10 ** 6))}}},
+                "links": {"self": "/api/articles/%d" % r.randint(1, 10 ** 6)},
+            })
+            n += 260
+        return {"data": items, "meta": {"count": len(items)},
+                "links": {"next": "/api/articles?page=%d" % r.randint(2, 99)}}
+
+    def changing(self, size):
+        """Values whose verdict changes between 2.7 and 3.x, so that the explanation is timed
+        too: ints past 32 bits (py3 writes LONG, which 2.7 reads as long), bytes (a py2 str on
+        2.7), py2 UTF-8 str; the change sits at the end of a list of plain rows."""
+        r = self.r
+        out, n = [], 0
+        while n < size:
+            out.append({"id": r.randint(1, 10 ** 6), "name": self.s(2), "ok": True})
+            n += 60
+        tail = {"big": r.randint(2 ** 33, 2 ** 40), "name": self.py2_utf8(2)}
+        if not PY2:
+            tail["raw"] = bytes(bytearray(r.getrandbits(7) for _ in range_(16)))
+        out.append(tail)
+        return out
+
     def strings(self, size):
         out, n = [], 0
         while n < size:
@@ -201,7 +242,8 @@ class Gen(object):
             size = r.randint(2000, 40000)
         else:
             size = r.randint(50000, 500000)
-        kind = r.choice(["api", "strings", "rows", "text", "numbers", "mixed", "instances"])
+        kind = r.choice(["api", "api_items", "strings", "rows", "text", "numbers", "mixed",
+                         "instances", "changing"])
         return getattr(self, kind)(size)
 
     def large(self):
