@@ -215,7 +215,7 @@ fn compare((a, art): (&Loaded, Runtime), (b, reader): (&Loaded, &Side), written:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::LoadOptions;
+    use crate::runtime::{LoadOptions, PyError};
 
     fn side(rt: &str, load: &str, writer: &str) -> Side {
         Side {
