@@ -55,23 +55,24 @@ struct Tally {
     mismatch: Vec<String>,
 }
 
-/// Dumps per reader that are byte-exact, and hash-ordered dumps that load back as the same
-/// value, as counted on 2026-12-03. "0 mismatches" alone would pass a model that answers "not
-/// modelled" to every dump; these floors fail it. Raise a floor when the model writes more;
-/// lower one only with the reason in the commit message. The rest are the not-modelled dumps
-/// listed by reason in target/dump-mismatches.txt (application objects written back from
-/// opaque parts, arrays, ...) and, for 3.14, the Pyodide platform differences.
-const FLOORS: [(&str, usize, usize); 10] = [
-    ("2.7", 14871, 522),
-    ("3.6", 41652, 60),
-    ("3.7", 41652, 60),
-    ("3.8", 56626, 72),
-    ("3.9", 56986, 72),
-    ("3.10", 56986, 72),
-    ("3.11", 56674, 384),
-    ("3.12", 56674, 384),
-    ("3.13", 56950, 108),
-    ("3.14", 56608, 348),
+/// Dumps per reader answered right (byte-exact, or for hash-ordered values the same value
+/// loaded back), as counted on 2026-12-03. "0 mismatches" alone would pass a model that
+/// answers "not modelled" to every dump; this floor fails it. One floor for both kinds, so that
+/// a dump moving from "same value" to "byte-exact" (py2 dict order) keeps it. Raise a floor when
+/// the model writes more; lower one only with the reason in the commit message. The rest are
+/// the not-modelled dumps listed by reason in target/dump-mismatches.txt (application objects
+/// written back from opaque parts, arrays, ...) and, for 3.14, the Pyodide platform differences.
+const FLOORS: [(&str, usize); 10] = [
+    ("2.7", 14871 + 522),
+    ("3.6", 41652 + 60),
+    ("3.7", 41652 + 60),
+    ("3.8", 56626 + 72),
+    ("3.9", 56986 + 72),
+    ("3.10", 56986 + 72),
+    ("3.11", 56674 + 384),
+    ("3.12", 56674 + 384),
+    ("3.13", 56950 + 108),
+    ("3.14", 56608 + 348),
 ];
 
 #[test]
@@ -216,15 +217,16 @@ fn dumps_reproduce_the_real_picklers() {
         details.lines().take(40).collect::<Vec<_>>().join("\n")
     );
     let mut short = Vec::new();
-    for (r, exact, same) in FLOORS {
+    for (r, floor) in FLOORS {
         let t = &tallies[r];
-        if t.exact < exact || t.same_value < same || t.not_loaded > 0 {
+        let answered = t.exact + t.same_value;
+        if answered < floor || t.not_loaded > 0 {
             short.push(format!(
-                "{r}: byte-exact {} (floor {exact}), same value {} (floor {same}), not loaded {} (ceiling 0)",
+                "{r}: answered {answered} (byte-exact {}, same value {}; floor {floor}), not loaded {} (ceiling 0)",
                 t.exact, t.same_value, t.not_loaded
             ));
-        } else if t.exact > exact || t.same_value > same {
-            println!("{r}: more dumps answered than the floors: raise FLOORS");
+        } else if answered > floor {
+            println!("{r}: {answered} dumps answered > floor {floor}: raise FLOORS");
         }
     }
     assert!(
