@@ -3546,6 +3546,10 @@ impl Vm<'_> {
     }
 }
 
+/// The module of a class defined in the main script (`python app.py`): pickled as
+/// `c__main__\nC\n`. See [`Global::in_main_script`].
+pub const MAIN_MODULE: &str = "__main__";
+
 /// Resolve `module.name` in a runtime (after any `fix_imports` mapping): a missing module or
 /// attribute raises as that runtime's `find_class` would.
 pub fn resolve_global(
@@ -3557,6 +3561,22 @@ pub fn resolve_global(
 ) -> Result<Global, PyError> {
     let tables = rt.tables_or_nearest();
     let facts = rt.facts();
+    if module == MAIN_MODULE {
+        // `__main__` always exists (the reading process's main script, or the interpreter's own
+        // module when there is none): never `No module named '__main__'`. Whether it holds
+        // `name` depends on that process, like an application class: assumed present unless the
+        // configured application classes leave it out (`--app-class __main__[.Name]`).
+        // `Global::in_main_script` tells the report that the class lives in the writer's main
+        // script, which a different program (a worker, a shell) reading the cache lacks.
+        if !apps.name_exists(module, name) {
+            return Err(missing_attribute(rt, module, name, None));
+        }
+        return Ok(Global {
+            module: module.into(),
+            name: name.into(),
+            known: Known::AppClass,
+        });
+    }
     // `os.path` is an alias of posixpath (ntpath on Windows) that `import os.path` finds.
     let stdlib = module == "os.path"
         || tables.has_module(module)

@@ -182,6 +182,29 @@ pub struct Facts {
     /// `Fraction(b'...')`'s TypeError adds `or have the as_integer_ratio() method` (3.14+).
     /// Corpus: fraction read with encoding='bytes'.
     pub fraction_error_names_ratio: bool,
+    /// The C pickler's recursion budget: the most recursion units a `dumps` called from a
+    /// script's top level (the shallowest stack a caller has) gets through at the default
+    /// recursion limit; one unit more raises `{recursion_error}: maximum recursion depth
+    /// exceeded while pickling an object`. Units (`Py_EnterRecursiveCall`): one per object
+    /// saved (3.x: not for None, bool, int, float, str and bytes, which `save()` writes first:
+    /// see `pickler_atoms_free`), one more for a non-empty list or dict (its batch). Measured on
+    /// the real interpreters (`tests/recursion.rs`): 2.7 999, 3.6 999, 3.7-3.10 998, 3.11 999
+    /// (the limit 1000 is shared with the caller's Python frames), 3.12 1498 and 3.13 9999 (the
+    /// C recursion limit, which Python frames do not count). `None`: not measured (3.0-3.5;
+    /// 3.14, whose native build guards the C stack by its size and whose Pyodide build dies of
+    /// a JavaScript stack overflow instead; the pure-Python 2.7 pickler).
+    pub pickler_recursion_limit: Option<u32>,
+    /// Units below `pickler_recursion_limit` where the caller's own stack decides (the caller's
+    /// Python frames count up to 3.11; from 3.12 only C calls do, e.g. 3 under `exec`): there a
+    /// dump is `unknown`. Below the band a dump is modelled as it would be at any depth (an
+    /// assumption: the caller is less than that many frames deep); above the limit it raises.
+    pub pickler_caller_band: u32,
+    /// 3.x `save()` writes None, bool, int, float, str and bytes before entering the recursion
+    /// check (measured: a chain of 1-tuples ending in `1` gets one level deeper than one ending
+    /// in `()`); 2.7 cPickle counts them too.
+    pub pickler_atoms_free: bool,
+    /// The exception of a too deep recursion: `RuntimeError` (2.7), `RecursionError` (3.5+).
+    pub recursion_error: &'static str,
 }
 
 fn facts(rt: Runtime) -> Facts {
@@ -214,6 +237,10 @@ fn facts(rt: Runtime) -> Facts {
             find_class_plain_getattr: false,
             unhashable_names_role: false,
             fraction_error_names_ratio: false,
+            pickler_recursion_limit: if rt.pure { None } else { Some(999) },
+            pickler_caller_band: 250,
+            pickler_atoms_free: false,
+            recursion_error: "RuntimeError",
         };
     }
     let highest = match min {
@@ -256,6 +283,20 @@ fn facts(rt: Runtime) -> Facts {
         find_class_plain_getattr: min >= 14,
         unhashable_names_role: min >= 14,
         fraction_error_names_ratio: min >= 14,
+        pickler_recursion_limit: match min {
+            6 | 11 => Some(999),
+            7..=10 => Some(998),
+            12 => Some(1498),
+            13 => Some(9999),
+            _ => None,
+        },
+        pickler_caller_band: if min >= 12 { 50 } else { 250 },
+        pickler_atoms_free: true,
+        recursion_error: if min >= 5 {
+            "RecursionError"
+        } else {
+            "RuntimeError"
+        },
     }
 }
 

@@ -16,6 +16,19 @@ pub struct Global {
     pub known: Known,
 }
 
+impl Global {
+    /// The class (or function) lives in `__main__`: the writer's main script. It is treated as
+    /// an application class (assumed present where the value is loaded, unless the configured
+    /// application classes leave it out), but it exists only in a process whose main script
+    /// defines it: a worker, a shell or a different entry point reading the same cache gets an
+    /// `AttributeError` (`Can't get attribute 'C' on <module '__main__' ...>`). A report can
+    /// flag such values from the loaded heap (`Node::Global`, `Reduce` callables and instance
+    /// classes carry their `Global`).
+    pub fn in_main_script(&self) -> bool {
+        self.module == "__main__"
+    }
+}
+
 /// The callables and classes whose behaviour on load the models know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Known {
