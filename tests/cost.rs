@@ -163,7 +163,7 @@ fn every_family_costs_linear_work_and_memory() {
             py3_family(
                 "(lambda d: [d.__setitem__('v', [d['v']]) for _ in range(n)] and d['v'])({'v': 0})",
                 2,
-                [50, 400],
+                [30, 240],
             ),
             &py2,
             &py3,
