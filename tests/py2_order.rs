@@ -688,3 +688,116 @@ fn py2_dumps_follow_the_real_table_order() {
         "the model took {model_secs:.1}s for every load and dump"
     );
 }
+
+/// The issue's symptom, end to end through the checks: a Werkzeug cache written by real 2.7
+/// (`'!' + cPickle.dumps(value)`, protocol 0) holding dicts of UTF-8 `str` keys whose 2.7
+/// history (deletions, then the load's re-insertion) makes 2.7's write-back order differ from
+/// the stored order. `new_reads_old_write` must name the byte and position real 3.8 names when
+/// it loads what real 2.7 wrote back.
+#[test]
+fn werkzeug_write_backs_by_2_7_fail_on_3_8_where_the_real_ones_do() {
+    const GEN: &str = r#"
+import cPickle, random, sys
+random.seed(int(sys.argv[1]))
+n = 0
+while n < 300:
+    d = {}
+    for i in range(random.randint(2, 40)):
+        k = random.choice(['\xd9\x85', '\xd0\xb6', '\xe6\x96\x87', 'k', '\xc3\xa9', 'x', u'\xe9'])
+        if isinstance(k, unicode):
+            k = k + unicode(random.randint(0, 999))
+        else:
+            k = k + str(random.randint(0, 999))
+        d[k] = random.choice([i, 'v\xe2\x82\xac', u'\u20ac', None])
+    for k in list(d)[: random.randint(0, 6)]:
+        del d[k]
+    stored = cPickle.dumps(d)
+    back = cPickle.dumps(cPickle.loads(stored))
+    if back == stored and random.random() < 0.8:
+        continue
+    n += 1
+    print '!' + stored.encode('hex'), back.encode('hex')
+"#;
+    const READ: &str = r#"
+import pickle, sys
+for line in sys.stdin:
+    try:
+        pickle.loads(bytes.fromhex(line.split()[1]))
+        print('ok')
+    except Exception as e:
+        print(type(e).__name__ + ': ' + str(e))
+"#;
+    let run = |version: &str, args: &[&str], input: &str| -> String {
+        let mut child = Command::new(common::interpreter(version))
+            .args(args)
+            .env("PYTHONHASHSEED", "0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let input = input.to_string();
+        let feeder = std::thread::spawn(move || {
+            let _ = stdin.write_all(input.as_bytes());
+        });
+        let out = child.wait_with_output().expect("output");
+        let _ = feeder.join();
+        assert!(out.status.success(), "{version} failed");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let pairs = run("2.7", &["-c", GEN, "1327"], "");
+    let real = run("3.8", &["-c", READ], &pairs);
+    let side = |rt: &str| cache_compat::check::Side {
+        runtime: Runtime::parse(rt).expect("runtime"),
+        load: LoadConfig::default(),
+        writer: Writer::parse("werkzeug").expect("werkzeug"),
+    };
+    let (old, new) = (side("2.7"), side("3.8"));
+    let (mut agree, mut reordered, mut failing) = (0, 0, 0);
+    let mut disagree = Vec::new();
+    for (line, real) in pairs.lines().zip(real.lines()) {
+        let (stored, back) = line.split_once(' ').expect("pair");
+        let stored = common::unhex(&stored[1..]);
+        if stored != common::unhex(back) {
+            reordered += 1;
+        }
+        let value = cache_compat::check::Stored::Pickle {
+            form: cache_compat::check::Form::Bang,
+            pickle: stored.clone(),
+        };
+        let checks = cache_compat::check::judge_stored(&value, &old, &new);
+        let ours = match &checks.new_reads_old_write {
+            cache_compat::check::Check::Fails { error } => error.clone(),
+            cache_compat::check::Check::Ok | cache_compat::check::Check::Changes { .. } => {
+                "ok".to_string()
+            }
+            other => format!("{other:?}"),
+        };
+        if real != "ok" {
+            failing += 1;
+        }
+        if ours == real {
+            agree += 1;
+        } else {
+            disagree.push(format!(
+                "real {real}\n  ours {ours}\n  stored {}",
+                &line[..line.len().min(300)]
+            ));
+        }
+    }
+    println!(
+        "werkzeug 2.7 -> 3.8 new_reads_old_write: {agree} agree, {} disagree ({reordered} of {} write-backs reordered, {failing} failing on 3.8)",
+        disagree.len(),
+        agree + disagree.len()
+    );
+    assert_eq!(agree + disagree.len(), 300, "every pair judged");
+    assert!(
+        reordered >= 200 && failing >= 200,
+        "the cases exercise the order"
+    );
+    assert!(
+        disagree.is_empty(),
+        "{}",
+        disagree[..disagree.len().min(5)].join("\n")
+    );
+}
