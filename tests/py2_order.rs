@@ -482,6 +482,8 @@ struct Tally {
     /// Cases whose real dump raised, or that the model could not load (not counted either way).
     skipped: usize,
     largest_exact: usize,
+    /// The slowest single model dump: (seconds, pickle bytes).
+    slowest: (f64, usize),
 }
 
 #[test]
@@ -589,7 +591,13 @@ fn py2_dumps_follow_the_real_table_order() {
                 continue;
             };
             let real = common::unhex(real);
-            match dump(&heap, root, rt, proto) {
+            let one = Instant::now();
+            let ours = dump(&heap, root, rt, proto);
+            let secs = one.elapsed().as_secs_f64();
+            if secs > t.slowest.0 {
+                t.slowest = (secs, real.len());
+            }
+            match ours {
                 Ok(ours) if ours == real => {
                     t.exact += 1;
                     t.largest_exact = t.largest_exact.max(data.len());
@@ -634,6 +642,11 @@ fn py2_dumps_follow_the_real_table_order() {
         t.mismatch.len(),
         t.skipped,
         t.largest_exact
+    );
+    println!(
+        "slowest model dump: {:.1} ms ({} bytes)",
+        t.slowest.0 * 1e3,
+        t.slowest.1
     );
     for (why, n) in &t.unmodelled {
         println!("  not modelled {n:>5}  {why}");
@@ -682,6 +695,12 @@ fn py2_dumps_follow_the_real_table_order() {
         t.largest_exact > 1_000_000,
         "no pickle of 100,000 keys was predicted exactly (largest {} bytes)",
         t.largest_exact
+    );
+    assert!(
+        t.slowest.0 < 2.0,
+        "one dump took {:.2}s ({} bytes)",
+        t.slowest.0,
+        t.slowest.1
     );
     assert!(
         model_secs < 60.0,

@@ -178,6 +178,13 @@ impl Hasher {
     /// `PyObject_Hash` of a node as 2.7 computes it, without recursion (tuples and frozensets
     /// nested a million deep are walked with a stack of their own).
     pub fn hash(&mut self, heap: &Heap, id: Id) -> H<i64> {
+        match heap.get(id) {
+            // Cheap leaves: computed each time (short strings, small ints, floats, ...).
+            Node::Bytes(b) | Node::Text(b) if b.len() <= 64 => return self.compose(heap, id),
+            Node::Tuple(_) | Node::FrozenSet(_) | Node::Bytes(_) | Node::Text(_) => {}
+            Node::Int(_) | Node::Long(_) => {}
+            _ => return self.compose(heap, id),
+        }
         if let Some(&h) = self.cache.get(&id) {
             return Ok(h);
         }
