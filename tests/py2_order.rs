@@ -951,3 +951,37 @@ for case in range(int(sys.argv[3])):
         assert!(n >= 270, "{k}: only {n} of 300 write-backs byte-exact");
     }
 }
+
+/// Keys that collide on purpose (50,000 distinct longs with one 2.7 hash: CPython's own insert
+/// would probe past every earlier one): the model stops at its probe budget and says the order
+/// is not modelled, in bounded time, instead of going quadratic.
+#[test]
+fn colliding_keys_are_bounded_not_quadratic() {
+    use num_bigint::BigInt;
+    let modulus = (BigInt::from(1u8) << 64u32) - 1u8;
+    let mut data = vec![0x80, 2, b'}', b'('];
+    for i in 1..=50_000u32 {
+        let k = &modulus * i + 5u8;
+        let b = k.to_signed_bytes_le();
+        data.extend([0x8a, b.len() as u8]);
+        data.extend(b);
+        data.push(b'N');
+        if i % 1000 == 0 {
+            data.extend([b'u', b'(']);
+        }
+    }
+    data.extend([b'u', b'.']);
+    let rt = Runtime::parse("2.7").expect("2.7");
+    let Outcome::Loaded { heap, root } = load::load(&data, rt, &LoadConfig::default()).outcome
+    else {
+        panic!("the model did not load the colliding dict");
+    };
+    let started = Instant::now();
+    let r = dump(&heap, root, rt, 2);
+    let secs = started.elapsed().as_secs_f64();
+    match r {
+        Err(DumpError::Unmodelled(why)) => assert!(why.contains("probe budget"), "{why}"),
+        other => panic!("expected not modelled, got {:?}", other.map(|b| b.len())),
+    }
+    assert!(secs < 1.0, "took {secs:.2}s");
+}
