@@ -7,12 +7,14 @@
 //! the values they had loaded (`corpora/outcomes/*.jsonl`, `dumps`).
 
 use super::codec;
+use super::py2hash;
 use super::value::{Global, Heap, Id, Known, Node, Reduce};
 use super::{PyError, Runtime};
 use crate::fasthash::{self, Map};
 use crate::pickle::ops::code;
 use num_bigint::BigInt;
 use num_traits::{Signed, ToPrimitive, Zero};
+use std::borrow::Cow;
 
 /// Why a value cannot be dumped by the models.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +59,7 @@ pub fn dump(heap: &Heap, root: Id, rt: Runtime, protocol: u8) -> D<Vec<u8>> {
         },
         depth: 0,
         max_depth: MAX_MODEL_DEPTH,
+        hasher: py2hash::Hasher::new(),
     };
     if protocol >= 2 {
         p.out.extend_from_slice(&[code::PROTO, protocol]);
@@ -301,6 +304,24 @@ struct Pickler<'a> {
     refs: Option<Py2Refs>,
     depth: usize,
     max_depth: usize,
+    /// py2: the 2.7 hashes of the keys met so far (dict and set order).
+    hasher: py2hash::Hasher,
+}
+
+/// How a py2 process filled a dict the dump writes, which decides its table (and so the order
+/// the pickler walks it in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filled {
+    /// Item by item into a fresh dict in the order the heap holds them (SETITEM/SETITEMS/DICT
+    /// in stream order, duplicates overwriting in place; a set from `set(list)`).
+    Inserted,
+    /// By BUILD from a state dict that was itself filled in heap order: cPickle's `load_build`
+    /// (`PyDict_Next` over the state, `PyObject_SetItem` into the fresh `__dict__`) and
+    /// `BaseException.__setstate__` (`PyDict_Next`, setattr).
+    FromState,
+    /// `collections.Counter(d)` re-pickled as `dict(self)`: `d` filled in heap order, merged
+    /// into the Counter (`dict.update`), merged again into a fresh dict (`PyDict_Merge` twice).
+    CounterCopy,
 }
 
 /// A value the pickler writes that is not a node of the heap (the pieces of a `__reduce__`).
@@ -426,6 +447,9 @@ impl<'a> Pickler<'a> {
             }
             Node::Bytes(b) if b.len() <= 1 => Ident::SmallBytes(b.first().copied()),
             Node::Global(g) => Ident::Global(&g.module, &g.name),
+            // 2.7's frozenset_new returns one empty frozenset for every empty one (a singleton
+            // the interpreter also holds: always memoized).
+            Node::FrozenSet(v) if v.is_empty() && self.py2() => Ident::Interned("\0frozenset()"),
             _ => Ident::Node(id),
         }
     }
@@ -517,7 +541,8 @@ impl<'a> Pickler<'a> {
                     self.write(b"(d");
                 }
                 self.put_container(id, ident, extra, !kv.is_empty());
-                self.batch_setitems(kv, self.py2() && self.proto == 0)
+                let kv = self.py2_dict_order(kv, Filled::Inserted)?;
+                self.batch_setitems(&kv, self.py2() && self.proto == 0)
             }
             Node::Tuple(items) => self.save_tuple(id, items, extra),
             Node::Set(items) if self.proto >= 4 => {
@@ -553,6 +578,7 @@ impl<'a> Pickler<'a> {
                 } else {
                     "frozenset"
                 };
+                let items = self.py2_set_order(items)?;
                 let list = V::List(items.iter().map(|&i| V::Node(i)).collect());
                 self.save_reduce(id, ("builtins", g), V::Tuple(vec![list]), None, extra)
             }
@@ -739,7 +765,8 @@ impl<'a> Pickler<'a> {
                 }
                 self.write(&[code::REDUCE]);
                 if self.py2_memo_reduced(ident) {
-                    self.batch_setitems_mode(items, 1, false)?;
+                    let items = self.py2_dict_order(items, Filled::Inserted)?;
+                    self.batch_setitems_mode(&items, 1, false)?;
                 }
                 Ok(())
             }
@@ -830,6 +857,7 @@ impl<'a> Pickler<'a> {
                 // 2.7 collections.py: Counter.__reduce__ returns (cls, (dict(self),)); the
                 // Counter holds what its one argument held (dict.update into an empty Counter).
                 let kv = self.py2_counter_items(r).unwrap_or(&[]);
+                let kv = self.py2_dict_order(kv, Filled::CounterCopy)?;
                 self.save_global("collections", "Counter", None)?;
                 self.py2_args_open(1);
                 self.write(if self.proto >= 1 { b"}" } else { b"(d" });
@@ -838,7 +866,8 @@ impl<'a> Pickler<'a> {
                     self.memo_put(Ident::Tagged(Tag::List, self.out.len()));
                 }
                 // Keys and values are held by the Counter and the fresh dict.
-                self.batch_setitems_mode(kv, 1 + u32::from(self.proto == 0), false)?;
+                // dict(self) is an exact dict.
+                self.batch_setitems_mode(&kv, 1 + u32::from(self.proto == 0), true)?;
                 self.py2_args_close(1);
                 self.write(&[code::REDUCE]);
                 self.py2_memo_reduced(ident);
@@ -892,7 +921,8 @@ impl<'a> Pickler<'a> {
                     // and the reduce tuple); its keys went through setattr, which interns them.
                     self.write(if self.proto >= 1 { b"}" } else { b"(d" });
                     self.memo_put(Ident::Tagged(Tag::Dict, id));
-                    self.attr_items(dict)?;
+                    let dict = self.py2_dict_order(dict, Filled::FromState)?;
+                    self.attr_items(&dict)?;
                     self.write(&[code::BUILD]);
                 }
                 Ok(())
@@ -1265,17 +1295,16 @@ impl<'a> Pickler<'a> {
             }
             return Ok(());
         }
+        // The __dict__ is an exact dict: batch_dict_exact (see batch_setitems_mode).
         for chunk in kv.chunks(BATCHSIZE) {
-            if chunk.len() == 1 {
-                one(self, chunk[0].0, chunk[0].1)?;
-                self.write(&[code::SETITEM]);
-                continue;
-            }
             self.write(&[code::MARK]);
             for &(k, v) in chunk {
                 one(self, k, v)?;
             }
             self.write(&[code::SETITEMS]);
+        }
+        if !kv.is_empty() && kv.len().is_multiple_of(BATCHSIZE) {
+            self.write(&[code::MARK, code::SETITEMS]);
         }
         Ok(())
     }
@@ -1283,13 +1312,17 @@ impl<'a> Pickler<'a> {
     /// `iter_refs`: py2 protocol 0 walks `iteritems()`, whose tuples hold a reference to each key
     /// and value; the binary protocols use PyDict_Next (borrowed).
     fn batch_setitems(&mut self, kv: &[(Id, Id)], iter_refs: bool) -> D<()> {
-        self.batch_setitems_mode(kv, u32::from(iter_refs), !self.py2())
+        // An exact dict: batch_dict_exact at the binary protocols, in cPickle and in 3.x's C
+        // pickler alike.
+        self.batch_setitems_mode(kv, u32::from(iter_refs), true)
     }
 
     /// cPickle's/pickle.py's batch_setitems over `kv`, each key and value saved with `extra`
     /// references held besides the model's count: SETITEM each at protocol 0; else batches under
-    /// MARK ... SETITEMS; a single item as a plain SETITEM, and (unless `exact`: CPython 3's C
-    /// pickler) a last batch of one too.
+    /// MARK ... SETITEMS; a single item as a plain SETITEM, and (unless `exact`) a last batch of
+    /// one too. `exact`: `batch_dict_exact` of an exact dict (cPickle and CPython 3's C
+    /// pickler), whose loop runs once more after a full batch: a dict of 1000*k items ends with
+    /// an empty MARK SETITEMS (what real 2.7 and 3.8 write for `{i: i for i in range(1000)}`).
     fn batch_setitems_mode(&mut self, kv: &[(Id, Id)], extra: u32, exact: bool) -> D<()> {
         if self.proto == 0 {
             for &(k, v) in kv {
@@ -1318,6 +1351,9 @@ impl<'a> Pickler<'a> {
                 self.save(v, extra)?;
             }
             self.write(&[code::SETITEMS]);
+        }
+        if exact && !kv.is_empty() && kv.len().is_multiple_of(BATCHSIZE) {
+            self.write(&[code::MARK, code::SETITEMS]);
         }
         Ok(())
     }
@@ -1370,6 +1406,8 @@ impl<'a> Pickler<'a> {
                 class.module, class.name
             )));
         }
+        let dict = self.py2_dict_order(dict, Filled::FromState)?;
+        let dict = &dict[..];
         let ident = self.ident(id);
         if class.known == Known::ClassicClass {
             // cPickle save_inst: INST at protocol 0, the class then OBJ from protocol 1; the
@@ -1599,6 +1637,55 @@ impl<'a> Pickler<'a> {
             true
         };
         canonical.then(|| text.to_string())
+    }
+
+    /// py2: the 2.7 hashes of `keys`, or why they cannot be known.
+    fn py2_hashes(&mut self, keys: impl Iterator<Item = Id>) -> D<Vec<i64>> {
+        let heap = self.heap;
+        keys.map(|k| {
+            self.hasher
+                .hash(heap, k)
+                .map_err(|e| DumpError::Unmodelled(e.0))
+        })
+        .collect()
+    }
+
+    /// py2: the items of a dict in the order 2.7 iterates it (its table's slot order, which
+    /// `filled` decides; see `py2hash`). Other runtimes, and dicts of at most one item, keep
+    /// their order.
+    fn py2_dict_order<'k>(&mut self, kv: &'k [(Id, Id)], filled: Filled) -> D<Cow<'k, [(Id, Id)]>> {
+        if !self.py2() || kv.len() < 2 {
+            return Ok(Cow::Borrowed(kv));
+        }
+        let hashes = self.py2_hashes(kv.iter().map(|&(k, _)| k))?;
+        let un = |e: py2hash::Unpredictable| DumpError::Unmodelled(e.0);
+        let table = py2hash::insertion_table(&hashes).map_err(un)?;
+        let order = match filled {
+            Filled::Inserted => table.order(),
+            Filled::FromState => {
+                let first = table.order();
+                let again: Vec<i64> = first.iter().map(|&e| hashes[e]).collect();
+                let second = py2hash::insertion_order(&again).map_err(un)?;
+                second.into_iter().map(|j| first[j]).collect()
+            }
+            Filled::CounterCopy => table
+                .merged_copy()
+                .and_then(|t| t.merged_copy())
+                .map_err(un)?
+                .order(),
+        };
+        Ok(Cow::Owned(order.into_iter().map(|e| kv[e]).collect()))
+    }
+
+    /// py2: the items of a set or frozenset (built by `set(list)` / `frozenset(list)`, in list
+    /// order) in the order 2.7 iterates it.
+    fn py2_set_order<'k>(&mut self, items: &'k [Id]) -> D<Cow<'k, [Id]>> {
+        if !self.py2() || items.len() < 2 {
+            return Ok(Cow::Borrowed(items));
+        }
+        let hashes = self.py2_hashes(items.iter().copied())?;
+        let order = py2hash::insertion_order(&hashes).map_err(|e| DumpError::Unmodelled(e.0))?;
+        Ok(Cow::Owned(order.into_iter().map(|e| items[e]).collect()))
     }
 
     /// The items of a py2 `collections.Counter` that the stream built as `Counter(d)` for a dict

@@ -8,6 +8,7 @@ pub mod codec;
 pub mod dump;
 pub mod generated;
 pub mod load;
+pub mod py2hash;
 pub mod render;
 pub mod repr;
 pub mod value;
