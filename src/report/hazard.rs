@@ -44,6 +44,11 @@ impl fmt::Display for Level {
 /// A kind of finding. The discriminant order is the report's sort order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Hazard {
+    /// Loading the value calls or references a known-dangerous global (code execution,
+    /// processes, files, network, nested deserialisers, introspection gadgets): security.
+    CodeOnLoad,
+    /// Loading the value calls a global the tool does not know: security.
+    UnknownGlobal,
     /// A py2 `str` holding non-ASCII bytes, loaded by py3 with the default encoding='ASCII'.
     Py2StrNotAscii,
     /// A pickle protocol newer than the reader knows.
@@ -80,7 +85,9 @@ pub enum Hazard {
 }
 
 impl Hazard {
-    pub const ALL: [Hazard; 16] = [
+    pub const ALL: [Hazard; 18] = [
+        Hazard::CodeOnLoad,
+        Hazard::UnknownGlobal,
         Hazard::Py2StrNotAscii,
         Hazard::ProtocolTooNew,
         Hazard::DecodeError,
@@ -117,6 +124,8 @@ impl Hazard {
             Hazard::ValueChanged => "CC014",
             Hazard::PickleErrorMiss => "CC015",
             Hazard::NotModelled => "CC090",
+            Hazard::CodeOnLoad => "CC020",
+            Hazard::UnknownGlobal => "CC021",
         }
     }
 
@@ -138,6 +147,8 @@ impl Hazard {
             Hazard::ValueChanged => "value-changed",
             Hazard::PickleErrorMiss => "pickle-error-miss",
             Hazard::NotModelled => "not-modelled",
+            Hazard::CodeOnLoad => "code-on-load",
+            Hazard::UnknownGlobal => "unknown-global",
         }
     }
 
@@ -154,7 +165,10 @@ impl Hazard {
             // Equal text on py2 (str and unicode compare equal when ASCII-only is the common case),
             // and the models cannot tell whether the app cares: reported, not failing.
             // A miss is recomputed, not raised: it costs a cold key, not an error page.
-            Hazard::StrBecameText | Hazard::NotModelled | Hazard::PickleErrorMiss => Level::Warn,
+            Hazard::StrBecameText
+            | Hazard::NotModelled
+            | Hazard::PickleErrorMiss
+            | Hazard::UnknownGlobal => Level::Warn,
             _ => Level::Deny,
         }
     }
@@ -192,7 +206,18 @@ impl Hazard {
             Hazard::NotModelled => {
                 "cannot be predicted (a budget ran out or a feature is not modelled)"
             }
+            Hazard::CodeOnLoad => {
+                "loading this value runs code: it calls or imports a global that executes code, starts processes, touches files or the network, unpickles nested bytes or reaches any attribute (nothing was executed)"
+            }
+            Hazard::UnknownGlobal => {
+                "loading this value calls a global the tool does not know (neither an allowed data type nor an application class)"
+            }
         }
+    }
+
+    /// Whether the code is a security finding (reported first, apart from the checks).
+    pub fn is_security(self) -> bool {
+        matches!(self, Hazard::CodeOnLoad | Hazard::UnknownGlobal)
     }
 }
 
@@ -346,6 +371,13 @@ pub fn advice(h: Hazard, check: &str, n: u64, old: &Side, new: &Side) -> String 
         Hazard::NotModelled => {
             "the tool cannot predict this value: test a sample of these keys with both real runtimes, or raise the budgets in the config".to_string()
         }
+        Hazard::CodeOnLoad => format!(
+            "do not load {values}: every process that reads {} runs what it names. Delete the keys, find what wrote them (an attacker, or a bug that pickles callables), restrict who can write to this Redis (ACL, network), and sign values (an HMAC checked before pickle.loads) or move them to JSON; side effect: {values} {are} recomputed on a cold cache",
+            if n == 1 { "it" } else { "them" }
+        ),
+        Hazard::UnknownGlobal => format!(
+            "check what the global named in the finding is: if it is the application's own class, name its module with --app-class (or app_classes in the config); otherwise treat {values} as CC020 (code on load)"
+        ),
     }
 }
 
