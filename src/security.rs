@@ -692,9 +692,16 @@ impl<'a> Machine<'a> {
                 };
                 let result = match (m, n) {
                     ("builtins" | "__builtin__", "getattr") if a.len() == 2 => {
+                        // On a global (how pickle writes a classmethod below protocol 4:
+                        // getattr(ZoneInfo, '_unpickle')) the getattr only names the attribute;
+                        // on a module object it is still the gadget it is.
+                        let on_global = matches!(self.nodes.get(a[0] as usize), Some(Node::Ref(_)));
                         match self.derive(a[0], a[1], op.pos, "REDUCE(getattr)") {
                             Some(d) => {
-                                self.refs[r as usize].resolved_uses += 1;
+                                if on_global {
+                                    self.refs[r as usize].resolved_uses += 1;
+                                }
+                                self.mark_called(callee, call, depth);
                                 return self.nodes[d as usize];
                             }
                             None => Node::Computed,
@@ -1144,4 +1151,126 @@ pub fn audit(data: &[u8], ops: &[Op], apps: &AppClasses) -> Audit {
     };
     m.run(ops);
     m.finish()
+}
+
+#[cfg(test)]
+mod audit_tests {
+    use super::*;
+    use crate::pickle::parse::parse;
+
+    fn version(s: &str) -> (u32, u32) {
+        let (a, b) = s.split_once('.').unwrap_or((s, "0"));
+        (a.parse().unwrap_or(0), b.parse().unwrap_or(0))
+    }
+
+    #[test]
+    fn every_allowed_global_exists_in_the_runtimes_it_names() {
+        // Against the tables read off the real interpreters (2.7, 3.6-3.14): the module exists in
+        // each runtime of the range, and where the tables list the module's names, the name too.
+        let mut checked = 0;
+        for e in SAFE {
+            let (lo, hi) = (version(e.since), e.until.map(version));
+            for t in generated::RUNTIMES {
+                let v = version(t.name);
+                if v < lo || hi.is_some_and(|h| v > h) {
+                    continue;
+                }
+                let top = e.name.split('.').next().unwrap_or(e.name);
+                assert!(
+                    t.has_module(e.module),
+                    "{}.{}: no module {} in {}",
+                    e.module,
+                    e.name,
+                    e.module,
+                    t.name
+                );
+                if let Some(has) = t.module_attr(e.module, top) {
+                    assert!(
+                        has,
+                        "{}.{} is not in {} {}",
+                        e.module, e.name, e.module, t.name
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100, "{checked} (entry, runtime) names checked");
+    }
+
+    #[test]
+    fn allowed_before_dangerous_and_unknown_otherwise() {
+        let apps = AppClasses::default();
+        assert_eq!(classify("uuid", "UUID", &apps), Class::Safe);
+        assert!(matches!(
+            classify("uuid", "_get_command_stdout", &apps),
+            Class::Dangerous(_)
+        ));
+        assert!(matches!(
+            classify("os", "system", &apps),
+            Class::Dangerous(_)
+        ));
+        assert!(matches!(
+            classify("__builtin__", "breakpoint", &apps),
+            Class::Dangerous(_)
+        ));
+        assert!(matches!(
+            classify("SocketServer", "TCPServer", &apps),
+            Class::Dangerous(_)
+        ));
+        assert!(matches!(
+            classify("textwrap", "dedent", &apps),
+            Class::Unknown(Reason::StdlibNotAllowed)
+        ));
+        assert_eq!(classify("myapp.models", "User", &apps), Class::App);
+        for (m, n) in [
+            ("_posixsubprocess", "fork_exec"),
+            ("platform", "popen"),
+            ("io", "open"),
+            ("codecs", "open"),
+            ("zipimport", "zipimporter"),
+            ("dill", "loads"),
+            ("yaml", "load"),
+            ("signal", "signal"),
+        ] {
+            assert!(
+                matches!(classify(m, n, &apps), Class::Dangerous(_)),
+                "{m}.{n}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_dangerous_global_stored_as_data_is_denied_an_unknown_one_is_not() {
+        let apps = AppClasses::default();
+        // [os.system] and [textwrap.dedent]: referenced, never called.
+        let d = b"(cos\nsystem\nl.";
+        let a = audit(d, &parse(d, 1000).ops, &apps);
+        assert_eq!(a.dangerous(), vec!["os.system".to_string()]);
+        assert_eq!(a.findings[0].called_by, None);
+        let u = b"(ctextwrap\ndedent\nl.";
+        assert!(audit(u, &parse(u, 1000).ops, &apps).is_empty());
+        // Called, the unknown one is CC021.
+        let c = b"ctextwrap\ndedent\n(S'x'\ntR.";
+        let a = audit(c, &parse(c, 1000).ops, &apps);
+        assert_eq!(a.unknown(), vec!["textwrap.dedent".to_string()]);
+    }
+
+    #[test]
+    fn truncated_and_hostile_streams_never_panic() {
+        let apps = AppClasses::default();
+        let seeds: [&[u8]; 6] = [
+            b"R",
+            b"\x93\x93\x93",
+            b"(((((tR",
+            b"\x80\x04\x8c\x02os\x94h\x00h\x00\x93b",
+            b"cfunctools\npartial\n)Rb)R",
+            b"\x82\xff\x83\xff\xff\x84\xff\xff\xff\xff)R",
+        ];
+        for s in seeds {
+            for cut in 0..=s.len() {
+                let d = &s[..cut];
+                let _ = audit(d, &parse(d, 1000).ops, &apps);
+            }
+        }
+    }
 }
