@@ -219,6 +219,14 @@ pub static SAFE: &[Safe] = &[
     s("enum", "Enum", "3.4", None, "enum"),
     s("enum", "IntEnum", "3.4", None, "enum"),
     s("http", "HTTPStatus", "3.5", None, "enum"),
+    // Django's cached pages (HttpResponse.cookies), written by 3.x at protocol <= 2 under the
+    // py2 name.
+    s("http.cookies", "SimpleCookie", "3.0", None, "cookies"),
+    s("http.cookies", "BaseCookie", "3.0", None, "cookies"),
+    s("http.cookies", "Morsel", "3.0", None, "cookie"),
+    s("Cookie", "SimpleCookie", "2.7", PY2, "cookies"),
+    s("Cookie", "BaseCookie", "2.7", PY2, "cookies"),
+    s("Cookie", "Morsel", "2.7", PY2, "cookie"),
     s("re", "RegexFlag", "3.6", None, "enum"),
 ];
 

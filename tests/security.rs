@@ -334,3 +334,32 @@ fn app_class_option_makes_other_modules_unknown() {
     let named = audit_bytes(b, &AppClasses::only(["appmod".to_string()]));
     assert!(named.findings.is_empty());
 }
+
+#[path = "common/layers.rs"]
+mod layers;
+
+/// What a real Django 5.1.15 site caches (pinned in tests/e2e/requirements.txt, py313-django),
+/// pickled by real Python 3.13: no security finding (its page cache holds http.cookies objects,
+/// whose module is otherwise on the danger table), and Django's classes are application classes.
+#[test]
+fn real_django_cache_values_are_not_security_findings() {
+    let deps = layers::pydeps("3.13", "py313-django");
+    let o = std::process::Command::new(common::interpreter("3.13"))
+        .arg(common::root().join("tests/e2e/django_cached_objects.py"))
+        .env("PYTHONPATH", &deps)
+        .output()
+        .expect("python3.13");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let apps = AppClasses::default();
+    let mut n = 0;
+    let mut app = 0;
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        let b = common::unhex(line);
+        let a = audit_bytes(&b, &apps);
+        assert!(a.findings.is_empty(), "{line}: {:?}", a.findings);
+        app += usize::from(a.app_classes.iter().any(|c| c.starts_with("django.")));
+        n += 1;
+    }
+    assert_eq!(n, 18);
+    assert_eq!(app, 15, "every value but the datetime calls a Django class");
+}
