@@ -415,15 +415,15 @@ fn classify_one(module: &str, name: &str, apps: &AppClasses) -> Class {
     if is_builtins(module) && !name.contains('.') && is_exception_name(name) {
         return Class::Safe;
     }
-    if name.split('.').any(is_dunder) || module.split('.').any(|m| m == "__builtins__") {
-        // Module-level helpers pickle itself names are on the allow-list above.
-        return Class::Dangerous(Reason::Dunder);
-    }
     for (m, n, what, source) in DANGEROUS_NAMES {
         if *m == module && (*n == name || name.strip_prefix(n).is_some_and(|r| r.starts_with('.')))
         {
             return Class::Dangerous(Reason::Listed { what, source });
         }
+    }
+    if name.split('.').any(is_dunder) || module.split('.').any(|m| m == "__builtins__") {
+        // Module-level helpers pickle itself names are on the allow-list above.
+        return Class::Dangerous(Reason::Dunder);
     }
     for (m, what, source) in DANGEROUS_MODULES {
         if module_matches(module, m) {
