@@ -252,6 +252,47 @@ fn a_poisoned_key_in_a_real_redis_is_denied_first_in_every_format() {
             _ => {}
         }
     }
+    // The baseline round trip: a written baseline holds the security finding and reads back
+    // (accepted with a reason, the run exits 0; the verdict line still says what runs).
+    let baseline = dir.join("baseline.toml");
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+            .args(["scan", "--redis", &url, "--old", "3.11", "--new", "3.12"])
+            .args(["--writer", "pickle:4", "--progress", "none"])
+            .args(extra)
+            .env_remove("CACHE_COMPAT_CONFIG")
+            .current_dir(&dir)
+            .output()
+            .expect("run cache-compat")
+    };
+    let o = run(&["--write-baseline", baseline.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = std::fs::read_to_string(&baseline).unwrap();
+    assert!(
+        text.contains("check = \"security\"\ncode = \"CC020\""),
+        "{text}"
+    );
+    std::fs::write(
+        &baseline,
+        text.replace(
+            "TODO: say why this finding is accepted",
+            "under investigation",
+        ),
+    )
+    .unwrap();
+    let o = run(&["--baseline", baseline.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("NOT SAFE: 1 values run code when loaded"),
+        "{out}"
+    );
+    assert!(out.contains("[accepted: under investigation]"), "{out}");
     assert!(!marker.exists(), "the payload ran");
     let _ = std::fs::remove_dir_all(&dir);
 }
