@@ -517,7 +517,7 @@ struct Machine<'a> {
     nodes: Vec<Node>,
     stack: Vec<u32>,
     marks: Vec<usize>,
-    memo: std::collections::HashMap<u64, u32>,
+    memo: crate::fasthash::Map<u64, u32>,
     refs: Vec<Ref>,
 }
 
@@ -1143,10 +1143,10 @@ pub fn audit(data: &[u8], ops: &[Op], apps: &AppClasses) -> Audit {
     let mut m = Machine {
         data,
         apps,
-        nodes: Vec::new(),
+        nodes: Vec::with_capacity(ops.len()),
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: std::collections::HashMap::new(),
+        memo: crate::fasthash::map(),
         refs: Vec::new(),
     };
     m.run(ops);
