@@ -205,8 +205,9 @@ pub enum Reason {
     /// BUILD, SETITEM(S) or APPEND(S) on a global object itself: changes a module, class or
     /// function of the reader (how later globals resolve), not a value.
     Patches,
-    /// `getattr`/`attrgetter`/`methodcaller` on a target or name not written as literals.
-    ComputedAttribute,
+    /// An allowed global that is safe only with literal arguments (`_codecs.encode`) called with
+    /// computed ones.
+    ComputedArguments,
 }
 
 impl Reason {
@@ -227,8 +228,8 @@ impl Reason {
             Reason::ComputedName => {
                 "a global whose module or name is computed, not written in the pickle"
             }
-            Reason::ComputedAttribute => {
-                "getattr/attrgetter/methodcaller on a target or name computed at load time"
+            Reason::ComputedArguments => {
+                "allowed only with literal arguments, called with computed ones"
             }
         }
     }
@@ -722,7 +723,18 @@ impl<'a> Machine<'a> {
                     {
                         Node::MethodCaller(a[0])
                     }
-                    ("functools", "partial") if !a.is_empty() => Node::Partial(a[0]),
+                    ("functools", "partial") if !a.is_empty() => {
+                        // A cached partial is there to be called (by the stream or the app).
+                        self.mark_called(
+                            a[0],
+                            Call {
+                                via: Some("functools.partial"),
+                                ..call
+                            },
+                            depth + 1,
+                        );
+                        Node::Partial(a[0])
+                    }
                     ("copyreg" | "copy_reg", "_reconstructor") => {
                         let via = Call {
                             via: Some("copyreg._reconstructor"),
@@ -774,7 +786,7 @@ impl<'a> Machine<'a> {
                         if !a.iter().all(|&x| self.is_literal(x)) {
                             // Computed arguments: judged as an unknown call.
                             let rr = &mut self.refs[r as usize];
-                            rr.class = Class::Unknown(Reason::ComputedAttribute);
+                            rr.class = Class::Unknown(Reason::ComputedArguments);
                         }
                         Node::Computed
                     }
@@ -939,7 +951,15 @@ impl<'a> Machine<'a> {
                         Some(Node::Partial(_)) => {
                             let f = state.and_then(|s| self.args(s).first().copied());
                             let n = match f {
-                                Some(f) => Node::Partial(f),
+                                Some(f) => {
+                                    let call = Call {
+                                        opcode: "BUILD",
+                                        offset: op.pos,
+                                        via: Some("functools.partial"),
+                                    };
+                                    self.mark_called(f, call, 1);
+                                    Node::Partial(f)
+                                }
                                 None => Node::Computed,
                             };
                             self.nodes[target as usize] = n;
@@ -1253,6 +1273,29 @@ mod audit_tests {
         let c = b"ctextwrap\ndedent\n(S'x'\ntR.";
         let a = audit(c, &parse(c, 1000).ops, &apps);
         assert_eq!(a.unknown(), vec!["textwrap.dedent".to_string()]);
+    }
+
+    #[test]
+    fn a_partial_s_function_and_codecs_arguments_are_judged() {
+        let apps = AppClasses::default();
+        let run = |d: &[u8]| audit(d, &parse(d, 1000).ops, &apps);
+        // partial(max, 1, 2) as 3.x pickles it (corpus value partial_args): nothing to report.
+        let ok = b"\x80\x02cfunctools\npartial\ncbuiltins\nmax\n\x85R(cbuiltins\nmax\nK\x01K\x02\x86NNtb.";
+        assert!(run(ok).is_empty(), "{:?}", run(ok).findings);
+        // partial(textwrap.dedent): the application will call it; unknown (CC021).
+        let unk = b"\x80\x02cfunctools\npartial\nctextwrap\ndedent\n\x85R.";
+        let a = run(unk);
+        assert_eq!(a.unknown(), vec!["textwrap.dedent".to_string()]);
+        assert_eq!(
+            a.findings[0].called_by.unwrap().via,
+            Some("functools.partial")
+        );
+        // _codecs.encode with literal arguments (3.x protocol 2 bytes) is data; with a computed
+        // first argument it is CC021.
+        let lit = b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00aX\x06\x00\x00\x00latin1\x86R.";
+        assert!(run(lit).is_empty());
+        let comp = b"\x80\x02c_codecs\nencode\nctextwrap\ndedent\n)RX\x06\x00\x00\x00latin1\x86R.";
+        assert!(run(comp).unknown().contains(&"_codecs.encode".to_string()));
     }
 
     #[test]
