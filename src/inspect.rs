@@ -54,8 +54,12 @@ pub struct Report {
     pub value: Option<BTreeMap<&'static str, String>>,
     pub strings: Vec<StringInfo>,
     pub globals: Vec<GlobalRef>,
-    /// Globals that can run code when loaded (a finding of their own).
+    /// Globals that can run code when loaded (CC020 in `scan`), with why.
     pub dangerous: Vec<String>,
+    /// Callables its load calls that the tool does not know (CC021 in `scan`), with why.
+    pub unknown_globals: Vec<String>,
+    /// The security findings as data (`scan`'s per-value `security`).
+    pub security: Vec<security::Finding>,
     pub verdicts: BTreeMap<String, Verdict>,
     #[serde(skip)]
     order: Vec<Runtime>,
@@ -68,13 +72,20 @@ pub fn inspect(data: &[u8], runtimes: &[Runtime], cfg: &LoadConfig) -> Report {
     let parsed = parse::parse(data, cfg.budget.max_ops);
     let strings = strings(data, &parsed);
     let globals = security::globals(data, &parsed.ops);
-    let dangerous = globals
-        .iter()
-        .filter_map(|g| {
-            g.danger
-                .map(|why| format!("{}.{}: {why}", g.module, g.name))
-        })
-        .collect();
+    // What the load calls, followed through memo'd names, getattr, partial, ... (scan's view).
+    let audit = security::audit(data, &parsed.ops, &cfg.apps);
+    let why = |kind: security::Kind| {
+        let mut out: Vec<String> = Vec::new();
+        for f in audit.findings.iter().filter(|f| f.kind == kind) {
+            let line = format!("{}: {}", f.global, f.reason.what());
+            if !out.contains(&line) {
+                out.push(line);
+            }
+        }
+        out
+    };
+    let dangerous = why(security::Kind::Dangerous);
+    let unknown_globals = why(security::Kind::Unknown);
     let mut verdicts = BTreeMap::new();
     for &rt in runtimes {
         let r = load::load_parsed(data, &parsed, rt, cfg);
@@ -101,6 +112,8 @@ pub fn inspect(data: &[u8], runtimes: &[Runtime], cfg: &LoadConfig) -> Report {
         strings,
         globals,
         dangerous,
+        unknown_globals,
+        security: audit.findings,
         verdicts,
         order: runtimes.to_vec(),
         parsed: Some(parsed),
@@ -336,6 +349,9 @@ impl Report {
         }
         for d in &self.dangerous {
             let _ = writeln!(out, "DANGER: loading this pickle can run code: {d}");
+        }
+        for u in &self.unknown_globals {
+            let _ = writeln!(out, "UNKNOWN GLOBAL: loading this pickle calls {u}");
         }
         let _ = writeln!(out, "\nverdicts:");
         // Group consecutive runtimes with the same verdict.

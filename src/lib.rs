@@ -15,5 +15,6 @@ pub mod report;
 pub mod runtime;
 pub mod scan;
 pub mod security;
+pub mod security_tables;
 pub mod source;
 pub mod verdict;

@@ -381,6 +381,12 @@ struct ScanArgs {
     /// (default 4 GiB; [budgets] verdict_bytes).
     #[arg(long, env = "CACHE_COMPAT_VERDICT_BYTES")]
     verdict_bytes: Option<u64>,
+    /// The application's modules or classes (`MODULE` or `MODULE.Name`, repeatable; added to
+    /// `app_classes` of the config). By default every module outside the standard library is
+    /// taken as the application's; with this, other modules are missing on load and a call of
+    /// one is an unknown global (CC021).
+    #[arg(long = "app-class")]
+    app_classes: Vec<String>,
 }
 
 /// One report to write: a format, and a file (standard output when `None`).
@@ -561,8 +567,14 @@ fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
         // The report does not use TTLs (snapshots do: `Pace::default()`).
         ttl: false,
     };
+    let app_classes: Vec<String> = c
+        .app_classes
+        .iter()
+        .chain(&a.app_classes)
+        .cloned()
+        .collect();
     let apps = AppClasses {
-        importable: (!c.app_classes.is_empty()).then(|| c.app_classes.iter().cloned().collect()),
+        importable: (!app_classes.is_empty()).then(|| app_classes.into_iter().collect()),
         py2_classic: c.py2_classic.iter().cloned().collect(),
     };
     let side = |rt: &str, load: Option<String>, w: Option<String>, which: &str| -> Result<Side> {

@@ -5,6 +5,7 @@ use crate::envelope::Writer;
 use crate::envelope::{self, Envelope, Ints};
 use crate::fasthash;
 use crate::pickle::parse;
+use crate::security;
 use crate::source::Sample;
 use serde::Serialize;
 use std::fmt::Write;
@@ -12,7 +13,7 @@ use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 /// The verdict on one value.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ValueResult {
     pub key: String,
     pub field: Option<String>,
@@ -26,11 +27,31 @@ pub struct ValueResult {
     /// Set where the value is not a pickle or could not be unwrapped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Known-dangerous globals its load references or calls (CC020 code-on-load).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dangerous: Vec<String>,
+    /// Callables its load calls that the tool does not know (CC021 unknown-global).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown_globals: Vec<String>,
+    /// Application classes its load calls (not findings; `--app-class`, or every module outside
+    /// the standard library by default).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub app_classes: Vec<String>,
+    /// The security findings as data: kind, global, offset, opcode, reason, called_by.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub security: Vec<security::Finding>,
 }
 
 impl ValueResult {
     pub fn has_finding(&self) -> bool {
-        self.checks.as_ref().is_some_and(Checks::has_finding)
+        self.checks.as_ref().is_some_and(Checks::has_finding) || !self.security.is_empty()
+    }
+
+    fn set_audit(&mut self, a: security::Audit) {
+        self.dangerous = a.dangerous();
+        self.unknown_globals = a.unknown();
+        self.app_classes = a.app_classes;
+        self.security = a.findings;
     }
 }
 
@@ -223,6 +244,7 @@ pub fn judge_cached(
                 "partial: only the first {} of {full} bytes were read (--max-value-bytes); not judged",
                 sample.value.len()
             )),
+            ..ValueResult::default()
         };
     }
     // One budget for the whole verdict: the envelope's decompression, both reads, every
@@ -237,12 +259,17 @@ pub fn judge_cached(
         checks: None,
         writer: None,
         note: None,
+        ..ValueResult::default()
     };
     if let Some(e) = u.error {
         r.note = Some(e);
         return r;
     }
     let parsed = (!u.pickle.is_empty()).then(|| parse::parse(&u.pickle, old.load.budget.max_ops));
+    // What its load calls, whatever the runtime (nothing is executed).
+    if let Some(p) = &parsed {
+        r.set_audit(security::audit(&u.pickle, &p.ops, &old.load.apps));
+    }
     let protocol = parsed.as_ref().map(|p| {
         p.proto_header()
             .unwrap_or(0)

@@ -45,6 +45,11 @@ impl fmt::Display for Level {
 /// A kind of finding. The discriminant order is the report's sort order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Hazard {
+    /// Loading the value calls or references a known-dangerous global (code execution,
+    /// processes, files, network, nested deserialisers, introspection gadgets): security.
+    CodeOnLoad,
+    /// Loading the value calls a global the tool does not know: security.
+    UnknownGlobal,
     /// A py2 `str` holding non-ASCII bytes, loaded by py3 with the default encoding='ASCII'.
     Py2StrNotAscii,
     /// A pickle protocol newer than the reader knows.
@@ -81,7 +86,9 @@ pub enum Hazard {
 }
 
 impl Hazard {
-    pub const ALL: [Hazard; 16] = [
+    pub const ALL: [Hazard; 18] = [
+        Hazard::CodeOnLoad,
+        Hazard::UnknownGlobal,
         Hazard::Py2StrNotAscii,
         Hazard::ProtocolTooNew,
         Hazard::DecodeError,
@@ -118,6 +125,8 @@ impl Hazard {
             Hazard::ValueChanged => "CC014",
             Hazard::PickleErrorMiss => "CC015",
             Hazard::NotModelled => "CC090",
+            Hazard::CodeOnLoad => "CC020",
+            Hazard::UnknownGlobal => "CC021",
         }
     }
 
@@ -139,6 +148,8 @@ impl Hazard {
             Hazard::ValueChanged => "value-changed",
             Hazard::PickleErrorMiss => "pickle-error-miss",
             Hazard::NotModelled => "not-modelled",
+            Hazard::CodeOnLoad => "code-on-load",
+            Hazard::UnknownGlobal => "unknown-global",
         }
     }
 
@@ -155,7 +166,10 @@ impl Hazard {
             // Equal text on py2 (str and unicode compare equal when ASCII-only is the common case),
             // and the models cannot tell whether the app cares: reported, not failing.
             // A miss is recomputed, not raised: it costs a cold key, not an error page.
-            Hazard::StrBecameText | Hazard::NotModelled | Hazard::PickleErrorMiss => Level::Warn,
+            Hazard::StrBecameText
+            | Hazard::NotModelled
+            | Hazard::PickleErrorMiss
+            | Hazard::UnknownGlobal => Level::Warn,
             _ => Level::Deny,
         }
     }
@@ -193,7 +207,18 @@ impl Hazard {
             Hazard::NotModelled => {
                 "cannot be predicted (a budget ran out or a feature is not modelled)"
             }
+            Hazard::CodeOnLoad => {
+                "loading this value runs code: it calls or imports a global that executes code, starts processes, touches files or the network, unpickles nested bytes or reaches any attribute (nothing was executed)"
+            }
+            Hazard::UnknownGlobal => {
+                "loading this value calls a global the tool does not know (neither an allowed data type nor an application class)"
+            }
         }
+    }
+
+    /// Whether the code is a security finding (reported first, apart from the checks).
+    pub fn is_security(self) -> bool {
+        matches!(self, Hazard::CodeOnLoad | Hazard::UnknownGlobal)
     }
 }
 

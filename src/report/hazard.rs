@@ -87,6 +87,13 @@ pub fn advice(h: Hazard, check: &str, n: u64, old: &Side, new: &Side) -> String 
         Hazard::NotModelled => {
             "the tool cannot predict this value: test a sample of these keys with both real runtimes, or raise the budgets in the config".to_string()
         }
+        Hazard::CodeOnLoad => format!(
+            "do not load {values}: every process that reads {} runs what it names. Delete the keys, find what wrote them (an attacker, or a bug that pickles callables), restrict who can write to this Redis (ACL, network), and sign values (an HMAC checked before pickle.loads) or move them to JSON; side effect: {values} {are} recomputed on a cold cache",
+            if n == 1 { "it" } else { "them" }
+        ),
+        Hazard::UnknownGlobal => format!(
+            "check what the global named in the finding is: if it is the application's own class, name its module with --app-class (or app_classes in the config); otherwise treat {values} as CC020 (code on load)"
+        ),
     }
 }
 

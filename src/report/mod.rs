@@ -36,6 +36,10 @@ pub const CHECKS: [&str; 5] = [
     "round_trip",
 ];
 
+/// The pseudo-check security findings (CC020, CC021) are reported under: they hold whatever
+/// runtime loads the value, old or new, and are listed before the five checks.
+pub const SECURITY: &str = "security";
+
 /// The checks behind the rollback verdict.
 pub const ROLLBACK_CHECKS: [&str; 3] = ["old_reads", "old_reads_new_write", "round_trip"];
 
@@ -209,6 +213,8 @@ struct VerdictAgg {
     failing: u64,
     unknown: u64,
     findings: u64,
+    /// Values whose load runs code (CC020 at a level above allow).
+    running_code: u64,
 }
 
 /// Folds values into aggregates as they arrive.
@@ -313,6 +319,7 @@ impl Aggregator {
         p.pickles += 1;
         let (mut any, mut unk, mut roll, mut roll_unk, mut back, mut back_unk) =
             (false, false, false, false, false, false);
+        let mut code_runs = false;
         // A value the new runtime cannot load is never rewritten by it: after a rollback the old
         // runtime reads the original, so its round trip does not count against the rollback.
         let new_rewrites = matches!(checks.new_reads, Check::Ok | Check::Changes { .. });
@@ -355,6 +362,55 @@ impl Aggregator {
                 }
             }
         }
+        // Security findings: whichever runtime loads the value runs what it calls.
+        for (h, kind) in [
+            (Hazard::CodeOnLoad, crate::security::Kind::Dangerous),
+            (Hazard::UnknownGlobal, crate::security::Kind::Unknown),
+        ] {
+            let mine: Vec<String> = r
+                .security
+                .iter()
+                .filter(|f| f.kind == kind)
+                .map(|f| f.summary())
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let mut texts: Vec<String> = Vec::new();
+            for t in mine {
+                if !texts.contains(&t) {
+                    texts.push(t);
+                }
+            }
+            let text = texts.join("; ");
+            let agg = p
+                .checks
+                .entry(SECURITY)
+                .or_default()
+                .hazards
+                .entry(h)
+                .or_default();
+            if keep_texts {
+                agg.add(&text, &shown, &self.opts);
+            } else {
+                agg.count += 1;
+            }
+            if self.opts.levels.of(h) == Level::Allow {
+                continue;
+            }
+            if h == Hazard::CodeOnLoad {
+                any = true;
+                code_runs = true;
+                self.rolling.findings += 1;
+                self.rollback.findings += 1;
+            } else {
+                unk = true;
+                roll_unk = true;
+                back_unk = true;
+            }
+        }
+        self.rolling.running_code += u64::from(code_runs);
+        self.rollback.running_code += u64::from(code_runs);
         p.failing += u64::from(any);
         p.unknown += u64::from(unk && !any);
         self.rolling.failing += u64::from(roll);
@@ -436,12 +492,20 @@ impl Aggregator {
                 checks,
             });
         }
+        // Security findings first, then the compatibility findings (pattern, check, code).
         findings.sort_by(|a, b| {
-            (&a.pattern, check_index(a.check), a.code).cmp(&(
-                &b.pattern,
-                check_index(b.check),
-                b.code,
-            ))
+            (
+                a.check != SECURITY,
+                &a.pattern,
+                check_index(a.check),
+                a.code,
+            )
+                .cmp(&(
+                    b.check != SECURITY,
+                    &b.pattern,
+                    check_index(b.check),
+                    b.code,
+                ))
         });
         let stale = baseline
             .iter()
@@ -458,7 +522,7 @@ impl Aggregator {
         let pickles =
             (self.summary.values - self.summary.not_pickles).saturating_sub(coverage.partial);
         let verdict = |v: &VerdictAgg, checks: &[&'static str]| Verdict {
-            safe: if v.failing > 0 {
+            safe: if v.failing > 0 || v.running_code > 0 {
                 Safety::NotSafe
             } else if v.unknown > 0 {
                 Safety::Unknown
@@ -469,6 +533,7 @@ impl Aggregator {
             values_unknown: v.unknown,
             values_judged: pickles,
             check_findings: v.findings,
+            values_running_code: v.running_code,
             checks: checks.to_vec(),
         };
         Report {
@@ -544,7 +609,14 @@ pub struct Verdict {
     pub values_judged: u64,
     /// Findings (check x value) behind the verdict.
     pub check_findings: u64,
+    /// Pickled values whose load runs code (CC020); absent when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub values_running_code: u64,
     pub checks: Vec<&'static str>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -574,10 +646,6 @@ pub struct CoverageReport {
     #[serde(skip_serializing_if = "is_zero")]
     pub over_budget: u64,
     pub source: Coverage,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -666,10 +734,11 @@ impl Report {
     pub fn rolling_line(&self) -> String {
         let v = &self.rolling_deploy;
         format!(
-            "rolling deploy ({} and {} share the cache): {}{}",
+            "rolling deploy ({} and {} share the cache): {}{}{}",
             self.old.runtime,
             self.new.runtime,
             v.safe.label(),
+            running_code(v),
             counts(v)
         )
     }
@@ -677,10 +746,11 @@ impl Report {
     pub fn rollback_line(&self) -> String {
         let v = &self.rollback;
         format!(
-            "rollback to {} after {} has written: {}{}",
+            "rollback to {} after {} has written: {}{}{}",
             self.old.runtime,
             self.new.runtime,
             v.safe.label(),
+            running_code(v),
             counts(v)
         )
     }
@@ -713,6 +783,14 @@ impl Report {
     pub fn confidence_line(&self) -> String {
         "confidence: per pattern, the 95% interval of its failure rate from the values sampled (0 failures in n values: below 3/n, the rule of three; otherwise the Wilson interval); hazard codes: docs/hazards.md".to_string()
     }
+}
+
+/// ": N values run code when loaded" after NOT SAFE, when any does (CC020).
+fn running_code(v: &Verdict) -> String {
+    if v.values_running_code == 0 {
+        return String::new();
+    }
+    format!(": {} values run code when loaded", v.values_running_code)
 }
 
 fn counts(v: &Verdict) -> String {
@@ -754,6 +832,7 @@ mod tests {
             }),
             writer: None,
             note: None,
+            ..ValueResult::default()
         }
     }
 

@@ -1,7 +1,7 @@
 //! The formats (docs/formats.md). Every one opens with the two verdict lines; findings are sorted
 //! (pattern, check, code) and nothing depends on the clock, so the same cache gives the same bytes.
 
-use super::{CHECKS, Finding, Level, Report, Safety, SideInfo};
+use super::{CHECKS, Finding, Level, Report, SECURITY, Safety, SideInfo};
 use std::fmt::Write;
 
 /// Which formats exist (`--format`).
@@ -201,68 +201,83 @@ fn table_head(r: &Report, style: Style) -> String {
     let _ = writeln!(out, "{}", r.confidence_line());
     let _ = writeln!(out, "{}", writers_line(r));
     let _ = writeln!(out, "{}", status_line(r, style.fail_on));
-    for pat in &r.patterns {
-        let fs: Vec<&Finding> = r.listed().filter(|f| f.pattern == pat.pattern).collect();
-        if fs.is_empty() {
-            continue;
-        }
-        let _ = writeln!(
-            out,
-            "\n{}  {}, {} with findings (failure rate, 95% interval: {}-{})",
-            p.bold(&pat.pattern),
-            plural(pat.pickles, "pickled value", "pickled values"),
-            pat.with_findings,
-            pct(pat.failure_rate_low95),
-            pct(pat.failure_rate_high95)
-        );
-        for (code, group) in by_code(&fs) {
-            let first = group[0];
+    // Security findings (CC020, CC021) first, then the compatibility findings.
+    for security in [true, false] {
+        let mut headed = false;
+        for pat in &r.patterns {
+            let fs: Vec<&Finding> = r
+                .listed()
+                .filter(|f| f.pattern == pat.pattern && (f.check == SECURITY) == security)
+                .collect();
+            if fs.is_empty() {
+                continue;
+            }
+            if security && !headed {
+                headed = true;
+                let _ = writeln!(
+                out,
+                "\n{}",
+                p.bold("security: values whose load runs code or calls unknown globals (read, never executed)")
+            );
+            }
             let _ = writeln!(
                 out,
-                "  {} {} {}: {}{}",
-                p.level(first.level),
-                p.bold(code),
-                first.slug,
-                first.title,
-                first
-                    .accepted
-                    .as_ref()
-                    .map(|reason| format!(" [accepted: {reason}]"))
-                    .unwrap_or_default()
+                "\n{}  {}, {} with findings (failure rate, 95% interval: {}-{})",
+                p.bold(&pat.pattern),
+                plural(pat.pickles, "pickled value", "pickled values"),
+                pat.with_findings,
+                pct(pat.failure_rate_low95),
+                pct(pat.failure_rate_high95)
             );
-            for f in &group {
-                let counted = f.errors.len() > 1 || f.other_errors > 0;
-                for (i, e) in f.errors.iter().enumerate() {
-                    let head = if i == 0 {
-                        format!("{:<20} {:>7}", f.check, format!("{}/{}", f.count, f.of))
-                    } else {
-                        String::new()
-                    };
-                    let n = if counted {
-                        format!("{} x ", e.count)
-                    } else {
-                        String::new()
-                    };
-                    let _ = writeln!(out, "    {head:<28}  {n}{}", e.text);
-                    let _ = writeln!(
-                        out,
-                        "    {:<28}  {}",
-                        "",
-                        p.dim(&format!(
-                            "e.g. {}",
-                            examples(e.examples.as_slice(), e.count)
-                        ))
-                    );
+            for (code, group) in by_code(&fs) {
+                let first = group[0];
+                let _ = writeln!(
+                    out,
+                    "  {} {} {}: {}{}",
+                    p.level(first.level),
+                    p.bold(code),
+                    first.slug,
+                    first.title,
+                    first
+                        .accepted
+                        .as_ref()
+                        .map(|reason| format!(" [accepted: {reason}]"))
+                        .unwrap_or_default()
+                );
+                for f in &group {
+                    let counted = f.errors.len() > 1 || f.other_errors > 0;
+                    for (i, e) in f.errors.iter().enumerate() {
+                        let head = if i == 0 {
+                            format!("{:<20} {:>7}", f.check, format!("{}/{}", f.count, f.of))
+                        } else {
+                            String::new()
+                        };
+                        let n = if counted {
+                            format!("{} x ", e.count)
+                        } else {
+                            String::new()
+                        };
+                        let _ = writeln!(out, "    {head:<28}  {n}{}", e.text);
+                        let _ = writeln!(
+                            out,
+                            "    {:<28}  {}",
+                            "",
+                            p.dim(&format!(
+                                "e.g. {}",
+                                examples(e.examples.as_slice(), e.count)
+                            ))
+                        );
+                    }
+                    if f.other_errors > 0 {
+                        let _ = writeln!(
+                            out,
+                            "    {:<28}  {} x other error texts",
+                            "", f.other_errors
+                        );
+                    }
                 }
-                if f.other_errors > 0 {
-                    let _ = writeln!(
-                        out,
-                        "    {:<28}  {} x other error texts",
-                        "", f.other_errors
-                    );
-                }
+                let _ = writeln!(out, "    fix: {}", first.advice);
             }
-            let _ = writeln!(out, "    fix: {}", first.advice);
         }
     }
     let clean: Vec<_> = r
@@ -534,11 +549,15 @@ pub fn junit(r: &Report, style: Style) -> String {
         r.old.runtime, r.new.runtime
     ));
     for pat in r.patterns.iter().filter(|p| p.pickles > 0) {
-        for check in CHECKS {
+        // A security case only where the pattern has security findings (listed first).
+        for check in std::iter::once(SECURITY).chain(CHECKS) {
             let fs: Vec<&Finding> = r
                 .listed()
                 .filter(|f| f.pattern == pat.pattern && f.check == check)
                 .collect();
+            if check == SECURITY && fs.is_empty() {
+                continue;
+            }
             let failing: Vec<&&Finding> =
                 fs.iter().filter(|f| f.fails_run(style.fail_on)).collect();
             let describe = |f: &Finding| {

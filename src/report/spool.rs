@@ -369,6 +369,7 @@ mod tests {
             checks: None,
             writer: None,
             note: Some(format!("note of {key}")),
+            ..ValueResult::default()
         }
     }
 

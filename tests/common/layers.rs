@@ -193,6 +193,12 @@ pub fn scan_source(source: &[&str], args: &[&str], matches: &[&str]) -> (BTreeMa
                 v["key"].as_str().expect("key").to_string(),
                 v["field"].as_str().map(str::to_string),
             );
+            // What real cache libraries write is data: never a security finding (CC020/CC021).
+            assert!(
+                v.get("security").is_none(),
+                "{id:?}: a real cache layer's value is a security finding: {}",
+                v["security"]
+            );
             assert!(rows.insert(id.clone(), v).is_none(), "{id:?} twice");
         }
     }
