@@ -16,8 +16,8 @@ use cache_compat::envelope::Writer;
 use cache_compat::runtime::LoadOptions;
 use cache_compat::runtime::Runtime;
 use cache_compat::runtime::load::LoadConfig;
+use cache_compat::scan::verdict;
 use cache_compat::source::Sample;
-use cache_compat::verdict;
 use std::io::{BufRead, Write};
 
 fn hex(h: &str) -> Option<Vec<u8>> {

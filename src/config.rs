@@ -5,9 +5,9 @@
 //! the nearest `cache-compat.toml` in a parent directory, up to the git root (the first directory
 //! holding `.git`). Precedence: command line > environment > file > defaults.
 
-use crate::report::progress::Mode;
 use crate::report::{Hazard, Level, render::Format};
 use crate::runtime::{LoadOptions, Runtime};
+use crate::scan::progress::Mode;
 use serde::{Deserialize, Deserializer, de::Error as _};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,11 +1,11 @@
 //! `cache-compat inspect`: one pickle, its disassembly, the strings it holds and where they came
 //! from, the globals it references, and the verdict of each runtime.
 
+use crate::check::security::{self, GlobalRef};
 use crate::pickle::ops::{self, code};
 use crate::pickle::parse::{self, Arg, Parsed};
 use crate::runtime::load::{self, LoadConfig, Outcome, Unmodelled};
 use crate::runtime::{Runtime, render};
-use crate::security::{self, GlobalRef};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;

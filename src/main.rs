@@ -471,7 +471,8 @@ fn resolve(base: &Option<std::path::PathBuf>, p: &str) -> String {
 
 fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
     use cache_compat::config;
-    use cache_compat::report::{self, Keep, Levels, PatternRule, progress};
+    use cache_compat::report::{self, Keep, Levels, PatternRule};
+    use cache_compat::scan::{self, progress};
     // The config: named, or discovered; its relative paths are relative to its directory.
     let cfg_path = match &a.config {
         Some(p) => Some(std::path::PathBuf::from(p)),
@@ -753,7 +754,7 @@ fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
                 .map(|n| filter.limit.map_or(n, |l| n.min(l))),
         };
         let mut prog = progress::Progress::new(mode, total);
-        report::pipeline::run(
+        scan::pipeline::run(
             |sink: &mut dyn FnMut(cache_compat::source::Sample)| -> Result<()> {
                 visit_snapshot(&path, &filter, &mut cov, sink)?;
                 Ok(())
@@ -766,9 +767,9 @@ fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
         )?;
     } else if let Some(path) = rdb {
         let mut prog = progress::Progress::new(mode, None);
-        report::pipeline::run(
+        scan::pipeline::run(
             |sink: &mut dyn FnMut(cache_compat::source::Sample)| {
-                cache_compat::rdb::read_rdb_with(
+                cache_compat::source::rdb::read_rdb_with(
                     std::path::Path::new(&path),
                     &filter,
                     a.redis_opts.caps(),
@@ -790,7 +791,7 @@ fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
             _ => cache_compat::source::estimate_keys(&url, &a.redis_opts),
         };
         let mut prog = progress::Progress::new(mode, total);
-        report::pipeline::run(
+        scan::pipeline::run(
             |sink: &mut dyn FnMut(cache_compat::source::Sample)| {
                 scan_redis(&url, &a.redis_opts, &filter, pace, sink, &mut cov)
                     .map_err(anyhow::Error::from)

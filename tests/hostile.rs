@@ -99,7 +99,7 @@ fn exercise_timed(
     let parsed = parse::parse(data, cfg.budget.max_ops);
     tm.parse = t.elapsed();
     // The security view `scan` makes of every value (CC020/CC021): bounded too, never panics.
-    let audit = cache_compat::security::audit(data, &parsed.ops, &cfg.apps);
+    let audit = cache_compat::check::security::audit(data, &parsed.ops, &cfg.apps);
     assert!(audit.findings.len() <= parsed.ops.len());
     drop(audit);
     let mut seen = Vec::with_capacity(rts.len());

@@ -14,8 +14,8 @@ use cache_compat::meter;
 use cache_compat::pickle::ops;
 use cache_compat::runtime::Runtime;
 use cache_compat::runtime::load::LoadConfig;
+use cache_compat::scan::verdict;
 use cache_compat::source::Sample;
-use cache_compat::verdict;
 use common::mutate::{Rng, mutate};
 use std::io::Write;
 

@@ -6,7 +6,7 @@
 //! old zset scores) are written by hand into an RDB 9 file that the real server then loads: what
 //! it serves back is the oracle for those, and its checksum verification the oracle for ours.
 
-use cache_compat::rdb::{
+use cache_compat::source::rdb::{
     Elem, Kind, RdbError, read_rdb, read_rdb_bytes, visit_rdb, visit_rdb_bytes,
 };
 use cache_compat::source::{Caps, Coverage, Filter, Sample};
@@ -1741,7 +1741,7 @@ fn caps_keep_what_lrange_and_zrange_would_and_cut_long_values() {
     };
     let mut cov = Coverage::default();
     let mut got: BTreeMap<Vec<u8>, Vec<Sample>> = BTreeMap::new();
-    cache_compat::rdb::read_rdb_with(
+    cache_compat::source::rdb::read_rdb_with(
         &path,
         &Filter::default(),
         caps,

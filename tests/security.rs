@@ -9,11 +9,11 @@
 
 mod common;
 
+use cache_compat::check::security::{Kind, audit};
 use cache_compat::pickle::parse::parse;
 use cache_compat::runtime::load::AppClasses;
-use cache_compat::security::{Kind, audit};
 
-fn audit_bytes(b: &[u8], apps: &AppClasses) -> cache_compat::security::Audit {
+fn audit_bytes(b: &[u8], apps: &AppClasses) -> cache_compat::check::security::Audit {
     let p = parse(b, 10_000_000);
     audit(b, &p.ops, apps)
 }

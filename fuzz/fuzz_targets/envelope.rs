@@ -13,7 +13,7 @@ use cache_compat::meter;
 use cache_compat::runtime::Runtime;
 use cache_compat::runtime::load::LoadConfig;
 use cache_compat::source::Sample;
-use cache_compat::verdict;
+use cache_compat::scan::verdict;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 

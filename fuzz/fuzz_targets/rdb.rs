@@ -9,7 +9,7 @@
 //! `cargo +nightly fuzz run rdb fuzz/corpus/rdb -- -max_total_time=60`.
 #![no_main]
 
-use cache_compat::rdb::{read_rdb_bytes, visit_rdb_bytes};
+use cache_compat::source::rdb::{read_rdb_bytes, visit_rdb_bytes};
 use cache_compat::source::{Caps, Coverage, Filter};
 use libfuzzer_sys::fuzz_target;
 use std::ops::ControlFlow;

@@ -9,6 +9,9 @@ pub mod compare;
 pub mod hazard;
 mod layer;
 mod outcome;
+pub mod security;
+pub mod security_tables;
+mod value;
 
 use crate::envelope::Writer;
 use crate::meter;
@@ -21,6 +24,7 @@ pub use layer::{Form, Preparsed, Stored};
 use layer::{Loaded, Read, layer_read, layer_read_with, layer_write};
 pub use outcome::{Check, Checks, Failure, Unknown};
 use std::rc::Rc;
+pub use value::{ValueResult, show_key};
 
 /// One side of a migration: a runtime, the load options its app uses, and its cache layer.
 #[derive(Debug, Clone)]

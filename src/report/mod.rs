@@ -11,16 +11,15 @@
 
 pub mod baseline;
 pub mod hazard;
-pub mod pipeline;
-pub mod progress;
+pub mod pattern;
 pub mod render;
 pub mod spool;
 
+use crate::check::ValueResult;
 use crate::check::{Check, Side};
-use crate::scan::{Summary, key_pattern};
-use crate::source::{Coverage, glob_match};
-use crate::verdict::ValueResult;
+use crate::sample::{Coverage, glob_match};
 pub use hazard::{Hazard, Level};
+use pattern::{Summary, key_pattern};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -364,8 +363,8 @@ impl Aggregator {
         }
         // Security findings: whichever runtime loads the value runs what it calls.
         for (h, kind) in [
-            (Hazard::CodeOnLoad, crate::security::Kind::Dangerous),
-            (Hazard::UnknownGlobal, crate::security::Kind::Unknown),
+            (Hazard::CodeOnLoad, crate::check::security::Kind::Dangerous),
+            (Hazard::UnknownGlobal, crate::check::security::Kind::Unknown),
         ] {
             let mine: Vec<String> = r
                 .security

@@ -314,7 +314,7 @@ fn table_head(r: &Report, style: Style) -> String {
 }
 
 /// One value's block in the `every value` part of `table --all`.
-pub fn table_value(v: &crate::verdict::ValueResult) -> String {
+pub fn table_value(v: &crate::check::ValueResult) -> String {
     let mut out = String::new();
     let key = match &v.field {
         Some(f) => format!("{} [{}]", v.key, f),
@@ -369,7 +369,7 @@ fn json_to(r: &Report, style: Style, w: &mut dyn std::io::Write) -> std::io::Res
         patterns: &'a [super::PatternReport],
         /// Rendered empty; the records are streamed in its place.
         values: [(); 0],
-        summary: &'a crate::scan::Summary,
+        summary: &'a super::pattern::Summary,
     }
     let doc = Doc {
         schema: r.schema,

@@ -5,7 +5,7 @@
 //! order is the report's: by key, then field (no field first), then the record's own text, so the
 //! output does not depend on arrival order.
 
-use crate::verdict::ValueResult;
+use crate::check::ValueResult;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};

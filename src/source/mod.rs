@@ -1,5 +1,5 @@
 //! Where values come from: a live Redis or Redis Cluster (read commands only, [`live`]) or a
-//! snapshot file ([`snapshot`]). The RDB reader is `crate::rdb`.
+//! snapshot file ([`snapshot`]) or a Redis RDB dump, read streaming ([`rdb`]).
 //!
 //! What a [`Sample`] is, per Redis type (the same live, in snapshots and from RDB dumps):
 //! * string: the value, `field` None;
@@ -20,6 +20,7 @@
 //! was.
 
 mod live;
+pub mod rdb;
 mod snapshot;
 
 pub use live::{
@@ -28,49 +29,9 @@ pub use live::{
 };
 pub use snapshot::{SnapshotWriter, count_snapshot, read_snapshot, visit_snapshot, write_snapshot};
 
-use serde::{Deserialize, Serialize};
+pub use crate::sample::{Coverage, Sample, glob_match};
 use std::collections::HashSet;
 use std::hash::{BuildHasher, BuildHasherDefault};
-
-/// One sampled value.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sample {
-    pub key: Vec<u8>,
-    /// `string`, `hash`, `list`, `set` or `zset` (as Redis TYPE names them).
-    pub kind: String,
-    /// The hash field; for lists and sorted sets the index (rank), for sets the member's index in
-    /// byte order, as decimal text. None for strings.
-    pub field: Option<Vec<u8>>,
-    pub ttl_ms: Option<i64>,
-    pub value: Vec<u8>,
-    /// Set when `value` holds only the first bytes of the value (over `--max-value-bytes`): the
-    /// value's full length.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub full_len: Option<u64>,
-}
-
-/// Sampling counters, reported with the results.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Coverage {
-    pub keys_seen: u64,
-    pub sampled: u64,
-    /// Keys that SCAN listed but that were gone when read (expired or deleted).
-    pub vanished: u64,
-    /// Keys of types not read (streams, modules, ...).
-    pub skipped_types: u64,
-    /// Connections re-established after a drop (the interrupted batch was read again).
-    pub reconnects: u64,
-    /// Samples cut at `--max-value-bytes` (judged as partial values).
-    pub partial: u64,
-    /// Redis nodes scanned (the masters of a cluster; 1 for a single server; 0 offline).
-    pub nodes: u64,
-    /// Keys read from another cluster node after a MOVED or ASK reply (a reshard during the scan).
-    pub redirected: u64,
-    /// Passes over the cluster repeated because its slot map changed during the scan (keys that
-    /// moved before their old node listed them are found on the new one; keys already seen are
-    /// not read again).
-    pub rescans: u64,
-}
 
 /// Errors of the tool itself (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -357,62 +318,6 @@ pub(crate) fn keep(key: &[u8], pace: &Pace) -> bool {
         h = h.wrapping_mul(0x100000001b3);
     }
     ((h >> 11) as f64 / (1u64 << 53) as f64) < pace.sample_rate
-}
-
-/// Redis-style glob matching (`*`, `?`, `[abc]`, `\x`), iterative.
-pub fn glob_match(pat: &[u8], s: &[u8]) -> bool {
-    let (mut p, mut i) = (0usize, 0usize);
-    let (mut star, mut mark) = (None, 0usize);
-    while i < s.len() {
-        if p < pat.len() {
-            match pat[p] {
-                b'*' => {
-                    star = Some(p);
-                    mark = i;
-                    p += 1;
-                    continue;
-                }
-                b'?' => {
-                    p += 1;
-                    i += 1;
-                    continue;
-                }
-                b'[' => {
-                    if let Some(end) = pat[p..].iter().position(|&c| c == b']') {
-                        let class = &pat[p + 1..p + end];
-                        if class.contains(&s[i]) {
-                            p += end + 1;
-                            i += 1;
-                            continue;
-                        }
-                    }
-                }
-                b'\\' if p + 1 < pat.len() && pat[p + 1] == s[i] => {
-                    p += 2;
-                    i += 1;
-                    continue;
-                }
-                c if c == s[i] => {
-                    p += 1;
-                    i += 1;
-                    continue;
-                }
-                _ => {}
-            }
-        }
-        match star {
-            Some(sp) => {
-                p = sp + 1;
-                mark += 1;
-                i = mark;
-            }
-            None => return false,
-        }
-    }
-    while p < pat.len() && pat[p] == b'*' {
-        p += 1;
-    }
-    p == pat.len()
 }
 
 #[cfg(test)]

@@ -1,8 +1,6 @@
-//! `scan`: judge every sampled value for a migration (cli.md). Grouping keys into patterns lives
-//! here; aggregation and rendering in `report`.
+//! Key patterns (`article:*:body`) that the report groups values by, and the summary totals.
 
-use crate::source::Coverage;
-pub use crate::verdict::{ValueResult, judge, show_key};
+use crate::sample::Coverage;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

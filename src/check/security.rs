@@ -6,14 +6,14 @@
 //! the opcodes that follows which global each call (REDUCE, NEWOBJ, NEWOBJ_EX, OBJ, INST, BUILD)
 //! invokes, through memo'd names, `getattr`, `operator.attrgetter`/`methodcaller`,
 //! `functools.partial` and `copyreg._reconstructor`. Nothing is executed. The tables (allow-list,
-//! danger table, their sources) are in [`crate::security_tables`]; docs/hazards.md explains the
+//! danger table, their sources) are in [`super::security_tables`]; docs/hazards.md explains the
 //! rules.
 
+use super::security_tables::{DANGEROUS_MODULES, DANGEROUS_NAMES, SAFE};
 use crate::pickle::ops::code;
 use crate::pickle::parse::{Arg, Op};
 use crate::runtime::generated;
 use crate::runtime::load::AppClasses;
-use crate::security_tables::{DANGEROUS_MODULES, DANGEROUS_NAMES, SAFE};
 use serde::Serialize;
 
 /// A global referenced by a pickle: `module.name`, where it stands, and how it was referenced.
@@ -34,7 +34,7 @@ const MAX_NAME: usize = 256;
 const MAX_MEMO: usize = 100_000;
 
 /// Why `module.name` can run code when loaded, or `None` (the danger table of
-/// [`crate::security_tables`]; allow-listed globals are never dangerous).
+/// [`super::security_tables`]; allow-listed globals are never dangerous).
 pub fn danger(module: &str, name: &str) -> Option<&'static str> {
     match classify(module, name, &AppClasses::default()) {
         Class::Dangerous(r) => Some(r.what()),

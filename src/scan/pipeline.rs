@@ -6,11 +6,12 @@
 //! operation (and at most one thread wake-up) per batch rather than per value, which is what a
 //! scan of small or repeated values would otherwise spend its time on.
 
-use super::Aggregator;
 use super::progress::Progress;
+use super::verdict::{VerdictCache, judge_cached};
 use crate::check::Side;
-use crate::source::Sample;
-use crate::verdict::{ValueResult, VerdictCache, judge_cached};
+use crate::check::ValueResult;
+use crate::report::Aggregator;
+use crate::sample::Sample;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};

@@ -39,7 +39,7 @@
 //! elements cannot exceed the bytes left. A corrupt or hostile file gives [`RdbError::Corrupt`]
 //! (with the byte offset), never a panic, unbounded recursion or a huge allocation.
 
-use crate::source::{Caps, Coverage, Filter, Sample, glob_match};
+use super::{Caps, Coverage, Filter, Sample, glob_match};
 use std::borrow::Cow;
 use std::io::{BufRead, BufReader};
 use std::ops::ControlFlow;
