@@ -107,40 +107,7 @@ pub fn bytes(b: &[u8], py2: bool) -> String {
 /// `repr(float)` (2.7 and 3.x: the shortest string that reads back, in exponent form below
 /// 1e-4 and from 1e16 on).
 pub fn float(f: f64) -> String {
-    if f.is_nan() {
-        return "nan".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    // Rust's `{:e}` is the shortest round-trip form too: `d[.ddd]e[-]N`.
-    let e = format!("{f:e}");
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (sign, mant) = match mant.strip_prefix('-') {
-        Some(m) => ("-", m),
-        None => ("", mant),
-    };
-    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
-    if !(-4..16).contains(&exp) {
-        let m = if digits.len() == 1 {
-            digits.clone()
-        } else {
-            format!("{}.{}", &digits[..1], &digits[1..])
-        };
-        let es = if exp < 0 { '-' } else { '+' };
-        return format!("{sign}{m}e{es}{:02}", exp.abs());
-    }
-    let point = exp + 1; // digits before the decimal point
-    let s = if point <= 0 {
-        format!("0.{}{digits}", "0".repeat((-point) as usize))
-    } else if (point as usize) >= digits.len() {
-        format!("{digits}{}.0", "0".repeat(point as usize - digits.len()))
-    } else {
-        let (i, frac) = digits.split_at(point as usize);
-        format!("{i}.{frac}")
-    };
-    format!("{sign}{s}")
+    float_repr(f)
 }
 
 /// A short repr of one value as `rt` prints it: scalars and strings in full (strings cut at
@@ -223,6 +190,130 @@ fn fold_arg(fold: u8) -> String {
     } else {
         format!(", fold={fold}")
     }
+}
+
+/// `repr(float)`: the shortest repr, Python's formatting (`1e+16`, `1.5`, `inf`, `nan`).
+pub fn float_repr(f: f64) -> String {
+    // Rust's `{:e}` gives the shortest round-trip digits: "1.5e0", "1e16".
+    float_layout(f, &format!("{f:e}"), 16, true)
+}
+
+/// C's `%.17g`, which cPickle uses for protocol-0 floats (`F0.10000000000000001`).
+pub fn format_g17(f: f64) -> String {
+    if f == 0.0 {
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    float_layout(f, &format!("{f:.16e}"), 17, false)
+}
+
+/// Lay out the digits of `sci` (Rust's `{:e}` form of `f`) as `repr`/`%g` do: fixed notation for
+/// exponents in -4..`fixed_below`, else `d.ddde+XX`; `dot_zero` adds `.0` to integral values.
+fn float_layout(f: f64, sci: &str, fixed_below: i32, dot_zero: bool) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let (mant, exp) = sci.split_once('e').unwrap_or((sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let sign = if mant.starts_with('-') { "-" } else { "" };
+    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let digits = digits.trim_end_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    if (-4..fixed_below).contains(&exp) {
+        let n = digits.len() as i32;
+        let point = exp + 1;
+        let body = if point <= 0 {
+            format!("0.{}{}", "0".repeat((-point) as usize), digits)
+        } else if point >= n {
+            let zeros = "0".repeat((point - n) as usize);
+            format!("{digits}{zeros}{}", if dot_zero { ".0" } else { "" })
+        } else {
+            format!(
+                "{}.{}",
+                &digits[..point as usize],
+                &digits[point as usize..]
+            )
+        };
+        format!("{sign}{body}")
+    } else {
+        let m = if digits.len() > 1 {
+            format!("{}.{}", &digits[..1], &digits[1..])
+        } else {
+            digits.to_string()
+        };
+        format!(
+            "{sign}{m}e{}{:02}",
+            if exp < 0 { "-" } else { "+" },
+            exp.abs()
+        )
+    }
+}
+
+pub(crate) const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Bytes `repr(str)` writes as themselves (printable ASCII but `\\`; the quote is checked apart).
+const fn repr_plain() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 0x20;
+    while c <= 0x7e {
+        t[c] = c != b'\\' as usize;
+        c += 1;
+    }
+    t
+}
+static REPR_PLAIN: [bool; 256] = repr_plain();
+
+/// py2 `repr(str)`: single quotes unless the string has `'` and no `"`.
+pub fn py2_repr(b: &[u8]) -> String {
+    let mut out = Vec::new();
+    py2_repr_into(&mut out, b);
+    // Only ASCII is written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `py2_repr` appended to `out`: runs that need no escape are copied whole.
+pub(crate) fn py2_repr_into(out: &mut Vec<u8>, b: &[u8]) {
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        b'"'
+    } else {
+        b'\''
+    };
+    out.reserve(b.len() + 2);
+    out.push(quote);
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        // Byte by byte: these strings are often binary, whose plain runs are short (a test of
+        // eight bytes at a time measured slower on the large corpus).
+        while i < b.len() && REPR_PLAIN[b[i] as usize] && b[i] != quote {
+            i += 1;
+        }
+        out.extend_from_slice(&b[start..i]);
+        let Some(&c) = b.get(i) else {
+            break;
+        };
+        match c {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            c if c == quote => out.extend_from_slice(&[b'\\', c]),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'x',
+                HEX[(c >> 4) as usize],
+                HEX[(c & 15) as usize],
+            ]),
+        }
+        i += 1;
+    }
+    out.push(quote);
 }
 
 #[cfg(test)]

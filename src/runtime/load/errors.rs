@@ -302,7 +302,7 @@ impl<'a> Vm<'a> {
             return Fail::Py(PyError::new(
                 "KeyError",
                 if self.py2() {
-                    py2_str_repr(&[b])
+                    crate::runtime::repr::py2_repr(&[b])
                 } else {
                     b.to_string()
                 },

@@ -10,28 +10,6 @@ pub(super) fn text_lossy(t: &[u8]) -> String {
         .collect()
 }
 
-/// py2 `repr()` of a byte string (for KeyError messages of the pure 2.7 loader).
-pub(super) fn py2_str_repr(b: &[u8]) -> String {
-    // repr() quotes with " when the string holds a ' and no ".
-    let dq = b.contains(&b'\'') && !b.contains(&b'"');
-    let q = if dq { '"' } else { '\'' };
-    let mut s = String::from(q);
-    for &c in b {
-        match c {
-            b'\\' => s.push_str("\\\\"),
-            b'\'' if dq => s.push('\''),
-            b'\'' => s.push_str("\\'"),
-            b'\n' => s.push_str("\\n"),
-            b'\r' => s.push_str("\\r"),
-            b'\t' => s.push_str("\\t"),
-            0x20..=0x7e => s.push(c as char),
-            _ => s.push_str(&format!("\\x{c:02x}")),
-        }
-    }
-    s.push(q);
-    s
-}
-
 /// py3 `repr()` of an ASCII-ish str, enough for error messages.
 pub(super) fn py_str_repr_text(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') {

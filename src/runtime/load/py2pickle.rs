@@ -362,7 +362,10 @@ impl<'a> Vm<'a> {
     pub(super) fn pure_memo_get(&mut self, key: &[u8]) -> R<()> {
         match self.text_memo.get(key) {
             Some(&id) => self.push(id),
-            None => Err(Fail::Py(PyError::new("KeyError", py2_str_repr(key)))),
+            None => Err(Fail::Py(PyError::new(
+                "KeyError",
+                crate::runtime::repr::py2_repr(key),
+            ))),
         }
     }
 

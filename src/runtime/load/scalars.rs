@@ -96,7 +96,7 @@ impl<'a> Vm<'a> {
             "ValueError",
             format!(
                 "invalid literal for long() with base 10: {}",
-                py2_str_repr(data)
+                crate::runtime::repr::py2_repr(data)
             ),
         )))
     }
@@ -114,7 +114,7 @@ impl<'a> Vm<'a> {
                     "ValueError",
                     format!(
                         "invalid literal for long() with base 10: {}",
-                        py2_str_repr(line)
+                        crate::runtime::repr::py2_repr(line)
                     ),
                 ))),
             };
