@@ -1211,8 +1211,14 @@ impl<'a> Pickler<'a> {
         Ok(())
     }
 
+    /// The 3.x C pickler's exact list and dict paths put every batch under MARK, a last batch
+    /// of one too, up to 3.14 (`Facts::pickler_last_single_plain`: 3.15 writes it plain).
+    fn exact_batches(&self) -> bool {
+        !self.py2() && !self.rt.facts().pickler_last_single_plain
+    }
+
     fn batch_appends(&mut self, items: &[Id]) -> D<()> {
-        self.batch_appends_mode(items, !self.py2())
+        self.batch_appends_mode(items, self.exact_batches())
     }
 
     /// `exact`: the 3.x C pickler's path for an exact list (every batch under MARK); otherwise
@@ -1283,7 +1289,7 @@ impl<'a> Pickler<'a> {
     /// `iter_refs`: py2 protocol 0 walks `iteritems()`, whose tuples hold a reference to each key
     /// and value; the binary protocols use PyDict_Next (borrowed).
     fn batch_setitems(&mut self, kv: &[(Id, Id)], iter_refs: bool) -> D<()> {
-        self.batch_setitems_mode(kv, u32::from(iter_refs), !self.py2())
+        self.batch_setitems_mode(kv, u32::from(iter_refs), self.exact_batches())
     }
 
     /// cPickle's/pickle.py's batch_setitems over `kv`, each key and value saved with `extra`

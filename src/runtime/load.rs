@@ -270,8 +270,22 @@ pub fn load(data: &[u8], runtime: Runtime, cfg: &LoadConfig) -> LoadResult {
 /// Load an already parsed pickle (parse once, judge for many runtimes).
 pub fn load_parsed(data: &[u8], parsed: &Parsed, runtime: Runtime, cfg: &LoadConfig) -> LoadResult {
     let mut vm = Vm::new(data, runtime, cfg);
-    for op in &parsed.ops {
+    let mut frame = Frame::new(vm.facts.frames_bound_reads && !runtime.pure);
+    for (i, op) in parsed.ops.iter().enumerate() {
         vm.pos = op.pos;
+        if frame.on {
+            // Where this opcode's bytes end: the next opcode, else where the parser stopped.
+            let end = parsed.ops.get(i + 1).map_or(
+                match &parsed.end {
+                    Ok(p) => *p,
+                    Err(e) => e.pos,
+                },
+                |n| n.pos,
+            );
+            if let Err(f) = frame.op(&vm, op, end) {
+                return vm.fail(f);
+            }
+        }
         match vm.step(op) {
             Ok(Some(root)) => {
                 return LoadResult {
@@ -292,6 +306,15 @@ pub fn load_parsed(data: &[u8], parsed: &Parsed, runtime: Runtime, cfg: &LoadCon
         Err(e) => e,
     };
     vm.pos = err.pos;
+    if frame.on
+        && let (Some(c), ParseErrorKind::Truncated | ParseErrorKind::TooLong(_)) =
+            (err.code, err.kind)
+        && frame.cut_off(data, err.pos, c)
+        && vm.known_opcode(c)
+    {
+        let f = vm.unpickling_error("pickle exhausted before end of frame");
+        return vm.fail(f);
+    }
     if let (Some(c), ParseErrorKind::Truncated) = (err.code, err.kind)
         && runtime.is_py2()
         && !runtime.pure
@@ -308,6 +331,99 @@ pub fn load_parsed(data: &[u8], parsed: &Parsed, runtime: Runtime, cfg: &LoadCon
     }
     let f = vm.parse_failure(err.code, err.kind);
     vm.fail(f)
+}
+
+/// The current frame of a C unpickler that keeps to it (`Facts::frames_bound_reads`, 3.15+):
+/// every read an opcode makes (the opcode byte, each fixed-width argument, length prefix, counted
+/// data and line) must end inside the frame it starts in; a read that starts at the frame's end
+/// ends the frame and reads the stream past it.
+struct Frame {
+    on: bool,
+    end: Option<usize>,
+}
+
+impl Frame {
+    fn new(on: bool) -> Frame {
+        Frame { on, end: None }
+    }
+
+    /// One read of `start..stop`.
+    fn read(&mut self, start: usize, stop: usize) -> bool {
+        match self.end {
+            Some(e) if start >= e => {
+                self.end = None;
+                true
+            }
+            Some(e) => stop <= e,
+            None => true,
+        }
+    }
+
+    /// The reads of a parsed opcode at `op.pos` whose bytes end at `end`; FRAME opens a frame.
+    fn op(&mut self, vm: &Vm, op: &Op, end: usize) -> R<()> {
+        let exhausted = || vm.unpickling_error("pickle exhausted before end of frame");
+        let p = op.pos;
+        if !self.read(p, p + 1) {
+            return Err(exhausted());
+        }
+        let Some(info) = ops::info(op.code) else {
+            return Ok(());
+        };
+        let ok = match (info.arg, &op.arg) {
+            (ops::ArgKind::None, _) => true,
+            (ops::ArgKind::Line2, Arg::Line2(a, _)) => {
+                self.read(p + 1, a.end + 1) && self.read(a.end + 1, end)
+            }
+            (ops::ArgKind::Counted1, _) => self.read(p + 1, p + 2) && self.read(p + 2, end),
+            (ops::ArgKind::Counted4, _) => self.read(p + 1, p + 5) && self.read(p + 5, end),
+            (ops::ArgKind::Counted8, _) => self.read(p + 1, p + 9) && self.read(p + 9, end),
+            _ => self.read(p + 1, end),
+        };
+        if !ok {
+            return Err(exhausted());
+        }
+        if let (code::FRAME, Arg::U64(n)) = (op.code, &op.arg) {
+            if self.end.is_some_and(|e| e > end) {
+                return Err(
+                    vm.unpickling_error("beginning of a new frame before end of current frame")
+                );
+            }
+            self.end = usize::try_from(*n).ok().and_then(|n| end.checked_add(n));
+        }
+        Ok(())
+    }
+
+    /// The opcode at `pos` (`code`) that the stream cuts off: whether its short read starts
+    /// inside the frame (every frame ends by the data's end, checked when it opened).
+    fn cut_off(&mut self, data: &[u8], pos: usize, code: u8) -> bool {
+        let Some(e) = self.end else {
+            return false;
+        };
+        if pos >= e {
+            return false;
+        }
+        let Some(info) = ops::info(code) else {
+            return false;
+        };
+        let after_prefix = |w: usize| {
+            if pos + 1 + w <= data.len() {
+                pos + 1 + w
+            } else {
+                pos + 1
+            }
+        };
+        let start = match info.arg {
+            ops::ArgKind::Line2 => data
+                .get(pos + 1..)
+                .and_then(|r| r.iter().position(|&b| b == b'\n'))
+                .map_or(pos + 1, |n| pos + 1 + n + 1),
+            ops::ArgKind::Counted1 => after_prefix(1),
+            ops::ArgKind::Counted4 => after_prefix(4),
+            ops::ArgKind::Counted8 => after_prefix(8),
+            _ => pos + 1,
+        };
+        start < e
+    }
 }
 
 fn unreachable_end() -> parse::ParseError {
@@ -447,7 +563,10 @@ impl<'a> Vm<'a> {
             }
             ParseErrorKind::NegativeLength(_) => {
                 let name = opcode.and_then(ops::info).map_or("?", |i| i.name);
-                if self.py2() || opcode == Some(code::LONG4) {
+                if self.py2()
+                    || opcode == Some(code::LONG4)
+                    || self.facts.binstring_negative_reported
+                {
                     let what = if opcode == Some(code::LONG4) {
                         "LONG pickle has negative byte count".to_string()
                     } else {
@@ -1696,7 +1815,12 @@ impl<'a> Vm<'a> {
         }
         let base10 = self.facts.int_text_base10;
         if let Some(v) = strtol0(&s, base10) {
-            if line.len() == 2 && (v == 0 || v == 1) {
+            let is_bool = if self.facts.int_bool_exact_text {
+                line == b"00" || line == b"01"
+            } else {
+                line.len() == 2 && (v == 0 || v == 1)
+            };
+            if is_bool {
                 return Ok(Node::Bool(v == 1));
             }
             return Ok(Node::Int(BigInt::from(v)));
@@ -3033,6 +3157,22 @@ impl<'a> Vm<'a> {
         };
         let Some(s) = state else {
             // Field arguments (datetime(y, m, d, ...)), as a datetime subclass would write them.
+            if self.facts.date_args_counted_first
+                && what != "time"
+                && (1..3).contains(&a.len())
+                && matches!(self.heap.get(a[0]), Node::Text(_) | Node::Bytes(_))
+            {
+                // 3.15: date/datetime count year, month and day before converting any.
+                let (name, pos) = if a.len() == 1 {
+                    ("month", 2)
+                } else {
+                    ("day", 3)
+                };
+                return Err(Fail::Py(PyError::new(
+                    "TypeError",
+                    format!("{what}() missing required argument '{name}' (pos {pos})"),
+                )));
+            }
             let mut f = Vec::new();
             for &x in &a {
                 match self.heap.get(x) {
@@ -3353,7 +3493,11 @@ impl Vm<'_> {
             let tn = self.type_name(t);
             return Err(Fail::Py(PyError::new(
                 "TypeError",
-                format!("array() argument 1 must be a unicode character, not {tn}"),
+                if self.facts.array_typecode_says_str {
+                    format!("array() argument 1 must be str, not {tn}")
+                } else {
+                    format!("array() argument 1 must be a unicode character, not {tn}")
+                },
             )));
         }
         self.opaque(g)
