@@ -31,8 +31,10 @@ VERSIONS = {
     "3.10": "3.10.13", "3.11": "3.11.7", "3.12": "3.12.1", "3.13": "3.13.0",
 }
 PY3 = ["3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
-# 3.14 is Pyodide (CPython 3.14 in WebAssembly, tools/pyodide/run.mjs): a reader, not a writer.
-READ_ONLY = ["3.14"]
+# 3.14 is Pyodide (CPython 3.14 in WebAssembly, tools/pyodide/run.mjs); 3.15 is CPython 3.15.2
+# from Debian's packages (tools/debian-py/install.sh, target/debian-py/bin/python3.15). Both are
+# readers, not writers (their pickles would change every other outcome file).
+READ_ONLY = ["3.14", "3.15"]
 HIGHEST = dict([("2.7", 2), ("3.6", 4), ("3.7", 4)] + [(v, 5) for v in PY3[2:] + READ_ONLY])
 
 OPTSETS = [  # (name, loads() keyword arguments), in README order
@@ -80,6 +82,7 @@ def pyenv_root():
 
 
 RUNNER_314 = os.path.join(os.path.dirname(HERE), "tools", "pyodide", "run.mjs")
+DEBIAN_BIN = os.path.join(os.path.dirname(HERE), "target", "debian-py", "bin")
 
 
 def interpreter(minor):
@@ -87,6 +90,12 @@ def interpreter(minor):
     if minor == "3.14":
         # Pyodide: CPython 3.14 compiled to WebAssembly, run by Node.js (tools/pyodide/run.mjs).
         return ["node", RUNNER_314]
+    if minor == "3.15":
+        # CPython 3.15.2, Debian's build, installed by .ci/test-all (tools/debian-py/install.sh).
+        python = os.path.join(DEBIAN_BIN, "python3.15")
+        if not os.path.exists(python):
+            sys.exit("regen: no Python 3.15 at %s (run tools/debian-py/install.sh 3.15)" % python)
+        return [python]
     return [pyenv_python(minor)]
 
 

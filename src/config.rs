@@ -166,7 +166,7 @@ fn runtime<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> 
     checked(d, |s| {
         Runtime::parse(s)
             .map(|_| ())
-            .ok_or_else(|| format!("unknown runtime {s:?} (known: 2.7, 2.7-pickle, 3.0 .. 3.14)"))
+            .ok_or_else(|| format!("unknown runtime {s:?} (known: 2.7, 2.7-pickle, 3.0 .. 3.15)"))
     })
 }
 

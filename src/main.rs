@@ -21,7 +21,7 @@ use std::process::ExitCode;
     name = "cache-compat",
     version,
     about = "Tells, before a deploy, whether the pickled values in a Redis cache survive a change of Python runtime.",
-    long_about = "Reads pickles without executing them and predicts, for each Python runtime (2.7, 3.0 .. 3.14), \
+    long_about = "Reads pickles without executing them and predicts, for each Python runtime (2.7, 3.0 .. 3.15), \
 whether they load, what they load as, or exactly which exception the runtime raises.\n\n\
 Exit status: 0 no finding (scan: none at or above --fail-on; inspect: every runtime asked loads it), 1 findings, 2 the tool could not do its job."
 )]
@@ -45,7 +45,7 @@ enum Command {
     Inspect {
         /// The pickle file, or - for standard input.
         file: String,
-        /// A runtime to judge for (repeatable): 2.7, 2.7-pickle, 3.0 .. 3.14 (py3.8 and python3.8
+        /// A runtime to judge for (repeatable): 2.7, 2.7-pickle, 3.0 .. 3.15 (py3.8 and python3.8
         /// work too). Default: 2.7 and every 3.x.
         #[arg(long = "runtime", short = 'r')]
         runtimes: Vec<String>,
@@ -121,7 +121,7 @@ fn parse_runtimes(names: &[String]) -> Result<Vec<Runtime>> {
         .flat_map(|n| n.split(','))
         .map(|n| {
             Runtime::parse(n).with_context(|| {
-                format!("unknown runtime {n:?} (known: 2.7, 2.7-pickle, 3.0 .. 3.14; see `cache-compat runtimes`)")
+                format!("unknown runtime {n:?} (known: 2.7, 2.7-pickle, 3.0 .. 3.15; see `cache-compat runtimes`)")
             })
         })
         .collect()

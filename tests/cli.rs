@@ -232,11 +232,16 @@ fn runtimes_lists_every_runtime_with_its_facts() {
     assert_eq!(o.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     let rows = v.as_array().expect("array");
-    assert_eq!(rows.len(), 17);
+    assert_eq!(rows.len(), 18);
     let r314 = rows.iter().find(|r| r["runtime"] == "3.14").expect("3.14");
     assert_eq!(r314["default_protocol"], 5);
     // 3.14 is checked against Pyodide (CPython 3.14 in WebAssembly); 3.0-3.5 come from sources.
     assert_eq!(r314["checked_against_interpreter"], true);
+    // 3.15 is checked against CPython 3.15.2 (Debian's build, tools/debian-py/install.sh).
+    let r315 = rows.iter().find(|r| r["runtime"] == "3.15").expect("3.15");
+    assert_eq!(r315["default_protocol"], 5);
+    assert_eq!(r315["highest_protocol"], 5);
+    assert_eq!(r315["checked_against_interpreter"], true);
     let r35 = rows.iter().find(|r| r["runtime"] == "3.5").expect("3.5");
     assert_eq!(r35["checked_against_interpreter"], false);
 }

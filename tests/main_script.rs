@@ -3,7 +3,7 @@
 //! process. Oracle: the 14 inputs of CPython's own unpickling tests that name a `__main__` class
 //! (3.13.0's `test.pickletester`: DATA0-DATA4 and the classic-instance pickles, recorded by
 //! running those test methods, tests/main_script/record_inputs.py), loaded by every real reader
-//! (2.7 cPickle, 2.7 pickle, 3.6-3.13, 3.14 under Pyodide) in a process whose main script
+//! (2.7 cPickle, 2.7 pickle, 3.6-3.13, 3.14 under Pyodide, 3.15.2 built by Debian) in a process whose main script
 //! (tests/main_script/reader.py) defines C, D and E as pickletester does, and in one whose main
 //! script defines none. The model (default assumption: `__main__` holds the class; with the
 //! application classes configured to leave it out: it does not) must say what the reader did,
@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-const READERS: [&str; 11] = [
+const READERS: [&str; 12] = [
     "2.7",
     "2.7-pickle",
     "3.6",
@@ -30,6 +30,7 @@ const READERS: [&str; 11] = [
     "3.12",
     "3.13",
     "3.14",
+    "3.15",
 ];
 
 fn inputs() -> Vec<(String, Vec<u8>)> {

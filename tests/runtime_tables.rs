@@ -8,7 +8,8 @@ use cache_compat::runtime::generated::{self, RuntimeTables};
 
 /// pyenv versions the generator probes (keep in step with `RUNTIMES` in the generator). 3.14 is
 /// Pyodide (CPython 3.14 in WebAssembly) under Node.js, which the generator runs through
-/// tools/pyodide/run.mjs (installed into target/pyodide by .ci/test-all).
+/// tools/pyodide/run.mjs (installed into target/pyodide by .ci/test-all); 3.15 is CPython 3.15.2
+/// from Debian's packages, run by target/debian-py/bin/python3.15 (tools/debian-py/install.sh).
 const VERSIONS: &[&str] = &[
     "2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0",
 ];
@@ -112,10 +113,16 @@ fn runtimes_are_listed_in_order() {
     assert_eq!(
         names,
         [
-            "2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14"
+            "2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15"
         ]
     );
-    assert!(generated::tables("3.15").is_none());
+    assert!(
+        generated::tables("3.15")
+            .unwrap()
+            .version
+            .starts_with("3.15.2 ")
+    );
+    assert!(generated::tables("3.16").is_none());
     for r in generated::RUNTIMES {
         assert!(r.version.starts_with(r.name), "{} vs {}", r.name, r.version);
         assert!(
@@ -143,6 +150,8 @@ fn protocols() {
     assert_eq!(rt("3.13").default_protocol, 4);
     assert_eq!(rt("3.14").highest_protocol, 5);
     assert_eq!(rt("3.14").default_protocol, 5);
+    assert_eq!(rt("3.15").highest_protocol, 5);
+    assert_eq!(rt("3.15").default_protocol, 5);
     assert_eq!(rt("3.6").highest_protocol, 4);
     assert_eq!(rt("3.6").default_protocol, 3);
     assert_eq!(rt("2.7").highest_protocol, 2);
@@ -178,6 +187,13 @@ fn compat_tables() {
     assert!(!std::ptr::eq(c13, c12));
     assert!(std::ptr::eq(generated::compat_tables("3.13").unwrap(), c13));
     assert!(generated::compat_tables("2.7").is_none());
+    // 3.15 dropped CGIHTTPServer (http.server.CGIHTTPRequestHandler is gone): checked on 3.15.2,
+    // where `pickle.loads(b'cCGIHTTPServer\nCGIHTTPRequestHandler\n.')` raises
+    // ModuleNotFoundError and 3.13 loads the class.
+    let c15 = rt("3.15").compat.unwrap();
+    assert_eq!(c13.import("CGIHTTPServer"), Some("http.server"));
+    assert_eq!(c15.import("CGIHTTPServer"), None);
+    assert_eq!(c15.import("copy_reg"), Some("copyreg"));
 }
 
 #[test]
@@ -185,7 +201,8 @@ fn modules() {
     assert!(!rt("2.7").has_module("asyncio"));
     assert!(rt("3.6").has_module("asyncio"));
     // 3.14: Pyodide leaves out dbm (and curses, pwd, ...); the generator takes them from 3.13.
-    for r in ["3.6", "3.13", "3.14"] {
+    // 3.15: Debian ships dbm.ndbm's _dbm apart; the generator takes it from 3.14.
+    for r in ["3.6", "3.13", "3.14", "3.15"] {
         for m in [
             "xml.etree.ElementTree",
             "http.client",
@@ -204,6 +221,12 @@ fn modules() {
     assert!(!rt("3.12").has_module("distutils") && rt("3.11").has_module("distutils"));
     assert!(rt("3.8").is_importable("json") && !rt("3.8").is_importable("nosuch"));
     assert!(!rt("3.8").is_importable("asyncio.windows_events"));
+    // sre_compile, sre_constants and sre_parse: deprecated aliases up to 3.14, gone in 3.15
+    // (3.15.2: `import sre_compile` raises ModuleNotFoundError).
+    for m in ["sre_compile", "sre_constants", "sre_parse"] {
+        assert!(rt("3.14").is_importable(m), "{m}");
+        assert!(!rt("3.15").has_module(m), "{m}");
+    }
 }
 
 #[test]
@@ -235,10 +258,11 @@ fn module_attributes() {
     );
     assert_eq!(rt("3.13").module_repr("os"), Some("<module 'os' (frozen)>"));
     assert_eq!(rt("3.14").module_repr("os"), Some("<module 'os' (frozen)>"));
+    assert_eq!(rt("3.15").module_repr("os"), Some("<module 'os' (frozen)>"));
 }
 
 /// The hand-stated facts of `runtime::Facts` that the generated tables also hold, for every
-/// runtime an interpreter here runs (3.14: Pyodide).
+/// runtime an interpreter here runs (3.14: Pyodide; 3.15: Debian's 3.15.2).
 #[test]
 fn facts_agree_with_the_tables() {
     use cache_compat::runtime::Runtime;

@@ -34,7 +34,22 @@ RUNTIMES = [
     ("3.12", "3.12.1"),
     ("3.13", "3.13.0"),
     ("3.14", "pyodide"),
+    ("3.15", "debian"),
 ]
+
+# 3.15 is CPython 3.15.2 from Debian's packages (python3.15-minimal, libpython3.15-minimal,
+# libpython3.15-stdlib 3.15.2-1, pinned in tools/debian-py/3.15.lock), a native x86-64 Linux build
+# installed by .ci/test-all (tools/debian-py/install.sh) into target/debian-py and run by the
+# wrapper target/debian-py/bin/python3.15. Debian ships some of the stdlib in packages of their
+# own (tkinter, turtle, idlelib, ensurepip, dbm.gnu/dbm.ndbm, the test suite): like Pyodide's
+# missing modules, those are taken from the native stand-in (debian_native()).
+DEBIAN = "debian"
+DEBIAN_WRAPPER = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "target", "debian-py", "bin"
+)
+# The runtime whose module tables stand in for the modules Debian's packages leave out: 3.14
+# (itself completed from 3.13 where Pyodide leaves modules out).
+DEBIAN_NATIVE_STAND_IN = "3.14"
 
 # 3.14 is Pyodide 314.0.7 (CPython 3.14.2 compiled to WebAssembly, with the real C _pickle),
 # run by Node.js through tools/pyodide/run.mjs (pyodide installed by .ci/test-all into
@@ -55,6 +70,11 @@ PYODIDE_LEAVES_OUT = [
     "collections.abc", "zoneinfo._zoneinfo", "os.path", "test", "test.*", "_ctypes_test",
     "_testimportmultiple", "_testmultiphase", "_testsinglephase", "xxlimited", "xxlimited_35",
 ]
+# Modules below a top-level name Debian keeps that its packages leave out all the same: as
+# Pyodide's (the test suite, the C test modules), and ctypes.macholib (macOS only). Stated by hand,
+# from what Debian's 3.14.10 and 3.15.2 stdlib directories lack that CPython's Lib/ has
+# (ctypes/macholib is in pyenv's 3.13.0 and in Pyodide's 3.14, in neither Debian build); not probed.
+DEBIAN_LEAVES_OUT = PYODIDE_LEAVES_OUT + ["ctypes.macholib", "ctypes.macholib.*"]
 
 # Modules that cached pickles commonly reference. Those that do not import
 # in a runtime are left out of that runtime's table.
@@ -622,7 +642,7 @@ def probe_runtime(rt, python, workdir):
     return rt, info
 
 
-def pyodide_native(info, native):
+def pyodide_native(info, native, leaves_out=PYODIDE_LEAVES_OUT):
     """Makes the module tables Pyodide gave describe a native (Linux) build of the same version:
     - top-level modules that `sys.stdlib_module_names` (the compiled-in list, complete whatever
       the platform) names but Pyodide leaves out (curses, dbm, pwd, grp, resource, tkinter,
@@ -645,7 +665,7 @@ def pyodide_native(info, native):
         t = m.split(".")[0]
         if t in names and t not in tops:
             return True
-        return any(m == p or (p.endswith(".*") and m.startswith(p[:-1])) for p in PYODIDE_LEAVES_OUT)
+        return any(m == p or (p.endswith(".*") and m.startswith(p[:-1])) for p in leaves_out)
 
     for m in nat_mods:
         if m not in mods and left_out(m):
@@ -1234,7 +1254,9 @@ def main():
     out_path = args.out or os.path.join(repo, OUT_DEFAULT)
     root = find_pyenv_root(args.pyenv_root)
     pythons = {
-        rt: PYODIDE if v == PYODIDE else os.path.join(root, "versions", v, "bin", "python")
+        rt: PYODIDE if v == PYODIDE
+        else os.path.join(DEBIAN_WRAPPER, "python" + rt) if v == DEBIAN
+        else os.path.join(root, "versions", v, "bin", "python")
         for rt, v in RUNTIMES
     }
     missing = [p for p in pythons.values() if p != PYODIDE and not os.access(p, os.X_OK)]
@@ -1271,6 +1293,14 @@ def main():
     for rt, python in pythons.items():
         if python == PYODIDE:
             pyodide_native(infos[rt], infos[PYODIDE_NATIVE_STAND_IN])
+    for rt, v in RUNTIMES:
+        if v == DEBIAN:
+            # The same completion as Pyodide's (after 3.14's own): the top-level modules
+            # sys.stdlib_module_names names that Debian's three packages leave out (tkinter,
+            # turtledemo, idlelib, ensurepip, _tkinter, _gdbm, _dbm), the test suite's
+            # submodules, and the modules that import only with a package Debian ships apart
+            # (turtle, dbm.gnu, dbm.ndbm), and DEBIAN_LEAVES_OUT, from DEBIAN_NATIVE_STAND_IN.
+            pyodide_native(infos[rt], infos[DEBIAN_NATIVE_STAND_IN], DEBIAN_LEAVES_OUT)
 
     for rt, info in infos.items():
         for m, a in info["attrs"].items():

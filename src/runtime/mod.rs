@@ -15,7 +15,7 @@ pub mod value;
 
 use std::fmt;
 
-/// A Python runtime, as cli.md names them: `2.7` (cPickle), `2.7-pickle`, `3.0` ... `3.14`.
+/// A Python runtime, as cli.md names them: `2.7` (cPickle), `2.7-pickle`, `3.0` ... `3.15`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Runtime {
     pub major: u8,
@@ -43,7 +43,7 @@ impl Runtime {
                 pure: true,
             },
         ];
-        v.extend((0..=14).map(|m| Runtime::new(3, m)));
+        v.extend((0..=15).map(|m| Runtime::new(3, m)));
         v
     }
 
@@ -77,7 +77,8 @@ impl Runtime {
     }
 
     /// The name of the generated table set that describes this runtime, if one was generated
-    /// (the interpreters present when it was: 2.7, 3.6-3.13 and 3.14 under Pyodide).
+    /// (the interpreters present when it was: 2.7, 3.6-3.13, 3.14 under Pyodide and 3.15.2,
+    /// Debian's build).
     pub fn tables(&self) -> Option<&'static generated::RuntimeTables> {
         let name = if self.is_py2() {
             "2.7".to_string()
@@ -131,7 +132,8 @@ pub struct Facts {
     /// `pickle.HIGHEST_PROTOCOL`. pickle-semantics.md §1.1 [V] for 2.7, 3.6-3.13, [S] for the rest;
     /// `tests/runtime_tables.rs` checks it against the generated tables.
     pub highest_protocol: u8,
-    /// What `dumps()` writes with no protocol argument (2.7: 0; 3.0-3.7: 3; 3.8-3.13: 4; 3.14: 5).
+    /// What `dumps()` writes with no protocol argument (2.7: 0; 3.0-3.7: 3; 3.8-3.13: 4; 3.14 and
+    /// 3.15: 5; 3.15.2's `pickle.DEFAULT_PROTOCOL`, held by `tests/runtime_tables.rs`).
     pub default_protocol: u8,
     /// Opcodes introduced by protocols above this are unknown to the loader (`invalid load key`).
     pub opcode_protocol: u8,
@@ -183,6 +185,38 @@ pub struct Facts {
     /// `Fraction(b'...')`'s TypeError adds `or have the as_integer_ratio() method` (3.14+).
     /// Corpus: fraction read with encoding='bytes'.
     pub fraction_error_names_ratio: bool,
+    /// The C unpickler keeps to the current frame as pickle.py's `_Unframer` does (3.15+): a
+    /// read that starts inside a frame and ends past it raises `pickle exhausted before end of
+    /// frame`, and a FRAME read while the current one has bytes left `beginning of a new frame
+    /// before end of current frame`; before, frames were only checked against the data's end.
+    /// Checked on 3.15.2 (corpus hostile_small/frame/6, and by hand: an INT line, a BININT and a
+    /// BINUNICODE length each cut by the frame's end raise, a read starting at the end does not).
+    pub frames_bound_reads: bool,
+    /// A BINSTRING size that is negative as a signed 4-byte int (>= 2**31) raises `BINSTRING
+    /// pickle has negative byte count` (3.14+); before, the C unpickler found the data truncated.
+    /// Checked on CPython 3.15.2 and 3.14.10, Debian's native x86-64 builds (corpus
+    /// hostile_small/binstring_negative/1-3; 3.14.10 by hand), which also shows that Pyodide's
+    /// 3.14.2 says the same for this reason, not for its 32-bit `Py_ssize_t`.
+    pub binstring_negative_reported: bool,
+    /// INT is a bool only for the exact texts `00` and `01` (3.15+); before, any two-byte text
+    /// whose value is 0 or 1 (`I-0` is False, `I 1` and `I+1` True). Checked on 3.15.2 (corpus
+    /// hostile_small/int_text/6 and /8; by hand `I+1` is 1, `I00` False, `I01` True).
+    pub int_bool_exact_text: bool,
+    /// `array.array`'s typecode TypeError says `must be str, not bytes` (3.15+); before, `must be
+    /// a unicode character, not bytes`. Corpus: array values read with encoding='bytes' on 3.15.2.
+    pub array_typecode_says_str: bool,
+    /// The C pickler writes the last batch of an exact list or dict, when it holds a single item,
+    /// as a plain APPEND/SETITEM (3.15+, as pickle.py and the generic path always did); up to
+    /// 3.14 under MARK ... APPENDS/SETITEMS. Checked on 3.15.2: corpus list_1001 (tests/dump.rs),
+    /// and by hand lists and dicts of 1001 and 2001 items at protocols 1, 2 and 4 (sets keep
+    /// ADDITEMS under MARK).
+    pub pickler_last_single_plain: bool,
+    /// `date`/`datetime` called with a str or bytes that is not a state and fewer than three
+    /// arguments say the first missing one (3.15+: `datetime() missing required argument 'month'
+    /// (pos 2)`, `'day' (pos 3)` for two); before, `'str' object cannot be interpreted as an
+    /// integer`. `time` is unchanged. Checked on 3.15.2: tests/proptest_interpreters.rs (py2 `str`
+    /// datetime states read with encoding='utf-8'), and by hand against 3.13.0.
+    pub date_args_counted_first: bool,
     /// The C pickler's recursion budget: the most recursion units a `dumps` called from a
     /// script's top level (the shallowest stack a caller has) gets through at the default
     /// recursion limit; one unit more raises `{recursion_error}: maximum recursion depth
@@ -193,7 +227,8 @@ pub struct Facts {
     /// (the limit 1000 is shared with the caller's Python frames), 3.12 1498 and 3.13 9999 (the
     /// C recursion limit, which Python frames do not count). `None`: not measured (3.0-3.5;
     /// 3.14, whose native build guards the C stack by its size and whose Pyodide build dies of
-    /// a JavaScript stack overflow instead; the pure-Python 2.7 pickler).
+    /// a JavaScript stack overflow instead; 3.15, which guards the C stack by its size like a
+    /// native 3.14; the pure-Python 2.7 pickler).
     pub pickler_recursion_limit: Option<u32>,
     /// Units below `pickler_recursion_limit` where the caller's own stack decides (the caller's
     /// Python frames count up to 3.11; from 3.12 only C calls do, e.g. 3 under `exec`): there a
@@ -238,12 +273,33 @@ fn facts(rt: Runtime) -> Facts {
             find_class_plain_getattr: false,
             unhashable_names_role: false,
             fraction_error_names_ratio: false,
+            binstring_negative_reported: false,
+            frames_bound_reads: false,
+            pickler_last_single_plain: false,
+            date_args_counted_first: false,
+            int_bool_exact_text: false,
+            array_typecode_says_str: false,
             pickler_recursion_limit: if rt.pure { None } else { Some(999) },
             pickler_caller_band: 250,
             pickler_atoms_free: false,
             recursion_error: "RuntimeError",
         };
     }
+    // 3.15 has 3.14's facts but for the five it changed (frames_bound_reads,
+    // int_bool_exact_text, array_typecode_says_str, pickler_last_single_plain,
+    // date_args_counted_first, each checked as its comment says); each one the corpus and dump tests consult was held against the
+    // real CPython 3.15.2 (Debian's build, tools/debian-py/install.sh) by tests/corpus.rs,
+    // tests/dump.rs and tests/main_script.rs with 3.15 as a reader (0 disagreements), and the
+    // protocols and loader errors by tests/runtime_tables.rs against its generated tables.
+    // What 3.15 changed lives in those tables (generated from 3.15.2): `_compat_pickle` dropped
+    // CGIHTTPServer, and sre_compile/sre_constants/sre_parse are gone (ModuleNotFoundError).
+    // Two more changes, checked by hand on 3.15.2, concern code the models do not follow: the
+    // pure-Python `pickle._loads` raises EOFError on a FRAME longer than the data (3.14 loads
+    // on; the C `_pickle`, which the 3.x models describe, says `pickle data was truncated` in
+    // both), and save_global pickles a private nested class `A.__B` by its mangled name
+    // `A._A__B` (3.14 raises PicklingError); the dump model leaves a dotted global it does not
+    // know unmodelled (render::global_predictable), so it writes no such class either way. The memo error text is unchanged (`Memo value
+    // not found at index 5`, both unpicklers).
     let highest = match min {
         0..=3 => 3,
         4..=7 => 4,
@@ -284,6 +340,12 @@ fn facts(rt: Runtime) -> Facts {
         find_class_plain_getattr: min >= 14,
         unhashable_names_role: min >= 14,
         fraction_error_names_ratio: min >= 14,
+        binstring_negative_reported: min >= 14,
+        frames_bound_reads: min >= 15,
+        pickler_last_single_plain: min >= 15,
+        date_args_counted_first: min >= 15,
+        int_bool_exact_text: min >= 15,
+        array_typecode_says_str: min >= 15,
         pickler_recursion_limit: match min {
             6 | 11 => Some(999),
             7..=10 => Some(998),
@@ -390,7 +452,8 @@ mod tests {
         }
         assert_eq!(Runtime::parse("python3.8"), Some(Runtime::new(3, 8)));
         assert_eq!(Runtime::parse("py2.7"), Some(Runtime::new(2, 7)));
-        assert_eq!(Runtime::parse("3.15"), None);
+        assert_eq!(Runtime::parse("3.15"), Some(Runtime::new(3, 15)));
+        assert_eq!(Runtime::parse("3.16"), None);
         assert_eq!(Runtime::parse("2.6"), None);
     }
 

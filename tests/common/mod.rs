@@ -58,8 +58,19 @@ pub fn optset(name: &str) -> LoadOptions {
     LoadOptions::parse(s).expect("options")
 }
 
-/// The directory of a pyenv interpreter version like "3.8" (the newest patch release present).
+/// The interpreter of a version like "3.8": pyenv's (the newest patch release present), or for
+/// "3.15" CPython 3.15.2 from Debian's packages, run by the wrapper
+/// target/debian-py/bin/python3.15 (installed by .ci/test-all: tools/debian-py/install.sh).
 pub fn interpreter(version: &str) -> PathBuf {
+    if version == "3.15" {
+        let wrapper = root().join("target/debian-py/bin/python3.15");
+        assert!(
+            wrapper.exists(),
+            "Python 3.15 is not installed at {} (run tools/debian-py/install.sh 3.15)",
+            wrapper.display()
+        );
+        return wrapper;
+    }
     let root = std::env::var("PYENV_ROOT")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
@@ -87,7 +98,7 @@ pub fn interpreter(version: &str) -> PathBuf {
 }
 
 /// The command that runs a Python file under `version` (the file and its arguments follow):
-/// the pyenv interpreter of [`interpreter`], or for "3.14" Pyodide 314.0.7 (CPython 3.14.2
+/// the interpreter of [`interpreter`] (pyenv's; 3.15: Debian's 3.15.2), or for "3.14" Pyodide 314.0.7 (CPython 3.14.2
 /// compiled to WebAssembly, with the real C `_pickle`) under Node.js: `node
 /// tools/pyodide/run.mjs`, with pyodide from target/pyodide (installed there by .ci/test-all).
 /// Pyodide is the emscripten platform: `sys.prefix` is `/`, the stdlib is the zip
@@ -211,19 +222,13 @@ pub fn redis_pipe(port: u16, commands: &[u8]) {
 
 /// The 3.14 oracle is Pyodide: CPython 3.14 compiled for wasm32-emscripten. The models describe a
 /// native 64-bit Linux build; where the two differ by the platform alone, and only in one of these
-/// named ways, the comparison is counted as `platform` (listed in the report), not as agreement:
-/// - `wasm32-ssize_t`: Py_ssize_t is 32 bits, so a 4-byte BINSTRING size >= 2**31 is negative
-///   there (`BINSTRING pickle has negative byte count`), while a 64-bit build reads it as a size
-///   and finds the data truncated;
+/// named way, the comparison is counted as `platform` (listed in the report), not as agreement
+/// (a `wasm32-ssize_t` rule for BINSTRING sizes >= 2**31 is gone: the native 3.14.10 and 3.15.2
+/// say `BINSTRING pickle has negative byte count` too, `Facts::binstring_negative_reported`):
 /// - `emscripten-errno`: emscripten numbers errno differently (2 is EACCES, not ENOENT), so
 ///   `OSError(2, ...)` becomes a PermissionError there, a FileNotFoundError on Linux: the same
 ///   rendering but for the OSError subclass's name.
 pub fn pyodide_platform_difference(real: &str, ours: &str) -> Option<&'static str> {
-    if real == "_pickle.UnpicklingError: BINSTRING pickle has negative byte count"
-        && ours == "_pickle.UnpicklingError: pickle data was truncated"
-    {
-        return Some("wasm32-ssize_t");
-    }
     const OSERRORS: [&str; 16] = [
         "OSError",
         "BlockingIOError",

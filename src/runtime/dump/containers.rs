@@ -50,8 +50,14 @@ impl<'a> Pickler<'a> {
         Ok(())
     }
 
+    /// The 3.x C pickler's exact list path puts every batch under MARK, a last batch of one
+    /// too, up to 3.14 (`Facts::pickler_last_single_plain`: 3.15 writes it plain).
+    pub(super) fn exact_batches(&self) -> bool {
+        !self.py2() && !self.rt.facts().pickler_last_single_plain
+    }
+
     pub(super) fn batch_appends(&mut self, items: &[Id]) -> D<()> {
-        self.batch_appends_mode(items, !self.py2())
+        self.batch_appends_mode(items, self.exact_batches())
     }
 
     /// `exact`: the 3.x C pickler's path for an exact list (every batch under MARK); otherwise
@@ -122,8 +128,10 @@ impl<'a> Pickler<'a> {
     /// and value; the binary protocols use PyDict_Next (borrowed).
     pub(super) fn batch_setitems(&mut self, kv: &[(Id, Id)], iter_refs: bool) -> D<()> {
         // An exact dict: batch_dict_exact at the binary protocols, in cPickle and in 3.x's C
-        // pickler alike.
-        self.batch_setitems_mode(kv, u32::from(iter_refs), true)
+        // pickler alike: every batch under MARK in cPickle and the 3.x C pickler up to 3.14; 3.15
+        // writes a last batch of one plain (`Facts::pickler_last_single_plain`).
+        let exact = !self.rt.facts().pickler_last_single_plain;
+        self.batch_setitems_mode(kv, u32::from(iter_refs), exact)
     }
 
     /// cPickle's/pickle.py's batch_setitems over `kv`, each key and value saved with `extra`

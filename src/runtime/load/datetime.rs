@@ -63,6 +63,22 @@ impl<'a> Vm<'a> {
         };
         let Some(s) = state else {
             // Field arguments (datetime(y, m, d, ...)), as a datetime subclass would write them.
+            if self.facts.date_args_counted_first
+                && what != "time"
+                && (1..3).contains(&a.len())
+                && matches!(self.heap.get(a[0]), Node::Text(_) | Node::Bytes(_))
+            {
+                // 3.15: date/datetime count year, month and day before converting any.
+                let (name, pos) = if a.len() == 1 {
+                    ("month", 2)
+                } else {
+                    ("day", 3)
+                };
+                return Err(Fail::Py(PyError::new(
+                    "TypeError",
+                    format!("{what}() missing required argument '{name}' (pos {pos})"),
+                )));
+            }
             let mut f = Vec::new();
             for &x in &a {
                 match self.heap.get(x) {

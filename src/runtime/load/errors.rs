@@ -62,7 +62,10 @@ impl<'a> Vm<'a> {
             }
             ParseErrorKind::NegativeLength(_) => {
                 let name = opcode.and_then(ops::info).map_or("?", |i| i.name);
-                if self.py2() || opcode == Some(code::LONG4) {
+                if self.py2()
+                    || opcode == Some(code::LONG4)
+                    || self.facts.binstring_negative_reported
+                {
                     let what = if opcode == Some(code::LONG4) {
                         "LONG pickle has negative byte count".to_string()
                     } else {

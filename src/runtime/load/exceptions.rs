@@ -152,7 +152,11 @@ impl<'a> Vm<'a> {
             let tn = self.type_name(t);
             return Err(Fail::Py(PyError::new(
                 "TypeError",
-                format!("array() argument 1 must be a unicode character, not {tn}"),
+                if self.facts.array_typecode_says_str {
+                    format!("array() argument 1 must be str, not {tn}")
+                } else {
+                    format!("array() argument 1 must be a unicode character, not {tn}")
+                },
             )));
         }
         self.opaque(g)

@@ -230,8 +230,22 @@ pub fn load(data: &[u8], runtime: Runtime, cfg: &LoadConfig) -> LoadResult {
 /// Load an already parsed pickle (parse once, judge for many runtimes).
 pub fn load_parsed(data: &[u8], parsed: &Parsed, runtime: Runtime, cfg: &LoadConfig) -> LoadResult {
     let mut vm = Vm::new(data, runtime, cfg);
-    for op in &parsed.ops {
+    let mut frame = Frame::new(vm.facts.frames_bound_reads && !runtime.pure);
+    for (i, op) in parsed.ops.iter().enumerate() {
         vm.pos = op.pos;
+        if frame.on {
+            // Where this opcode's bytes end: the next opcode, else where the parser stopped.
+            let end = parsed.ops.get(i + 1).map_or(
+                match &parsed.end {
+                    Ok(p) => *p,
+                    Err(e) => e.pos,
+                },
+                |n| n.pos,
+            );
+            if let Err(f) = frame.op(&vm, op, end) {
+                return vm.fail(f);
+            }
+        }
         match vm.step(op) {
             Ok(Some(root)) => {
                 return LoadResult {
@@ -252,6 +266,15 @@ pub fn load_parsed(data: &[u8], parsed: &Parsed, runtime: Runtime, cfg: &LoadCon
         Err(e) => e,
     };
     vm.pos = err.pos;
+    if frame.on
+        && let (Some(c), ParseErrorKind::Truncated | ParseErrorKind::TooLong(_)) =
+            (err.code, err.kind)
+        && frame.cut_off(data, err.pos, c)
+        && vm.known_opcode(c)
+    {
+        let f = vm.unpickling_error("pickle exhausted before end of frame");
+        return vm.fail(f);
+    }
     if let (Some(c), ParseErrorKind::Truncated) = (err.code, err.kind)
         && runtime.is_py2()
         && !runtime.pure
@@ -268,6 +291,99 @@ pub fn load_parsed(data: &[u8], parsed: &Parsed, runtime: Runtime, cfg: &LoadCon
     }
     let f = vm.parse_failure(err.code, err.kind);
     vm.fail(f)
+}
+
+/// The current frame of a C unpickler that keeps to it (`Facts::frames_bound_reads`, 3.15+):
+/// every read an opcode makes (the opcode byte, each fixed-width argument, length prefix, counted
+/// data and line) must end inside the frame it starts in; a read that starts at the frame's end
+/// ends the frame and reads the stream past it.
+struct Frame {
+    on: bool,
+    end: Option<usize>,
+}
+
+impl Frame {
+    fn new(on: bool) -> Frame {
+        Frame { on, end: None }
+    }
+
+    /// One read of `start..stop`.
+    fn read(&mut self, start: usize, stop: usize) -> bool {
+        match self.end {
+            Some(e) if start >= e => {
+                self.end = None;
+                true
+            }
+            Some(e) => stop <= e,
+            None => true,
+        }
+    }
+
+    /// The reads of a parsed opcode at `op.pos` whose bytes end at `end`; FRAME opens a frame.
+    fn op(&mut self, vm: &Vm, op: &Op, end: usize) -> R<()> {
+        let exhausted = || vm.unpickling_error("pickle exhausted before end of frame");
+        let p = op.pos;
+        if !self.read(p, p + 1) {
+            return Err(exhausted());
+        }
+        let Some(info) = ops::info(op.code) else {
+            return Ok(());
+        };
+        let ok = match (info.arg, &op.arg) {
+            (ops::ArgKind::None, _) => true,
+            (ops::ArgKind::Line2, Arg::Line2(a, _)) => {
+                self.read(p + 1, a.end + 1) && self.read(a.end + 1, end)
+            }
+            (ops::ArgKind::Counted1, _) => self.read(p + 1, p + 2) && self.read(p + 2, end),
+            (ops::ArgKind::Counted4, _) => self.read(p + 1, p + 5) && self.read(p + 5, end),
+            (ops::ArgKind::Counted8, _) => self.read(p + 1, p + 9) && self.read(p + 9, end),
+            _ => self.read(p + 1, end),
+        };
+        if !ok {
+            return Err(exhausted());
+        }
+        if let (code::FRAME, Arg::U64(n)) = (op.code, &op.arg) {
+            if self.end.is_some_and(|e| e > end) {
+                return Err(
+                    vm.unpickling_error("beginning of a new frame before end of current frame")
+                );
+            }
+            self.end = usize::try_from(*n).ok().and_then(|n| end.checked_add(n));
+        }
+        Ok(())
+    }
+
+    /// The opcode at `pos` (`code`) that the stream cuts off: whether its short read starts
+    /// inside the frame (every frame ends by the data's end, checked when it opened).
+    fn cut_off(&mut self, data: &[u8], pos: usize, code: u8) -> bool {
+        let Some(e) = self.end else {
+            return false;
+        };
+        if pos >= e {
+            return false;
+        }
+        let Some(info) = ops::info(code) else {
+            return false;
+        };
+        let after_prefix = |w: usize| {
+            if pos + 1 + w <= data.len() {
+                pos + 1 + w
+            } else {
+                pos + 1
+            }
+        };
+        let start = match info.arg {
+            ops::ArgKind::Line2 => data
+                .get(pos + 1..)
+                .and_then(|r| r.iter().position(|&b| b == b'\n'))
+                .map_or(pos + 1, |n| pos + 1 + n + 1),
+            ops::ArgKind::Counted1 => after_prefix(1),
+            ops::ArgKind::Counted4 => after_prefix(4),
+            ops::ArgKind::Counted8 => after_prefix(8),
+            _ => pos + 1,
+        };
+        start < e
+    }
 }
 
 fn unreachable_end() -> parse::ParseError {

@@ -25,7 +25,12 @@ impl<'a> Vm<'a> {
         }
         let base10 = self.facts.int_text_base10;
         if let Some(v) = strtol0(&s, base10) {
-            if line.len() == 2 && (v == 0 || v == 1) {
+            let is_bool = if self.facts.int_bool_exact_text {
+                line == b"00" || line == b"01"
+            } else {
+                line.len() == 2 && (v == 0 || v == 1)
+            };
+            if is_bool {
                 return Ok(Node::Bool(v == 1));
             }
             return Ok(Node::Int(BigInt::from(v)));
