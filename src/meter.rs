@@ -92,6 +92,11 @@ fn set(u: Used, l: Limits) {
     LIMIT_BYTES.with(|c| c.set(l.bytes));
 }
 
+/// The limits of the current scope.
+pub fn limits() -> Limits {
+    limits_now()
+}
+
 fn limits_now() -> Limits {
     Limits {
         ops: LIMIT_OPS.with(Cell::get),

@@ -241,6 +241,21 @@ pub struct Facts {
     pub pickler_atoms_free: bool,
     /// The exception of a too deep recursion: `RuntimeError` (2.7), `RecursionError` (3.5+).
     pub recursion_error: &'static str,
+    /// `_datetime.c`'s sanity test of a `time` state given as a str reads its third character
+    /// for the hour (3.6 only; later versions and bytes states read the first). Checked by the
+    /// 3.6 corpus and property tests: `time(0, 0, 24)` with a str state fails there.
+    pub time_text_state_checks_third: bool,
+    /// `uuid.UUID` has `__setstate__` (3.7+): it reads `state['int']` (and `is_safe`); 2.7 and
+    /// 3.6 set the instance dict. Checked by the corpus (UUIDs written by 2.7 and 3.6-3.13).
+    pub uuid_setstate: bool,
+    /// 3.7's `UUID.__setstate__` updates the `__dict__` with every key of the state before it
+    /// sets `is_safe`; 3.8+ has slots and sets only `int` and `is_safe`. Corpus: UUIDs read by 3.7.
+    pub uuid_state_updates_dict: bool,
+    /// `UUID` has `__slots__` (3.8+): its value shows by its repr in the canonical rendering.
+    pub uuid_slots: bool,
+    /// `repr(timedelta)` uses keyword arguments (`datetime.timedelta(days=1)`: 3.7+, and 2.7's
+    /// timezone repr rule here); 3.6 is positional. Checked by the corpus's timezone values.
+    pub timedelta_repr_keywords: bool,
 }
 
 fn facts(rt: Runtime) -> Facts {
@@ -283,6 +298,11 @@ fn facts(rt: Runtime) -> Facts {
             pickler_caller_band: 250,
             pickler_atoms_free: false,
             recursion_error: "RuntimeError",
+            time_text_state_checks_third: false,
+            uuid_setstate: false,
+            uuid_state_updates_dict: false,
+            uuid_slots: false,
+            timedelta_repr_keywords: true,
         };
     }
     // 3.15 has 3.14's facts but for the five it changed (frames_bound_reads,
@@ -360,6 +380,11 @@ fn facts(rt: Runtime) -> Facts {
         } else {
             "RuntimeError"
         },
+        time_text_state_checks_third: min == 6,
+        uuid_setstate: min >= 7,
+        uuid_state_updates_dict: min == 7,
+        uuid_slots: min >= 8,
+        timedelta_repr_keywords: min >= 7,
     }
 }
 

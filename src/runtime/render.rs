@@ -30,7 +30,7 @@ pub fn render(heap: &Heap, root: Id, rt: Runtime) -> String {
     Renderer {
         heap,
         py2: rt.is_py2(),
-        minor: rt.minor,
+        facts: rt.facts(),
         cap: MAX_RENDER,
         plain_depth: 0,
         plain_cache: std::rc::Rc::new(std::cell::RefCell::new(fasthash::map())),
@@ -87,8 +87,8 @@ fn ref_counts(heap: &Heap, root: Id) -> Vec<u32> {
 struct Renderer<'a> {
     heap: &'a Heap,
     py2: bool,
-    /// The runtime's minor version (reprs that changed: timedelta in 3.7, UUID's slots in 3.8).
-    minor: u8,
+    /// The runtime's facts (reprs that changed: timedelta's keywords, UUID's slots).
+    facts: super::Facts,
     /// Output cap (MAX_RENDER; PLAIN_CAP for sort keys).
     cap: usize,
     /// Nesting of sort-key renderings (a frozenset inside a frozenset ...).
@@ -147,7 +147,7 @@ impl<'a> Renderer<'a> {
         let s = Renderer {
             heap: self.heap,
             py2: self.py2,
-            minor: self.minor,
+            facts: self.facts,
             cap: PLAIN_CAP,
             plain_depth: self.plain_depth + 1,
             plain_cache: self.plain_cache.clone(),
@@ -350,7 +350,7 @@ impl<'a> Renderer<'a> {
             }
             Node::Timezone { offset, name } => {
                 out.push_str("<datetime.timezone>repr=");
-                let repr = timezone_repr(heap, *offset, *name, self.py2 || self.minor >= 7);
+                let repr = timezone_repr(heap, *offset, *name, self.facts.timedelta_repr_keywords);
                 text(out, repr.as_bytes());
             }
             Node::ZoneInfo { key, .. } => {
@@ -406,7 +406,7 @@ impl<'a> Renderer<'a> {
             }
             Node::Instance { class, dict }
                 if !self.py2
-                    && self.minor >= 8
+                    && self.facts.uuid_slots
                     && class.module == "uuid"
                     && class.name == "UUID" =>
             {

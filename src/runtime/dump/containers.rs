@@ -53,7 +53,7 @@ impl<'a> Pickler<'a> {
     /// The 3.x C pickler's exact list path puts every batch under MARK, a last batch of one
     /// too, up to 3.14 (`Facts::pickler_last_single_plain`: 3.15 writes it plain).
     pub(super) fn exact_batches(&self) -> bool {
-        !self.py2() && !self.rt.facts().pickler_last_single_plain
+        !self.py2() && !self.facts.pickler_last_single_plain
     }
 
     pub(super) fn batch_appends(&mut self, items: &[Id]) -> D<()> {
@@ -130,7 +130,7 @@ impl<'a> Pickler<'a> {
         // An exact dict: batch_dict_exact at the binary protocols, in cPickle and in 3.x's C
         // pickler alike: every batch under MARK in cPickle and the 3.x C pickler up to 3.14; 3.15
         // writes a last batch of one plain (`Facts::pickler_last_single_plain`).
-        let exact = !self.rt.facts().pickler_last_single_plain;
+        let exact = !self.facts.pickler_last_single_plain;
         self.batch_setitems_mode(kv, u32::from(iter_refs), exact)
     }
 

@@ -74,6 +74,7 @@ pub fn dump(heap: &Heap, root: Id, rt: Runtime, protocol: u8) -> D<Vec<u8>> {
         depth: 0,
         max_depth: MAX_MODEL_DEPTH,
         hasher: py2hash::Hasher::new(),
+        facts,
     };
     if protocol >= 2 {
         p.out.extend_from_slice(&[code::PROTO, protocol]);
@@ -83,14 +84,53 @@ pub fn dump(heap: &Heap, root: Id, rt: Runtime, protocol: u8) -> D<Vec<u8>> {
     }
     if recursion_precheck(heap, root, rt, protocol)? {
         p.max_depth = MAX_PLAIN_DEPTH;
+        save_deep(&mut p, root)?;
+    } else {
+        p.save(root, 1)?;
     }
-    p.save(root, 1)?;
     p.write(&[code::STOP]);
     p.commit_frame();
     if !crate::meter::bytes(p.out.len() as u64) {
         return Err(DumpError::Unmodelled("over the verdict budget".into()));
     }
     Ok(p.out)
+}
+
+/// The stack a save of up to `MAX_PLAIN_DEPTH` levels runs on (the caller's thread may have as
+/// little as 2 MiB; the recursive save of one level of a list or dict takes about a kilobyte).
+const DEEP_STACK: usize = 64 << 20;
+
+/// `p.save(root)` for a value nested past `MAX_MODEL_DEPTH`: on a thread of its own with a stack
+/// made for it, metered as part of the caller's verdict (the meter is per thread: the thread gets
+/// what is left of the caller's budget, and its work is charged back).
+fn save_deep(p: &mut Pickler<'_>, root: Id) -> D<()> {
+    let (used, limits) = (crate::meter::used(), crate::meter::limits());
+    let left = crate::meter::Limits {
+        ops: limits.ops.saturating_sub(used.ops),
+        bytes: limits.bytes.saturating_sub(used.bytes),
+    };
+    let outcome = std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("cache-compat-deep-dump".into())
+            .stack_size(DEEP_STACK)
+            .spawn_scoped(s, || {
+                let _meter = crate::meter::scope(left);
+                let r = p.save(root, 1);
+                (r, crate::meter::used())
+            })
+            .ok()
+            .and_then(|h| h.join().ok())
+    });
+    match outcome {
+        Some((r, spent)) => {
+            crate::meter::ops(spent.ops);
+            crate::meter::bytes(spent.bytes);
+            r
+        }
+        None => Err(DumpError::Unmodelled(
+            "a value nested this deep (no thread could be started to dump it)".into(),
+        )),
+    }
 }
 
 /// Reference counts of a loaded py2 value, for cPickle's `put()`, which skips objects whose
@@ -320,6 +360,9 @@ struct Pickler<'a> {
     max_depth: usize,
     /// py2: the 2.7 hashes of the keys met so far (dict and set order).
     hasher: py2hash::Hasher,
+    /// The runtime's facts, made once: `Runtime::facts` builds the whole table, which a
+    /// recursive save must not carry in every frame (deep values would overflow the stack).
+    facts: super::Facts,
 }
 
 /// How a py2 process filled a dict the dump writes, which decides its table (and so the order
@@ -381,7 +424,7 @@ impl<'a> Pickler<'a> {
             return;
         };
         let len = self.out.len() - start - 9;
-        if len >= 4 || !self.rt.facts().frames_min_4 {
+        if len >= 4 || !self.facts.frames_min_4 {
             self.out[start] = code::FRAME;
             self.out[start + 1..start + 9].copy_from_slice(&(len as u64).to_le_bytes());
         } else {
@@ -400,7 +443,7 @@ impl<'a> Pickler<'a> {
 
     /// A header and a payload; 3.7+ write payloads of 64 KiB and more outside any frame.
     fn write_payload(&mut self, header: &[u8], data: &[u8]) {
-        if self.framing && data.len() >= FRAME_SIZE_TARGET && self.rt.facts().frames_min_4 {
+        if self.framing && data.len() >= FRAME_SIZE_TARGET && self.facts.frames_min_4 {
             self.commit_frame();
             self.out.extend_from_slice(header);
             self.out.extend_from_slice(data);

@@ -14,11 +14,7 @@ impl<'a> Pickler<'a> {
         extra: u32,
     ) -> D<()> {
         let uuid_state;
-        let dict = if !self.py2()
-            && self.rt.minor >= 7
-            && class.module == "uuid"
-            && class.name == "UUID"
-        {
+        let dict = if self.facts.uuid_setstate && class.module == "uuid" && class.name == "UUID" {
             uuid_state = self.uuid_state(dict)?;
             &uuid_state[..]
         } else {

@@ -59,14 +59,14 @@ impl<'a> Pickler<'a> {
             return Ok(());
         }
         let digits = v.abs().to_string().len();
-        if let Some(limit) = self.rt.facts().int_max_str_digits
+        if let Some(limit) = self.facts.int_max_str_digits
             && digits > limit
         {
             return Err(DumpError::Py(PyError::new(
                 "ValueError",
                 format!(
                     "Exceeds the limit ({}) for integer string conversion; use sys.set_int_max_str_digits() to increase the limit",
-                    if self.rt.facts().int_limit_says_digits {
+                    if self.facts.int_limit_says_digits {
                         "4300 digits"
                     } else {
                         "4300"
@@ -75,7 +75,7 @@ impl<'a> Pickler<'a> {
             )));
         }
         let small = v.to_i32().is_some();
-        let py3_int = !self.py2() && self.proto == 0 && small && !self.rt.facts().p0_int_as_long;
+        let py3_int = !self.py2() && self.proto == 0 && small && !self.facts.p0_int_as_long;
         if py3_int || (self.py2() && !long) {
             self.write(format!("I{v}\n").as_bytes());
         } else {
@@ -125,7 +125,7 @@ impl<'a> Pickler<'a> {
             t
         };
         if self.proto == 0 {
-            let (py2, ctrl) = (self.py2(), self.rt.facts().p0_unicode_escapes_ctrl);
+            let (py2, ctrl) = (self.py2(), self.facts.p0_unicode_escapes_ctrl);
             let out = self.out_mut();
             out.push(b'V');
             raw_unicode_escape_into(out, t, py2, ctrl);
@@ -187,7 +187,7 @@ impl<'a> Pickler<'a> {
     }
 
     pub(super) fn save_bytearray(&mut self, id: Id, b: &[u8], extra: u32) -> D<()> {
-        let facts = self.rt.facts();
+        let facts = self.facts;
         if self.proto >= 5 {
             self.write(&[code::BYTEARRAY8]);
             self.write(&(b.len() as u64).to_le_bytes());

@@ -200,7 +200,7 @@ impl<'a> Vm<'a> {
 
     /// uuid.UUID has `__setstate__` from 3.7 on (it reads `state['int']`).
     pub(super) fn facts_uuid_setstate(&self) -> bool {
-        !self.py2() && self.rt.minor >= 7
+        self.facts.uuid_setstate
     }
 
     /// The items of a slot state dict are set with setattr: names must be strings.
@@ -294,7 +294,7 @@ impl<'a> Vm<'a> {
                 .find(|&&(k, _)| matches!(self.heap.get(k), Node::Text(t) if t == name))
                 .copied()
         };
-        if self.rt.minor == 7 {
+        if self.facts.uuid_state_updates_dict {
             // 3.7: `self.__dict__.update(state)` (every key, whatever its type), then
             // `self.is_safe = SafeUUID(state['is_safe'])` if present, else SafeUUID.unknown: an
             // enum member in the __dict__.
