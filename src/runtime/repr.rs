@@ -14,13 +14,9 @@ pub const SHOWN: usize = 40;
 /// Python's repr of a text: py3 `'café'`, py2 `u'caf\xe9'` (the first [`SHOWN`] characters).
 pub fn text(t: &[u8], py2: bool) -> String {
     let cps: Vec<u32> = codec::code_points(t).take(SHOWN + 1).collect();
-    let all: Box<dyn Fn(u32) -> bool> = if cps.len() > SHOWN {
-        // The quote depends on the whole string.
-        Box::new(|c| codec::code_points(t).any(|x| x == c))
-    } else {
-        Box::new(|c| cps.contains(&c))
-    };
-    let quote = if all('\'' as u32) && !all('"' as u32) {
+    // The quote depends on the whole string; quotes are ASCII, which the (generalized) UTF-8
+    // bytes hold only as themselves, so the bytes tell, as in `bytes`.
+    let quote = if t.contains(&b'\'') && !t.contains(&b'"') {
         '"'
     } else {
         '\''
