@@ -2,7 +2,7 @@
 //! misses it makes of `pickle.PickleError`, dogpile's header and CachedValue, Celery's result
 //! meta, ASCII ints) and what it stores when it writes a value back (protocol, envelope, ints).
 
-use super::{Change, Check, Failure, Side, Unknown};
+use super::{Change, Check, Failure, Side};
 use crate::envelope::{self, Ints, Reader, Wrap};
 use crate::meter;
 use crate::pickle::parse::Parsed;
@@ -152,9 +152,10 @@ fn json_error() -> PyError {
 
 /// A load the models could not follow: over the verdict's budget, or not modelled.
 fn unknown_of(u: Unmodelled) -> Check {
-    match meter::exceeded() {
-        Some(limit) => Check::Unknown(Unknown::OverBudget { limit }),
-        None => Check::unknown(format!("{u:?}")),
+    if meter::over() {
+        Check::budget_spent()
+    } else {
+        Check::unknown(format!("{u:?}"))
     }
 }
 
@@ -287,7 +288,7 @@ pub(super) fn layer_write(v: &Loaded, side: &Side) -> Result<Stored, Check> {
             error,
             write_back: Some((side.runtime, p)),
         }),
-        DumpError::Unmodelled(_) if meter::over() => unknown_of(Unmodelled::Budget("verdict")),
+        DumpError::Unmodelled(_) if meter::over() => Check::budget_spent(),
         DumpError::Unmodelled(what) => Check::unknown(what),
     })?;
     let form = match side.writer.wrap {

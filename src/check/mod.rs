@@ -176,15 +176,9 @@ fn trip(
                 c.via = Some(b.runtime);
                 Check::Changes(c)
             }
-            compare::Outcome::OverBudget => over_budget(),
+            compare::Outcome::OverBudget => Check::budget_spent(),
         },
     )
-}
-
-fn over_budget() -> Check {
-    Check::Unknown(Unknown::OverBudget {
-        limit: meter::exceeded().unwrap_or("verdict_ops"),
-    })
 }
 
 /// Whether `reader` got the value `a` (of runtime `art`) held, where "same" carries across
@@ -212,7 +206,7 @@ fn compare((a, art): (&Loaded, Runtime), (b, reader): (&Loaded, &Side), written:
     match compare::compare(va, vb, opts) {
         compare::Outcome::Same => Check::Ok,
         compare::Outcome::Differs(c) => Check::Changes(c),
-        compare::Outcome::OverBudget => over_budget(),
+        compare::Outcome::OverBudget => Check::budget_spent(),
     }
 }
 

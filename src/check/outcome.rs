@@ -124,6 +124,13 @@ impl Check {
         Check::Fails(Failure::read(error))
     }
 
+    /// `unknown` because the verdict's meter is over its budget (the limit it passed named).
+    pub(super) fn budget_spent() -> Check {
+        Check::Unknown(Unknown::OverBudget {
+            limit: crate::meter::exceeded().unwrap_or("verdict_ops"),
+        })
+    }
+
     pub(super) fn unknown(reason: impl Into<String>) -> Check {
         Check::Unknown(Unknown::Unmodelled(reason.into()))
     }
