@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Whether the server is a Redis Cluster node.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ClusterMode {
     /// Ask the server (HELLO's `mode`, or CLUSTER SLOTS on Redis < 6).
     #[default]
@@ -39,50 +39,37 @@ pub enum ClusterMode {
     No,
 }
 
-/// Connection options of a live Redis beyond its URL (flattened into `scan` and `snapshot`); the
-/// names are redis-cli's.
-#[derive(Debug, Clone, clap::Args)]
+/// Connection options of a live Redis beyond its URL (the command line's `cli::connect::RedisArgs`
+/// fills them; the names are redis-cli's).
+#[derive(Debug, Clone)]
 pub struct RedisOpts {
     /// Connect with TLS (as a rediss:// URL does).
-    #[arg(long)]
     pub tls: bool,
     /// CA certificate file (PEM) to verify the server with, instead of the system's roots.
-    #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
     /// Directory of CA certificates (*.pem, *.crt) to verify the server with.
-    #[arg(long, value_name = "DIR")]
     pub cacertdir: Option<PathBuf>,
     /// Client certificate (PEM) for servers that require one (tls-auth-clients).
-    #[arg(long, value_name = "FILE", requires = "key")]
     pub cert: Option<PathBuf>,
     /// Private key of --cert (PEM, PKCS#8, PKCS#1 or SEC1).
-    #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
     /// Do not verify the server's certificate.
-    #[arg(long)]
     pub insecure: bool,
     /// Server name for TLS SNI and certificate verification. The Redis client library derives it
     /// from the URL's host, so only a value equal to that host is accepted.
-    #[arg(long, value_name = "HOST")]
     pub sni: Option<String>,
     /// ACL user name (overrides the URL's).
-    #[arg(long)]
     pub user: Option<String>,
     /// Password (overrides the URL's and REDISCLI_AUTH; visible to other local users in the
     /// process list: prefer REDISCLI_AUTH).
-    #[arg(long = "pass", short = 'a', value_name = "PASSWORD")]
     pub pass: Option<String>,
     /// Database number (overrides the URL's /DB).
-    #[arg(short = 'n', long = "db", value_name = "DB")]
     pub db: Option<i64>,
     /// Redis Cluster: auto (ask the server), yes (`--cluster` alone) or no.
-    #[arg(long, value_enum, default_value_t = ClusterMode::Auto, num_args = 0..=1, default_missing_value = "yes")]
     pub cluster: ClusterMode,
     /// At most this many elements (hash fields, list items, set and sorted-set members) per key.
-    #[arg(long, default_value_t = DEFAULT_MAX_ELEMENTS)]
     pub max_elements: u64,
     /// Values longer than this many bytes are read by prefix (GETRANGE) and reported as partial.
-    #[arg(long, default_value_t = DEFAULT_MAX_VALUE_BYTES)]
     pub max_value_bytes: u64,
 }
 
@@ -1412,7 +1399,7 @@ pub fn estimate_keys(url: &str, opts: &RedisOpts) -> Option<u64> {
 }
 
 /// Which node of a Sentinel-managed set is read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ReadFrom {
     /// The master the Sentinel names.
     #[default]
@@ -1431,38 +1418,22 @@ impl ReadFrom {
     }
 }
 
-/// Redis Sentinel options (flattened into `scan` and `snapshot`): the sentinels are asked where
+/// Redis Sentinel options (from the command line's `cli::connect::SentinelArgs`): the sentinels are asked where
 /// the master (and its replicas) are; the node chosen is then read as `--redis` would read it
 /// (`-n`, `--user`/`--pass`, the TLS flags apply to it).
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, Default)]
 pub struct SentinelOpts {
     /// A Redis Sentinel, HOST:PORT (repeatable: they are asked in order, the first that names the
     /// master is used). Instead of --redis.
-    #[arg(
-        id = "sentinel",
-        long = "sentinel",
-        value_name = "HOST:PORT",
-        conflicts_with = "redis",
-        requires = "sentinel_master"
-    )]
     pub sentinels: Vec<String>,
     /// The master's name as the sentinels monitor it (`sentinel monitor NAME ...`).
-    #[arg(long, value_name = "NAME")]
     pub sentinel_master: Option<String>,
     /// With --sentinel: read the master (default) or a replica the sentinel lists as up.
-    #[arg(long, value_enum)]
     pub read_from: Option<ReadFrom>,
     /// ACL user name for the sentinels (their own, not the data node's --user).
-    #[arg(long, value_name = "USER")]
     pub sentinel_user: Option<String>,
     /// Password for the sentinels (`requirepass` in sentinel.conf); prefer the environment
     /// variable, a flag is visible in the process list.
-    #[arg(
-        long,
-        value_name = "PASSWORD",
-        env = "CACHE_COMPAT_SENTINEL_PASS",
-        hide_env_values = true
-    )]
     pub sentinel_pass: Option<String>,
 }
 
