@@ -127,4 +127,6 @@ fn main() {
             }
         }
     }
+    // Not part of the compared output: how many verdicts the fast path made.
+    eprintln!("fast path: {} verdicts", cache_compat::check::fast::taken());
 }

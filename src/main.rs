@@ -381,6 +381,10 @@ struct ScanArgs {
     /// (default 4 GiB; [budgets] verdict_bytes).
     #[arg(long, env = "CACHE_COMPAT_VERDICT_BYTES")]
     verdict_bytes: Option<u64>,
+    /// Judge every value with the full runtime models, never the fast path (which gives the
+    /// same verdicts, byte for byte, on values that hold nothing the runtimes treat differently).
+    #[arg(long)]
+    full_model: bool,
     /// The application's modules or classes (`MODULE` or `MODULE.Name`, repeatable; added to
     /// `app_classes` of the config). By default every module outside the standard library is
     /// taken as the application's; with this, other modules are missing on load and a call of
@@ -596,6 +600,7 @@ fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
         if let Some(n) = a.verdict_bytes {
             load.budget.verdict.bytes = n;
         }
+        load.full_model = a.full_model;
         Ok(Side {
             runtime,
             load,
