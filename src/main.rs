@@ -381,8 +381,7 @@ struct ScanArgs {
     /// (default 4 GiB; [budgets] verdict_bytes).
     #[arg(long, env = "CACHE_COMPAT_VERDICT_BYTES")]
     verdict_bytes: Option<u64>,
-    /// Judge every value with the full runtime models, never the fast path (which gives the
-    /// same verdicts, byte for byte, on values that hold nothing the runtimes treat differently).
+    /// Run the full models on every value, never the fast path (which gives the same verdicts).
     #[arg(long)]
     full_model: bool,
     /// The application's modules or classes (`MODULE` or `MODULE.Name`, repeatable; added to
@@ -594,12 +593,8 @@ fn scan_cmd(a: ScanArgs, outputs: Vec<(String, Option<String>)>) -> Result<u8> {
             ..LoadConfig::default()
         };
         cfg.budgets.apply(&mut load.budget);
-        if let Some(n) = a.verdict_ops {
-            load.budget.verdict.ops = n;
-        }
-        if let Some(n) = a.verdict_bytes {
-            load.budget.verdict.bytes = n;
-        }
+        load.budget.verdict.ops = a.verdict_ops.unwrap_or(load.budget.verdict.ops);
+        load.budget.verdict.bytes = a.verdict_bytes.unwrap_or(load.budget.verdict.bytes);
         load.full_model = a.full_model;
         Ok(Side {
             runtime,

@@ -27,7 +27,10 @@ fn side(rt: &str, writer: &str, load: &str, full: bool) -> Side {
     }
 }
 
-const PAIRS: [((&str, &str, &str), (&str, &str, &str)); 6] = [
+/// A side: runtime, writer profile, load options.
+type S = (&'static str, &'static str, &'static str);
+
+const PAIRS: [(S, S); 6] = [
     (("2.7", "pickle", ""), ("3.8", "pickle", "")),
     (
         ("2.7", "werkzeug", ""),

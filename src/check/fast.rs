@@ -174,15 +174,16 @@ fn ascii_superset(enc: &str) -> bool {
     )
 }
 
-/// Far enough below every limit of `side` that the full models could not reach one: opcodes,
-/// nodes, stack, marks and memo entries of each load and write-back (a write-back at protocol 0
-/// has a few opcodes per node of a compact pickle), payload bytes (escaped at protocol 0), and the
+/// Far enough below every limit of `side` that the full models could not reach one: opcodes of
+/// each load and write-back (a write-back at protocol 0 has a few opcodes per node of a compact
+/// pickle), its nodes, stack, marks and memo entries (at most one per node), payload bytes (escaped at protocol 0), and the
 /// verdict's meter (five loads, three dumps and the comparisons, a few dozen units per opcode).
 fn within_budget(n_ops: usize, len: usize, side: &Side) -> bool {
     let b = &side.load.budget;
     let (n, len) = (n_ops as u64, len as u64);
-    let per = [b.max_ops, b.max_nodes, b.max_stack, b.max_marks, b.max_memo];
-    per.iter().all(|&m| n.saturating_mul(8) <= m as u64)
+    let per = [b.max_nodes, b.max_stack, b.max_marks, b.max_memo];
+    n.saturating_mul(8) <= b.max_ops as u64
+        && per.iter().all(|&m| n.saturating_mul(4) <= m as u64)
         && len.saturating_mul(8) <= b.max_bytes as u64
         && b.max_digits >= 64
         && n.saturating_mul(1024) <= b.verdict.ops
@@ -428,7 +429,7 @@ fn set_items(
     kinds: &mut u32,
     py2: bool,
 ) -> Option<u16> {
-    if kv.len() % 2 != 0 {
+    if !kv.len().is_multiple_of(2) {
         return None;
     }
     let mut d = 0;
