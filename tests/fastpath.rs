@@ -126,7 +126,8 @@ fn the_fast_path_gives_the_full_models_verdicts_on_mutations() {
     let (compared, taken) = differential(&inputs);
     eprintln!("mutations: {compared} verdicts compared, {taken} on the fast path");
     assert_eq!(compared, inputs.len() * PAIRS.len() * 2);
-    assert!(taken > 0, "no mutation on the fast path");
+    // Floor: 604 of 36,000 took it when written (most mutations break the pickle).
+    assert!(taken >= 300, "{taken} of {compared} on the fast path");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The verdict's fast path: one pass over the parsed opcodes decides whether a value holds only
-//! things no runtime or cache layer treats differently by content (None, bools, small ints,
-//! finite floats, ASCII py2 `str`, text, lists, tuples, dicts of scalar keys, shared scalars),
+//! things no runtime or cache layer treats differently by content (None, bools, ints and longs of
+//! up to 128 bits, finite floats, ASCII py2 `str`, text, bytes, lists, tuples, dicts of scalar
+//! keys, shared scalars),
 //! and if so, the five checks are those of a small probe pickle with the same header, form, root
 //! and kinds of things, judged once by the full models and remembered per thread.
 //!
@@ -22,27 +23,37 @@ use crate::pickle::parse::{self, Arg, Parsed};
 use crate::runtime::py2hash;
 use std::cell::{Cell, RefCell};
 
-// Kinds of things, a bit each; the scalar bits (0..=10) shifted by KEY are the kinds used as
-// dict keys.
-const K_NONE: u32 = 1 << 0;
-const K_BOOL: u32 = 1 << 1;
-const K_INT: u32 = 1 << 2;
-const K_FLOAT: u32 = 1 << 3;
-const K_STR: u32 = 1 << 4;
+// Kinds of things, a bit each; the scalar bits shifted by KEY are the kinds used as dict keys.
+const K_NONE: u64 = 1 << 0;
+const K_BOOL: u64 = 1 << 1;
+/// An int of 32 bits (BININT*, or an INT line).
+const K_INT: u64 = 1 << 2;
+const K_FLOAT: u64 = 1 << 3;
+const K_STR: u64 = 1 << 4;
 /// A py2 `str` with control characters, DEL, backslashes or quotes.
-const K_STR_SPECIAL: u32 = 1 << 5;
-const K_UNI: u32 = 1 << 6;
-const K_UNI_LATIN1: u32 = 1 << 7;
-const K_UNI_BMP: u32 = 1 << 8;
-const K_UNI_ASTRAL: u32 = 1 << 9;
+const K_STR_SPECIAL: u64 = 1 << 5;
+const K_UNI: u64 = 1 << 6;
+const K_UNI_LATIN1: u64 = 1 << 7;
+const K_UNI_BMP: u64 = 1 << 8;
+const K_UNI_ASTRAL: u64 = 1 << 9;
 /// Text with control characters, DEL or backslashes.
-const K_UNI_SPECIAL: u32 = 1 << 10;
-const SCALARS: u32 = (1 << 11) - 1;
-const K_LIST: u32 = 1 << 11;
-const K_TUPLE: u32 = 1 << 12;
-const K_DICT: u32 = 1 << 13;
-const K_SHARED: u32 = 1 << 14;
-const KEY: u32 = 16;
+const K_UNI_SPECIAL: u64 = 1 << 10;
+/// An INT line past 32 bits, within 64 (a py2 `int`), and past 64 (a py2 `long`).
+const K_INT64: u64 = 1 << 11;
+const K_INT_BIG: u64 = 1 << 12;
+/// A LONG opcode (a py2 `long`) of 32 bits, 64 bits, more.
+const K_LONG32: u64 = 1 << 13;
+const K_LONG64: u64 = 1 << 14;
+const K_LONG_BIG: u64 = 1 << 15;
+/// py3 `bytes`: ASCII only, or with bytes past 0x7f.
+const K_BYTES: u64 = 1 << 16;
+const K_BYTES_HIGH: u64 = 1 << 17;
+const SCALARS: u64 = (1 << 18) - 1;
+const K_LIST: u64 = 1 << 20;
+const K_TUPLE: u64 = 1 << 21;
+const K_DICT: u64 = 1 << 22;
+const K_SHARED: u64 = 1 << 23;
+const KEY: u64 = 32;
 
 /// Deeper values go to the full models (far below any recursion limit they model).
 const MAX_DEPTH: u16 = 40;
@@ -51,7 +62,7 @@ const MAX_DEPTH: u16 = 40;
 enum Item {
     Mark,
     /// A scalar: its kinds and the index of the opcode that made it.
-    Scalar(u32, u32),
+    Scalar(u64, u32),
     List(u16),
     Tuple(u16),
     /// A dict: its depth and its table of key hashes (py2 sides).
@@ -70,9 +81,9 @@ impl Item {
 /// What the scan found: the value's kinds and its root's kind.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Shape {
-    kinds: u32,
+    kinds: u64,
     /// The root's kinds (a scalar's bits, or K_LIST / K_TUPLE / K_DICT).
-    root: u32,
+    root: u64,
 }
 
 thread_local! {
@@ -201,7 +212,7 @@ fn scan(data: &[u8], parsed: &Parsed, py2: bool, str_ok: bool) -> Option<Shape> 
     let mut stack: Vec<Item> = Vec::with_capacity(64);
     let mut memo: fasthash::Map<u32, Option<Item>> = fasthash::Map::default();
     let mut tables: Vec<Vec<i64>> = Vec::new();
-    let mut kinds = 0u32;
+    let mut kinds = 0u64;
     let mut frame_end: Option<usize> = None;
     let mut stopped = false;
     for (i, op) in ops.iter().enumerate() {
@@ -216,7 +227,7 @@ fn scan(data: &[u8], parsed: &Parsed, py2: bool, str_ok: bool) -> Option<Shape> 
                 return None;
             }
         }
-        let scalar = |k: u32| Some(Item::Scalar(k, i as u32));
+        let scalar = |k: u64| Some(Item::Scalar(k, i as u32));
         let push = match op.code {
             code::PROTO => (i == 0).then_some(None)?,
             code::FRAME => {
@@ -243,16 +254,29 @@ fn scan(data: &[u8], parsed: &Parsed, py2: bool, str_ok: bool) -> Option<Shape> 
                 let Arg::Line(r) = &op.arg else { return None };
                 match &data[r.clone()] {
                     b"00" | b"01" => scalar(K_BOOL),
-                    l => {
-                        int_line(l)?;
-                        scalar(K_INT)
-                    }
+                    l => scalar(int_class(int_line(l)?, false)),
                 }
             }
             code::FLOAT => {
                 let Arg::Line(r) = &op.arg else { return None };
                 float_line(&data[r.clone()])?;
                 scalar(K_FLOAT)
+            }
+            code::LONG => {
+                let Arg::Line(r) = &op.arg else { return None };
+                scalar(int_class(long_line(&data[r.clone()])?, true))
+            }
+            code::LONG1 | code::LONG4 => {
+                let Arg::Bytes(r) = &op.arg else { return None };
+                scalar(int_class(long_bytes(&data[r.clone()])?, true))
+            }
+            code::BINBYTES | code::SHORT_BINBYTES | code::BINBYTES8 => {
+                let Arg::Bytes(r) = &op.arg else { return None };
+                scalar(if data[r.clone()].is_ascii() {
+                    K_BYTES
+                } else {
+                    K_BYTES_HIGH
+                })
             }
             code::BINFLOAT => match op.arg {
                 Arg::Float(f) if f.is_finite() => scalar(K_FLOAT),
@@ -426,7 +450,7 @@ fn set_items(
     kv: &[Item],
     t: u32,
     tables: &mut [Vec<i64>],
-    kinds: &mut u32,
+    kinds: &mut u64,
     py2: bool,
 ) -> Option<u16> {
     if !kv.len().is_multiple_of(2) {
@@ -452,16 +476,17 @@ fn set_items(
 
 /// The 2.7 hash of the scalar `op` makes.
 fn py2_hash(data: &[u8], op: &parse::Op) -> Option<i64> {
-    let small = |v: i64| if v == -1 { -2 } else { v };
     Some(match (op.code, &op.arg) {
         (code::NEWTRUE, _) => 1,
         (code::NEWFALSE, _) => 0,
-        (code::BININT | code::BININT1 | code::BININT2, Arg::Int(v)) => small(*v),
+        (code::BININT | code::BININT1 | code::BININT2, Arg::Int(v)) => big_hash(i128::from(*v)),
         (code::INT, Arg::Line(r)) => match &data[r.clone()] {
             b"00" => 0,
             b"01" => 1,
-            l => small(int_line(l)?),
+            l => big_hash(int_line(l)?),
         },
+        (code::LONG, Arg::Line(r)) => big_hash(long_line(&data[r.clone()])?),
+        (code::LONG1 | code::LONG4, Arg::Bytes(r)) => big_hash(long_bytes(&data[r.clone()])?),
         (code::FLOAT, Arg::Line(r)) => py2hash::hash_double(float_line(&data[r.clone()])?),
         (code::BINFLOAT, Arg::Float(f)) => py2hash::hash_double(*f),
         (code::BINSTRING | code::SHORT_BINSTRING, Arg::Bytes(r)) => {
@@ -486,17 +511,60 @@ fn py2_hash(data: &[u8], op: &parse::Op) -> Option<i64> {
     })
 }
 
-/// A decimal INT line of a 32-bit int without leading zeros.
-fn int_line(l: &[u8]) -> Option<i64> {
+/// A decimal INT line without leading zeros, of at most 38 digits.
+fn int_line(l: &[u8]) -> Option<i128> {
     let digits = l.strip_prefix(b"-").unwrap_or(l);
-    if digits.is_empty() || digits.len() > 10 || (digits[0] == b'0' && l != b"0") {
+    if digits.is_empty() || digits.len() > 38 || (digits[0] == b'0' && l != b"0") {
         return None;
     }
     if !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let v: i64 = std::str::from_utf8(l).ok()?.parse().ok()?;
-    i32::try_from(v).ok().map(i64::from)
+    std::str::from_utf8(l).ok()?.parse().ok()
+}
+
+/// A LONG line: an INT line and an `L`.
+fn long_line(l: &[u8]) -> Option<i128> {
+    int_line(l.strip_suffix(b"L")?)
+}
+
+/// A LONG1 / LONG4 payload (little-endian two's complement) of at most 16 bytes.
+fn long_bytes(b: &[u8]) -> Option<i128> {
+    if b.len() > 16 {
+        return None;
+    }
+    let fill = if b.last().is_some_and(|&x| x >= 0x80) {
+        0xff
+    } else {
+        0
+    };
+    let mut le = [fill; 16];
+    le[..b.len()].copy_from_slice(b);
+    Some(i128::from_le_bytes(le))
+}
+
+/// The kind of an int: by the opcode family that made it (`long`: a LONG opcode) and its range.
+fn int_class(v: i128, long: bool) -> u64 {
+    let range = if i32::try_from(v).is_ok() {
+        0
+    } else if i64::try_from(v).is_ok() {
+        1
+    } else {
+        2
+    };
+    match (long, range) {
+        (false, 0) => K_INT,
+        (false, 1) => K_INT64,
+        (false, _) => K_INT_BIG,
+        (true, 0) => K_LONG32,
+        (true, 1) => K_LONG64,
+        (true, _) => K_LONG_BIG,
+    }
+}
+
+/// The 2.7 hash of an int or long.
+fn big_hash(v: i128) -> i64 {
+    py2hash::long_hash(&num_bigint::BigInt::from(v))
 }
 
 /// A memo index line: decimal digits.
@@ -525,7 +593,7 @@ fn special(b: u8) -> bool {
 }
 
 /// A py2 `str` of ASCII bytes: its kinds.
-fn py2_str(data: &[u8], arg: &Arg, quoted: bool) -> Option<u32> {
+fn py2_str(data: &[u8], arg: &Arg, quoted: bool) -> Option<u64> {
     let body = match arg {
         Arg::Line(r) if quoted => {
             let l = &data[r.clone()];
@@ -554,7 +622,7 @@ fn py2_str(data: &[u8], arg: &Arg, quoted: bool) -> Option<u32> {
     )
 }
 
-fn text_kinds(c: u32, k: &mut u32) {
+fn text_kinds(c: u32, k: &mut u64) {
     if c < 0x80 {
         if c < 0x20 || c == 0x7f || c == u32::from(b'\\') {
             *k |= K_UNI_SPECIAL;
@@ -569,7 +637,7 @@ fn text_kinds(c: u32, k: &mut u32) {
 }
 
 /// UTF-8 text (no surrogates): its kinds; `each` sees its code points.
-fn utf8_text(b: &[u8], mut each: impl FnMut(u32)) -> Option<u32> {
+fn utf8_text(b: &[u8], mut each: impl FnMut(u32)) -> Option<u64> {
     let s = std::str::from_utf8(b).ok()?;
     let mut k = K_UNI;
     if s.is_ascii() {
@@ -588,7 +656,7 @@ fn utf8_text(b: &[u8], mut each: impl FnMut(u32)) -> Option<u32> {
 
 /// Protocol 0 text (raw-unicode-escape as Python's picklers write it: Latin-1 bytes, and `\u`
 /// or `\U` escapes for the rest; any other backslash goes to the full models).
-fn raw_unicode(b: &[u8], mut each: impl FnMut(u32)) -> Option<u32> {
+fn raw_unicode(b: &[u8], mut each: impl FnMut(u32)) -> Option<u64> {
     let mut k = K_UNI;
     let mut i = 0;
     while i < b.len() {
@@ -667,7 +735,7 @@ fn probe_verdict(key: &ProbeKey) -> Option<Checks> {
 
 /// One example of each scalar kind in `kinds` (text with every feature present), as protocol 0-1
 /// opcodes; `memo` numbers BINPUTs.
-fn scalar_examples(kinds: u32, shared: bool, memo: &mut u8) -> Vec<Vec<u8>> {
+fn scalar_examples(kinds: u64, shared: bool, memo: &mut u8) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     if kinds & K_NONE != 0 {
         out.push(b"N".to_vec());
@@ -682,6 +750,20 @@ fn scalar_examples(kinds: u32, shared: bool, memo: &mut u8) -> Vec<Vec<u8>> {
         let mut f = vec![code::BINFLOAT];
         f.extend_from_slice(&1.5f64.to_be_bytes());
         out.push(f);
+    }
+    for (bit, ex) in [
+        (K_INT64, b"I4294967296\n".as_slice()),
+        (K_INT_BIG, b"I1180591620717411303424\n"),
+        (K_LONG32, b"L7L\n"),
+        (K_LONG64, b"L4294967296L\n"),
+        (K_LONG_BIG, b"L1180591620717411303424L\n"),
+        // Only in pickles of protocol 3 and up (the probe has the same header).
+        (K_BYTES, b"C\x01b"),
+        (K_BYTES_HIGH, b"C\x02b\xff"),
+    ] {
+        if kinds & bit != 0 {
+            out.push(ex.to_vec());
+        }
     }
     let mut strings = Vec::new();
     if kinds & (K_STR | K_STR_SPECIAL) != 0 {

@@ -7,6 +7,8 @@ import sys, random, pickle, binascii, datetime
 if sys.version_info[0] == 2:
     import cPickle as pickle
 PY2 = sys.version_info[0] == 2
+if not PY2:
+    long = int
 seed, count = int(sys.argv[1]), int(sys.argv[2])
 r = random.Random(seed)
 TEXT = [u"a", u"caf\xe9", u"\u20ac", u"\U0001f600", u"back\\slash", u"new\nline", u"tab\t", u"\x00", u"q'\"", u"plain words"]
@@ -29,8 +31,10 @@ def scalar(near):
     if k == 4: return text()
     if k == 5: return pystr()
     if k == 6: return text() if r.random() < 0.5 else r.randint(0, 9)
-    if k == 7: return r.choice([float("nan"), float("inf"), 2 ** 70, -2 ** 40])
-    if k == 8: return r.choice([datetime.date(2020, 1, 2), b"\xc3\xa9" if PY2 else b"bytes", frozenset([1])])
+    if k == 7: return r.choice([float("nan"), float("inf"), 2 ** 70, -2 ** 40, 2 ** 31, -2 ** 31 - 1,
+                                2 ** 63 - 1, -2 ** 63, 2 ** 63, 2 ** 127 - 1, -2 ** 127, 2 ** 200])
+    if k == 8: return r.choice([datetime.date(2020, 1, 2), b"\xc3\xa9", b"bytes", frozenset([1]),
+                                (long(7) if PY2 else 7), (long(2 ** 40) if PY2 else 2 ** 40)])
     return u"caf\xe9".encode("utf-8") if PY2 else u"x"
 
 def value(depth, near):
