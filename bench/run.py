@@ -428,7 +428,7 @@ def goals(res):
         rows.append(("decode + verdict (2.7 -> 3.8, five checks) >= 4x pickle.loads, mixed",
                      "%.1f vs %.1f MB/s" % (m["verdict"]["mb_per_s"], pl), "%.2fx" % ratio,
                      ratio >= 4))
-        for k in ("parse", "load-2.7", "load-3.8", "check", "serde-pickle",
+        for k in ("verdict-full", "parse", "load-2.7", "load-3.8", "check", "serde-pickle",
                   "pickletools.genops"):
             if k not in m:
                 continue
@@ -440,7 +440,7 @@ def goals(res):
                      "%.1f MB/s" % lg["verdict"]["mb_per_s"],
                      "%.2fx of 1000" % (lg["verdict"]["mb_per_s"] / 1000),
                      lg["verdict"]["mb_per_s"] >= 1000))
-        for k in ("parse", "load-3.8", "check", "pickle.loads", "serde-pickle"):
+        for k in ("verdict-full", "parse", "load-3.8", "check", "pickle.loads", "serde-pickle"):
             if k not in lg:
                 continue
             rows.append(("  (reference) %s, large strings%s" % (k, " (opcodes only: payloads are not read)" if k == "parse" else ""),
@@ -521,7 +521,7 @@ def table(rows):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=float, default=100)
-    ap.add_argument("--measures", default="parse,load-2.7,load-3.8,serde-pickle,verdict",
+    ap.add_argument("--measures", default="parse,load-2.7,load-3.8,serde-pickle,verdict,verdict-full",
                     help="benches/decode.rs measures (add `check`: the five checks without the "
                     "envelope)")
     ap.add_argument("--reps", type=int, default=3)

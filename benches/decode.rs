@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! cargo bench --bench decode -- --corpus target/bench/corpus/mixed [--large target/bench/corpus/large]
-//!     [--reps 3] [--only parse,load-2.7,load-3.8,verdict,serde-pickle] [--max-values N]
+//!     [--reps 3] [--only parse,load-2.7,load-3.8,verdict,verdict-full,serde-pickle] [--max-values N]
 //! ```
 //!
 //! It prints one JSON object: for each measure, the median CPU seconds of the thread over the
@@ -169,13 +169,23 @@ fn run(values: &[Sample], only: &Option<Vec<String>>, reps: usize) -> Vec<Measur
         }
         out.push(m);
     }
-    // The whole per-value verdict as `scan` runs it: envelope, parse, the five checks.
-    if only
-        .as_ref()
-        .is_none_or(|o| o.iter().any(|x| x == "verdict"))
-    {
+    // The whole per-value verdict as `scan` runs it: envelope, parse, the five checks; and the
+    // same with the full models on every value (`scan --full-model`: no fast path).
+    let full = |s: &Side| {
+        let mut s = s.clone();
+        s.load.full_model = true;
+        s
+    };
+    let (old_full, new_full) = (full(&old), full(&new));
+    for (name, old, new) in [
+        ("verdict", &old, &new),
+        ("verdict-full", &old_full, &new_full),
+    ] {
+        if !only.as_ref().is_none_or(|o| o.iter().any(|x| x == name)) {
+            continue;
+        }
         let mut m = Measure {
-            name: "verdict",
+            name,
             secs: Vec::new(),
             wall: Vec::new(),
             failures: 0,
@@ -183,7 +193,7 @@ fn run(values: &[Sample], only: &Option<Vec<String>>, reps: usize) -> Vec<Measur
         for _ in 0..reps {
             let (cpu, wall) = timed(|| {
                 for s in values {
-                    black_box(verdict::judge(s, &old, &new));
+                    black_box(verdict::judge(s, old, new));
                 }
             });
             m.secs.push(cpu);

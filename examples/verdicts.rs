@@ -10,7 +10,8 @@
 //!
 //! Inputs: every pickle of corpora/pickles.jsonl and corpora/inputs/*.jsonl, each also wrapped as
 //! Werkzeug (`!` + pickle) writes it, plus the benchmark corpus's records when `--bench DIR` is
-//! given (bench/run.sh builds them under target/bench/corpus/).
+//! given (bench/run.sh builds them under target/bench/corpus/). `--full-model`: every verdict by
+//! the full models (no fast path; the output must be the same).
 use cache_compat::check::Side;
 use cache_compat::envelope::Writer;
 use cache_compat::runtime::LoadOptions;
@@ -72,6 +73,7 @@ fn side(rt: &str, writer: &str, load: &str) -> Side {
         runtime: Runtime::parse(rt).expect("runtime"),
         load: LoadConfig {
             options: LoadOptions::parse(load).expect("load options"),
+            full_model: std::env::args().any(|a| a == "--full-model"),
             ..LoadConfig::default()
         },
         writer: Writer::parse(writer).expect("writer"),
@@ -127,4 +129,6 @@ fn main() {
             }
         }
     }
+    // Not part of the compared output: how many verdicts the fast path made.
+    eprintln!("fast path: {} verdicts", cache_compat::check::fast::taken());
 }

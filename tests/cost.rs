@@ -35,6 +35,8 @@ fn side(rt: &str, load: &str, writer: &str) -> Side {
         runtime: Runtime::parse(rt).expect("runtime"),
         load: LoadConfig {
             options: LoadOptions::parse(load).expect("options"),
+            // The full models' cost (the fast path's is the last test's).
+            full_model: true,
             ..LoadConfig::default()
         },
         writer: Writer::parse(writer).expect("writer"),
@@ -341,4 +343,40 @@ fn scan_reports_a_value_over_the_budget_as_cc090_counts_it_and_judges_the_rest()
         "{table}"
     );
     assert!(table.contains("CC090 not-modelled"), "{table}");
+}
+
+/// The fast path (`check::fast`) costs linear work too: neutral families at N and 8N, both on the
+/// fast path, within 9x.
+#[test]
+fn the_fast_path_costs_linear_work() {
+    let fast = |rt: &str, writer: &str| {
+        let mut s = side(rt, "", writer);
+        s.load.full_model = false;
+        s
+    };
+    let (py2, py3) = (fast("2.7", "pickle:2"), fast("3.11", "pickle:2"));
+    let ns = [1000, 8000];
+    let families: Vec<(&str, Vec<Vec<u8>>)> = vec![
+        (
+            "list of N dicts (py3 protocol 4)",
+            py3_family(
+                "[{'id': i, 'title': u'T%06d caf\\u00e9' % i, 'score': i * 1.5, 'tags': ['a', None, True]} for i in range(n)]",
+                4,
+                ns,
+            ),
+        ),
+        (
+            "dict of N unicode keys (py2 protocol 2)",
+            py2_family("dict((u'k%d' % i, [i, 0.5]) for i in range(n))", 2, ns),
+        ),
+    ];
+    for (name, ps) in families {
+        let before = cache_compat::check::fast::taken();
+        assert_linear(name, &ps, &py2, &py3);
+        assert_eq!(
+            cache_compat::check::fast::taken() - before,
+            2,
+            "{name}: both sizes on the fast path"
+        );
+    }
 }

@@ -117,6 +117,9 @@ pub struct ScanArgs {
     /// (default 4 GiB; [budgets] verdict_bytes).
     #[arg(long, env = "CACHE_COMPAT_VERDICT_BYTES")]
     verdict_bytes: Option<u64>,
+    /// Run the full models on every value, never the fast path (which gives the same verdicts).
+    #[arg(long)]
+    full_model: bool,
     /// The application's modules or classes (`MODULE` or `MODULE.Name`, repeatable; added to
     /// `app_classes` of the config). By default every module outside the standard library is
     /// taken as the application's; with this, other modules are missing on load and a call of
@@ -380,12 +383,9 @@ fn sides(a: &ScanArgs, cfg: &Config) -> Result<(Side, Side)> {
             ..LoadConfig::default()
         };
         cfg.budgets.apply(&mut load.budget);
-        if let Some(n) = a.verdict_ops {
-            load.budget.verdict.ops = n;
-        }
-        if let Some(n) = a.verdict_bytes {
-            load.budget.verdict.bytes = n;
-        }
+        load.budget.verdict.ops = a.verdict_ops.unwrap_or(load.budget.verdict.ops);
+        load.budget.verdict.bytes = a.verdict_bytes.unwrap_or(load.budget.verdict.bytes);
+        load.full_model = a.full_model;
         Ok(Side {
             runtime,
             load,

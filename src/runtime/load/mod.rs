@@ -181,6 +181,9 @@ pub struct LoadConfig {
     pub options: LoadOptions,
     pub apps: AppClasses,
     pub budget: Budget,
+    /// Not a load option: the verdict runs the full models on every value, never the fast path
+    /// of `check::fast` (which gives the same verdicts; `scan --full-model`).
+    pub full_model: bool,
 }
 
 /// Why the models cannot say what happens.
