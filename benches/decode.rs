@@ -190,12 +190,20 @@ fn run(values: &[Sample], only: &Option<Vec<String>>, reps: usize) -> Vec<Measur
             wall: Vec::new(),
             failures: 0,
         };
-        for _ in 0..reps {
+        let before = cache_compat::check::fast::taken();
+        for rep in 0..reps {
             let (cpu, wall) = timed(|| {
                 for s in values {
                     black_box(verdict::judge(s, old, new));
                 }
             });
+            if rep == 0 {
+                eprintln!(
+                    "{name}: the fast path judged {} of {} values",
+                    cache_compat::check::fast::taken() - before,
+                    values.len()
+                );
+            }
             m.secs.push(cpu);
             m.wall.push(wall);
         }
