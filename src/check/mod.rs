@@ -11,7 +11,6 @@ pub mod hazard;
 mod layer;
 mod outcome;
 pub mod security;
-pub mod security_tables;
 mod value;
 
 use crate::envelope::Writer;
