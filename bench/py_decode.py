@@ -1,5 +1,5 @@
 # CPython's side of the decode benchmark: times pickle.loads (the C unpickler) and
-# pickletools.genops over the same records benches/decode.rs reads, in process, single thread.
+# pickletools.genops over the same records bench/decode.rs reads, in process, single thread.
 #
 #   python3.11 py_decode.py DIR [--reps N] [--label mixed]
 #

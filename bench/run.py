@@ -522,7 +522,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=float, default=100)
     ap.add_argument("--measures", default="parse,load-2.7,load-3.8,serde-pickle,verdict,verdict-full",
-                    help="benches/decode.rs measures (add `check`: the five checks without the "
+                    help="bench/decode.rs measures (add `check`: the five checks without the "
                     "envelope)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--keys-1m", type=int, default=1000000)
