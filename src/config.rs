@@ -297,6 +297,7 @@ pub fn parse_format_spec(s: &str) -> Result<(Format, Option<String>), String> {
 
 /// Errors reading a config: always exit 2.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     #[error("{path}: {msg}")]
     Read { path: String, msg: String },

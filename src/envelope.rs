@@ -24,6 +24,7 @@ use std::io::Read;
 
 /// How a stored value was wrapped.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Envelope {
     /// `!` + pickle: Werkzeug contrib cache, cachelib, Flask-Caching.
     Bang,
@@ -374,6 +375,7 @@ pub fn cachedvalue_as_tuple(pickle: &[u8]) -> Option<Vec<u8>> {
 
 /// Which protocol a writer uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Protocol {
     /// `pickle.dumps(v)`: the runtime's default.
     Default,
@@ -384,6 +386,7 @@ pub enum Protocol {
 
 /// How a cache layer stores a pickle it writes (what its reader then expects).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Wrap {
     /// The pickle as is (compressors included: they do not change what loads).
     Plain,
@@ -397,6 +400,7 @@ pub enum Wrap {
 
 /// How a cache layer stores a Python `int`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Ints {
     /// As ASCII digits (its reader tries `int(value)` first).
     Ascii,
@@ -406,6 +410,7 @@ pub enum Ints {
 
 /// How a cache layer reads the bytes it finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reader {
     /// `!`-prefixed pickles, ASCII ints, compressed or bare pickles: whatever the envelope says.
     Any,

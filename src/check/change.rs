@@ -7,6 +7,7 @@ use std::fmt;
 
 /// Where the changed object sits in its container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Role {
     Value,
     Key,
@@ -26,6 +27,7 @@ impl Role {
 /// How the value changed. Reprs are each runtime's own (`a`: the side the value came from,
 /// `b`: the side that got it).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Kind {
     /// A py2 UTF-8 `str` decoded as latin-1.
     Mojibake { a_repr: String, b_repr: String },

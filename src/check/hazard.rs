@@ -11,6 +11,7 @@ use std::fmt;
 /// with `--fail-on warn`, `allow` is counted but not listed as a finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Level {
     Allow,
     Warn,
@@ -44,6 +45,7 @@ impl fmt::Display for Level {
 
 /// A kind of finding. The discriminant order is the report's sort order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[non_exhaustive]
 pub enum Hazard {
     /// Loading the value calls or references a known-dangerous global (code execution,
     /// processes, files, network, nested deserialisers, introspection gadgets): security.

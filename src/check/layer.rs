@@ -24,6 +24,7 @@ pub(super) type Read = Rc<Result<Loaded, Check>>;
 
 /// A value as a cache layer stored it in Redis.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Stored {
     /// ASCII digits: the int they spell.
     Ascii(BigInt),
@@ -33,6 +34,7 @@ pub enum Stored {
 
 /// How a stored pickle is wrapped (compression left out: it does not change what loads).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Form {
     Plain,
     Bang,

@@ -46,6 +46,7 @@ impl fmt::Display for Failure {
 
 /// Why the models cannot say.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Unknown {
     /// The value's verdict went over its budget (`[budgets]` `verdict_ops` or `verdict_bytes`).
     OverBudget { limit: &'static str },
@@ -68,6 +69,7 @@ impl fmt::Display for Unknown {
 
 /// The outcome of a check.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Check {
     Ok,
     /// Loads, but into a different value; the change says where and how.

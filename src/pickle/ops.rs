@@ -5,6 +5,7 @@
 
 /// How an opcode's argument is laid out in the stream (pickletools' `ArgumentDescriptor`s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ArgKind {
     /// No argument bytes.
     None,

@@ -11,6 +11,7 @@ use std::ops::Range;
 
 /// An opcode's argument, as raw as the stream has it.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Arg {
     None,
     /// U1, U2, I4, U4 arguments.
@@ -36,6 +37,7 @@ pub struct Op {
 
 /// Why the parser stopped before a STOP opcode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ParseErrorKind {
     /// The stream ended between opcodes (CPython 3: `EOFError: Ran out of input`).
     Eof,

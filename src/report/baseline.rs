@@ -30,6 +30,7 @@ struct File {
 
 /// Errors reading a baseline (the tool's own: exit 2).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BaselineError {
     #[error("{path}: {msg}")]
     Read { path: String, msg: String },

@@ -57,6 +57,7 @@ pub struct PatternRule {
 
 /// Which per-value records to keep for the renderers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Keep {
     None,
     Findings,
@@ -581,6 +582,7 @@ pub fn rate_bounds(k: u64, n: u64) -> (f64, f64) {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Safety {
     Safe,
     NotSafe,

@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 /// Which formats exist (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Format {
     Table,
     Json,

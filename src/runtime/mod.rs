@@ -117,6 +117,7 @@ impl fmt::Display for Runtime {
 
 /// How a runtime reports a GET of a memo index that was never PUT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MemoMissing {
     /// `cPickle.BadPickleGet: N` (2.7 cPickle).
     BadPickleGet,

@@ -31,6 +31,7 @@ impl Global {
 
 /// The callables and classes whose behaviour on load the models know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Known {
     Set,
     FrozenSet,
@@ -82,6 +83,7 @@ pub enum Known {
 
 /// One loaded object.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Node {
     None,
     Bool(bool),

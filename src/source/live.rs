@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 /// Whether the server is a Redis Cluster node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ClusterMode {
     /// Ask the server (HELLO's `mode`, or CLUSTER SLOTS on Redis < 6).
     #[default]
@@ -1400,6 +1401,7 @@ pub fn estimate_keys(url: &str, opts: &RedisOpts) -> Option<u64> {
 
 /// Which node of a Sentinel-managed set is read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReadFrom {
     /// The master the Sentinel names.
     #[default]

@@ -35,6 +35,7 @@ use std::hash::{BuildHasher, BuildHasherDefault};
 
 /// Errors of the tool itself (exit 2).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SourceError {
     // The Redis error is in the message, not a `source`: it would be printed again, with its
     // own causes, by `{:#}`.

@@ -47,6 +47,7 @@ use std::path::{Path, PathBuf};
 
 /// Errors reading a dump.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RdbError {
     #[error("{}: {source}", path.display())]
     Io {
@@ -74,6 +75,7 @@ const MAX_LZF_RATIO: u64 = 90;
 
 /// The type of a key's value, as `TYPE` names it (plus module values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Kind {
     String,
     List,
@@ -94,8 +96,8 @@ pub struct Key<'a> {
     pub expire_at_ms: Option<i64>,
 }
 
-/// One element of a key's value. Integers stored in compact encodings come as their decimal text,
-/// as Redis returns them.
+/// One element of a key's value (Exhaustive on purpose: the shapes a sample can take). Integers
+/// stored in compact encodings come as their decimal text, as Redis returns them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Elem<'a> {
     /// The value of a string key.

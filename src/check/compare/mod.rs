@@ -44,6 +44,7 @@ pub struct Opts {
 
 /// The answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outcome {
     Same,
     Differs(Box<Change>),

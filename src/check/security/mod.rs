@@ -173,6 +173,7 @@ mod tests {
 
 /// What the tool knows a global to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Class {
     /// On the allow-list: builds data.
     Safe,
@@ -187,6 +188,7 @@ pub enum Class {
 /// Why a global is a finding: data, rendered into a sentence by [`Reason::what`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "why", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Reason {
     /// On the danger table: what it does, and who lists it.
     Listed {
@@ -244,6 +246,7 @@ impl Reason {
 /// Whether a finding is known-dangerous (CC020) or unknown (CC021).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Kind {
     Dangerous,
     Unknown,

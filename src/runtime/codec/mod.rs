@@ -221,6 +221,7 @@ fn utf8_step_py2(s: &[u8], i: usize) -> Result<usize, (usize, &'static str)> {
 
 /// An error handler of `bytes.decode` that the models know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Handler {
     Strict,
     Replace,
@@ -246,6 +247,7 @@ impl Handler {
 
 /// Why a decode could not give text.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Failure {
     Decode(DecodeError),
     /// `LookupError: unknown error handler name 'x'`.
@@ -441,6 +443,7 @@ const HEX: [u8; 256] = {
 
 /// The codecs the models know, after CPython's name normalization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Codec {
     Ascii,
     Latin1,

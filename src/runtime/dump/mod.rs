@@ -32,6 +32,7 @@ use std::borrow::Cow;
 
 /// Why a value cannot be dumped by the models.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Exhaustive on purpose: the ways a write-back ends without bytes; matched exhaustively by the checks.
 pub enum DumpError {
     /// The real pickler raises this.
     Py(PyError),

@@ -188,6 +188,7 @@ pub struct LoadConfig {
 
 /// Why the models cannot say what happens.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Exhaustive on purpose: the two reasons a model cannot say (a budget, a feature); matched exhaustively.
 pub enum Unmodelled {
     /// A budget ran out: the value is too big or too hostile to follow (code `budget`).
     Budget(&'static str),
@@ -195,7 +196,8 @@ pub enum Unmodelled {
     Feature(String),
 }
 
-/// The outcome of one load.
+/// The outcome of one load. Exhaustive on purpose (unlike the crate's other public enums): a
+/// load either gives a value, raises, or is unknown, and every consumer must say which it handles.
 #[derive(Debug, Clone)]
 pub enum Outcome {
     Loaded { heap: Heap, root: Id },
