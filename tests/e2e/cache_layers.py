@@ -38,6 +38,8 @@ import decimal
 import json
 import sys
 
+from oracle_text import error_text
+
 PY2 = sys.version_info[0] == 2
 RUNTIME = "%d.%d" % sys.version_info[:2]
 if PY2:
@@ -138,15 +140,6 @@ def canon(v, exact=False):
     if type(v).__module__ == __name__:
         return "%s(%s)" % (type(v).__name__, c(v.__dict__))
     return repr(v)
-
-
-def error_text(e):
-    name = type(e).__name__
-    mod = type(e).__module__
-    if mod not in ("builtins", "exceptions", "__builtin__"):
-        name = mod + "." + name
-    msg = str(e)
-    return name + (": " + msg if msg else "")
 
 
 MISSING = object()

@@ -27,6 +27,8 @@ import json
 import sys
 import uuid
 
+from oracle_text import error_text, repr_canon
+
 RUNTIME = "%d.%d" % sys.version_info[:2]
 
 
@@ -68,27 +70,7 @@ def values():
 
 
 def canon(v):
-    """repr, with sets in a fixed order, so that two runtimes' renderings of a value compare."""
-    if isinstance(v, (set, frozenset)):
-        return "%s({%s})" % (type(v).__name__, ", ".join(sorted(canon(x) for x in v)))
-    if isinstance(v, dict):
-        return "{%s}" % ", ".join("%s: %s" % (canon(k), canon(x)) for k, x in v.items())
-    if isinstance(v, list):
-        return "[%s]" % ", ".join(canon(x) for x in v)
-    if isinstance(v, tuple):
-        return "(%s%s)" % (", ".join(canon(x) for x in v), "," if len(v) == 1 else "")
-    if type(v).__module__ == __name__:
-        return "%s(%s)" % (type(v).__name__, canon(v.__dict__))
-    return repr(v)
-
-
-def error_text(e):
-    name = type(e).__name__
-    mod = type(e).__module__
-    if mod not in ("builtins", "exceptions", "__builtin__"):
-        name = mod + "." + name
-    msg = str(e)
-    return name + (": " + msg if msg else "")
+    return repr_canon(v, __name__)
 
 
 def main():

@@ -15,6 +15,8 @@ import sys
 
 from werkzeug.contrib.cache import RedisCache
 
+from oracle_text import error_text
+
 PY2 = sys.version_info[0] == 2
 
 
@@ -56,12 +58,7 @@ def main():
             out["none"] = value is None
         except Exception as e:
             out["ok"] = False
-            name = type(e).__name__
-            mod = type(e).__module__
-            if mod not in ("builtins", "exceptions", "__builtin__"):
-                name = mod + "." + name
-            msg = str(e)
-            out["error"] = name + (": " + msg if msg else "")
+            out["error"] = error_text(e)
         if out["ok"]:
             wb = "wb:%s:%s" % (runtime, key)
             cache.set(wb, value)
