@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+    common::cache_compat()
 }
 
 fn run(args: &[&str]) -> Output {

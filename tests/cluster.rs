@@ -17,7 +17,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 fn bin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+    common::cache_compat()
         .args(args)
         .output()
         .expect("run cache-compat")
@@ -559,7 +559,7 @@ fn keys_moving_between_masters_during_the_scan_are_read_once() {
     let id = |port: u16| redis_cli(port, &["CLUSTER", "MYID"]).trim().to_string();
     let (id0, id1) = (id(p0), id(p1));
     let url = format!("redis://127.0.0.1:{p0}");
-    let scan = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+    let scan = common::cache_compat()
         .args(["scan", "--redis", &url, "--old", "3.8", "--new", "3.13"])
         .args(["--format", "jsonl", "--all", "--rate", "3000"])
         .stdout(std::process::Stdio::piped())
@@ -1041,7 +1041,7 @@ fn user_pass_and_db_flags_as_redis_cli_has_them() {
     reader_only(port, &["+@read", "+select"]);
     let n = expected(&written).len() as u64;
     let run = |url: &str, extra: &[&str], env: Option<&str>| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_cache-compat"));
+        let mut c = common::cache_compat();
         c.args(["scan", "--redis", url, "--old", "2.7", "--new", "3.8"])
             .args(["--format", "jsonl"])
             .args(extra)
@@ -1139,7 +1139,7 @@ fn a_cluster_needs_nothing_but_reads_and_cluster_slots() {
         reader_only(n.port, &["+@read", "+cluster|slots"]);
     }
     let url = format!("redis://reader@127.0.0.1:{}", cluster.nodes[2].port);
-    let out = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+    let out = common::cache_compat()
         .args(["scan", "--redis", &url, "--old", "3.8", "--new", "3.13"])
         .args(["--format", "jsonl", "--all"])
         .env("REDISCLI_AUTH", "s3cret")
@@ -1150,7 +1150,7 @@ fn a_cluster_needs_nothing_but_reads_and_cluster_slots() {
     assert_eq!(summary["coverage"]["nodes"], 3);
     // Without +cluster|slots the tool says what is missing (exit 2) rather than scanning one node.
     let url = format!("redis://narrow@127.0.0.1:{}", cluster.nodes[2].port);
-    let out = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+    let out = common::cache_compat()
         .args(["scan", "--redis", &url, "--old", "3.8", "--new", "3.13"])
         .env("REDISCLI_AUTH", "s3cret")
         .output()
@@ -1174,7 +1174,7 @@ fn connections_killed_on_every_master_mid_scan_lose_no_key() {
         .collect();
     cluster.fill(&written);
     let url = format!("redis://127.0.0.1:{}", cluster.nodes[0].port);
-    let scan = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+    let scan = common::cache_compat()
         .args(["scan", "--redis", &url, "--old", "3.8", "--new", "3.13"])
         // 9,000 keys at 3,000 keys/s: both rounds of kills (0.7 s, 1.4 s) land mid-scan, however
         // fast the reads are (at 12,000 keys/s the scan could end before the first round).

@@ -280,7 +280,7 @@ fn scan_reports_a_value_over_the_budget_as_cc090_counts_it_and_judges_the_rest()
     std::fs::create_dir_all(&dir).expect("dir");
     let snap = dir.join("budget.snapshot");
     snapshot(&snap, &[("big", &big[1]), ("small", &utf8[0])]);
-    let out = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+    let out = common::cache_compat()
         .args(["scan", "--snapshot"])
         .arg(&snap)
         .args([

@@ -73,7 +73,7 @@ fn werkzeug_py27_to_py38_agrees_with_the_real_cache_layers() {
     py("2.7", &["fill", "127.0.0.1", &port, "py27:"]);
     py("3.8", &["fill", "127.0.0.1", &port, "py38:"]);
 
-    let out = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+    let out = common::cache_compat()
         .args([
             "scan",
             "--redis",
@@ -108,7 +108,7 @@ fn werkzeug_py27_to_py38_agrees_with_the_real_cache_layers() {
 
     // The same keys through `snapshot` + `scan --snapshot` give the same report, byte for byte.
     let snap = std::env::temp_dir().join(format!("cc-incident-{}.snapshot", std::process::id()));
-    let s = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+    let s = common::cache_compat()
         .args([
             "snapshot",
             "--redis",
@@ -127,7 +127,7 @@ fn werkzeug_py27_to_py38_agrees_with_the_real_cache_layers() {
     let mut partial = snap.clone().into_os_string();
     partial.push(".partial");
     assert!(!std::path::Path::new(&partial).exists());
-    let offline = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+    let offline = common::cache_compat()
         .args(["scan", "--snapshot"])
         .arg(&snap)
         .args([
@@ -142,7 +142,7 @@ fn werkzeug_py27_to_py38_agrees_with_the_real_cache_layers() {
         .output()
         .expect("save");
     assert_eq!(String::from_utf8_lossy(&save.stdout).trim(), "OK");
-    let from_rdb = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+    let from_rdb = common::cache_compat()
         .args(["scan", "--rdb"])
         .arg(server.dir.join("dump.rdb"))
         .args([
@@ -273,7 +273,7 @@ fn a_read_only_acl_user_is_enough() {
             .stdout
     };
     let before = dbsize();
-    let out = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+    let out = common::cache_compat()
         .args([
             "scan",
             "--redis",
@@ -372,7 +372,7 @@ fn a_connection_killed_mid_scan_loses_no_key() {
         resp_set(&mut resp, format!("k:{i}").as_bytes(), &v);
     }
     redis_pipe(&port, &resp);
-    let scan = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+    let scan = common::cache_compat()
         .args([
             "scan",
             "--redis",
@@ -435,7 +435,7 @@ fn keys_expiring_during_the_scan_are_counted_not_failed() {
     redis_pipe(&port, &sets);
     // The scan is slowed (~6 s); half the keys get a 100 ms expiry one second in, so they expire
     // while the scan runs, some of them between SCAN listing them and the scan reading them.
-    let scan = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+    let scan = common::cache_compat()
         .args([
             "scan",
             "--redis",

@@ -26,7 +26,7 @@ const DEMO: [&str; 8] = [
 ];
 
 fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cache-compat"));
+    let mut c = common::cache_compat();
     c.current_dir(common::root())
         .env_remove("GITHUB_STEP_SUMMARY")
         .env_remove("NO_COLOR")

@@ -194,7 +194,7 @@ fn a_poisoned_key_in_a_real_redis_is_denied_first_in_every_format() {
     common::redis_pipe(redis.port, &cmds);
     let url = format!("redis://127.0.0.1:{}/0", redis.port);
     for format in ["table", "json", "jsonl", "markdown", "junit", "github"] {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+        let o = common::cache_compat()
             .args(["scan", "--redis", &url, "--old", "3.11", "--new", "3.12"])
             .args([
                 "--writer",
@@ -256,7 +256,7 @@ fn a_poisoned_key_in_a_real_redis_is_denied_first_in_every_format() {
     // (accepted with a reason, the run exits 0; the verdict line still says what runs).
     let baseline = dir.join("baseline.toml");
     let run = |extra: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+        common::cache_compat()
             .args(["scan", "--redis", &url, "--old", "3.11", "--new", "3.12"])
             .args(["--writer", "pickle:4", "--progress", "none"])
             .args(extra)

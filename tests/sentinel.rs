@@ -73,7 +73,7 @@ fn start_sentinel(master_port: u16, extra: &str) -> Sentinel {
 }
 
 fn bin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+    common::cache_compat()
         .args(args)
         .env_remove("REDISCLI_AUTH")
         .env_remove("CACHE_COMPAT_SENTINEL_PASS")
@@ -405,7 +405,7 @@ fn scan_and_snapshot_through_a_real_sentinel() {
     let mut a = vec!["scan", "--sentinel", &g_addr, "--sentinel-master", MASTER];
     a.extend(["--pass", DATA_PW]);
     a.extend(judge);
-    let o = Command::new(env!("CARGO_BIN_EXE_cache-compat"))
+    let o = common::cache_compat()
         .args(&a)
         .env_remove("REDISCLI_AUTH")
         .env("CACHE_COMPAT_SENTINEL_PASS", SENTINEL_PW)

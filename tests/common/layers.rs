@@ -170,7 +170,7 @@ pub fn scan(port: &str, args: &[&str], matches: &[&str]) -> (BTreeMap<Id, Value>
 
 /// `cache-compat scan SOURCE ... --format jsonl --all`.
 pub fn scan_source(source: &[&str], args: &[&str], matches: &[&str]) -> (BTreeMap<Id, Value>, i32) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cache-compat"));
+    let mut cmd = common::cache_compat();
     cmd.arg("scan")
         .args(source)
         .args(args)

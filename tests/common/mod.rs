@@ -258,3 +258,19 @@ pub fn pyodide_platform_difference(real: &str, ours: &str) -> Option<&'static st
         _ => None,
     }
 }
+
+/// The binary under test, in a clean environment of its own: none of the caller's `CACHE_COMPAT_*`
+/// settings, `REDISCLI_AUTH`, `GITHUB_STEP_SUMMARY` or `NO_COLOR` reach it (a test sets what it
+/// means). The one place the tests name the binary.
+pub fn cache_compat() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_cache-compat"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("CACHE_COMPAT_") {
+            c.env_remove(&k);
+        }
+    }
+    c.env_remove("REDISCLI_AUTH")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("NO_COLOR");
+    c
+}
